@@ -1,0 +1,106 @@
+"""Typed, frozen settings with units in their names.
+
+Resolution order (later wins): the defaults below, a TOML file named by
+``STREAMREC_CONFIG`` (same nesting as these classes, e.g. ``[kafka]``), then
+environment variables ``STREAMREC_<GROUP>__<FIELD>`` such as
+``STREAMREC_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. ``streamrec settings``
+prints the resolved values; docs/configuration.md lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Group):
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    consumer_group: str = Field("streamrec", description="Prefix of every consumer group (stateful stage, scoring stage).")
+    partitions: int = Field(4, ge=1, description="Partitions for topics streamrec creates.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor for topics streamrec creates.")
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, description="retention.ms for topics streamrec creates.")
+    retention_bytes: int = Field(-1, description="retention.bytes for topics streamrec creates (-1: unbounded).")
+    session_timeout_ms: int = Field(6000, ge=1000, description="Consumer group session timeout; a rebalance takes about half of it.")
+    single_record_batches: bool = Field(
+        False,
+        description="Produce one record per batch. Needed on brokers whose high watermark is the last batch's "
+        "base offset + 1 (the embedded Tansu broker), so changelog recovery and lag read true offsets.",
+    )
+    linger_ms: int = Field(5, ge=0, description="Producer linger (batching delay).")
+
+
+class ValidationSettings(_Group):
+    max_payload_bytes: int = Field(4096, description="Click payloads larger than this go to the DLQ.")
+    max_id_chars: int = Field(128, description="session_id / user_id / item_id / event_id longer than this go to the DLQ.")
+    min_ts_s: float = Field(946684800.0, description="Earliest accepted click time (unix seconds; 2000-01-01).")
+    max_future_s: float = Field(86400.0, description="How far past the wall clock a click time may lie.")
+
+
+class SessionSettings(_Group):
+    max_length: int = Field(50, ge=2, description="Clicks kept per session graph (oldest dropped first).")
+    inactivity_gap_s: float = Field(1800.0, gt=0, description="A session idle this long is closed and handed to the user's history.")
+    max_open_per_visitor: int = Field(8, ge=1, description="Open sessions kept per user; the stalest is closed beyond this.")
+
+
+class HistorySettings(_Group):
+    chunk_size: int = Field(10, ge=2, description="Items per long-term memory chunk (GLAD's c).")
+    max_items: int = Field(500, ge=10, description="Items of closed sessions kept per user (oldest dropped first).")
+    max_request_items: int = Field(200, ge=0, description="History items sent with each scoring request.")
+
+
+class ScoringSettings(_Group):
+    scorer: str = Field("sknn", description="Scorer name (see `streamrec scorers`) or a checkpoint path.")
+    checkpoint_path: Path | None = Field(None, description="Model checkpoint loaded by neural scorers.")
+    device: str = Field("auto", description="torch device for neural scorers: auto, cpu, cuda, cuda:N.")
+    top_k: int = Field(20, ge=1, le=200, description="Recommendations per click.")
+    batch_max_size: int = Field(512, ge=1, description="Scoring requests per model call.")
+    batch_max_wait_ms: int = Field(10, ge=0, description="Longest wait to fill a batch.")
+    sknn_neighbours: int = Field(100, ge=1, description="Co-occurring items kept per item for the kNN scorer.")
+    sknn_recency_decay: float = Field(0.5, ge=0, le=1, description="Weight of the i-th most recent session item: decay**i.")
+
+
+class StateSettings(_Group):
+    dir: Path = Field(Path(".streamrec/state"), description="Local RocksDB directory (rebuilt from changelogs when lost).")
+    engine: Literal["quix", "faust"] = Field("quix", description="Stream engine for the stateful stage.")
+
+
+class Settings(BaseSettings):
+    """Everything a worker reads; immutable once loaded."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMREC_", env_nested_delimiter="__", frozen=True, extra="forbid")
+
+    kafka: KafkaSettings = KafkaSettings()
+    validation: ValidationSettings = ValidationSettings()
+    session: SessionSettings = SessionSettings()
+    history: HistorySettings = HistorySettings()
+    scoring: ScoringSettings = ScoringSettings()
+    state: StateSettings = StateSettings()
+    metrics_port: int = Field(0, ge=0, description="Prometheus /metrics port (0: off).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("STREAMREC_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Defaults < $STREAMREC_CONFIG TOML < STREAMREC_* env < explicit overrides."""
+    return Settings(**overrides)  # type: ignore[arg-type]

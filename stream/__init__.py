@@ -1,0 +1,1 @@
+"""Everything Kafka-facing: topics and schemas, validation, engines, stages, producer, replay."""
