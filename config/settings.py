@@ -24,6 +24,7 @@ class _Group(BaseModel):
 class KafkaSettings(_Group):
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
     consumer_group: str = Field("streamrec", description="Prefix of every consumer group (stateful stage, scoring stage).")
+    topic_prefix: str = Field("", description="Prepended to every topic name, so several deployments (or tests) share one cluster.")
     partitions: int = Field(4, ge=1, description="Partitions for topics streamrec creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor for topics streamrec creates.")
     retention_ms: int = Field(7 * 24 * 3600 * 1000, description="retention.ms for topics streamrec creates.")

@@ -6,6 +6,7 @@ JSON examples of each schema.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,33 @@ SCORING_REQUESTS = "streamrec.scoring-requests"
 """Internal: one request per valid click, from the stateful stage to the scoring stage."""
 
 ALL_TOPICS = (CLICKS, RECOMMENDATIONS, DLQ, SCORING_REQUESTS)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names of one deployment: the constants above behind `kafka.topic_prefix`."""
+
+    prefix: str = ""
+
+    @property
+    def clicks(self) -> str:
+        return self.prefix + CLICKS
+
+    @property
+    def recommendations(self) -> str:
+        return self.prefix + RECOMMENDATIONS
+
+    @property
+    def dlq(self) -> str:
+        return self.prefix + DLQ
+
+    @property
+    def scoring_requests(self) -> str:
+        return self.prefix + SCORING_REQUESTS
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return tuple(self.prefix + t for t in ALL_TOPICS)
 
 
 class ClickType(str, Enum):
