@@ -14,8 +14,15 @@ FormatOpt = Annotated[str, typer.Option("--format", help="amazon-beauty | yoocho
 
 
 @app.command()
-def settings() -> None:
+def settings(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the reference (docs/configuration.md) instead.")] = False,
+) -> None:
     """Print the resolved settings (defaults < $STREAMREC_CONFIG < STREAMREC_* env)."""
+    if markdown:
+        from streamrec.config.reference import settings_markdown
+
+        typer.echo(settings_markdown(), nl=False)
+        return
     from streamrec.config import load_settings
 
     typer.echo(load_settings().model_dump_json(indent=2))
