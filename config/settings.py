@@ -36,6 +36,13 @@ class KafkaSettings(_Group):
         "base offset + 1 (the embedded Tansu broker), so changelog recovery and lag read true offsets.",
     )
     linger_ms: int = Field(5, ge=0, description="Producer linger (batching delay).")
+    fetch_wait_max_ms: int = Field(
+        10,
+        ge=0,
+        description="Consumer fetch.wait.max.ms. The embedded Tansu broker holds every fetch about this long even "
+        "when records are waiting (the 500 ms librdkafka default costs ~250 ms per hop); Kafka answers as soon as "
+        "data arrives, so a low value only adds idle fetch requests there.",
+    )
 
 
 class ValidationSettings(_Group):
@@ -66,6 +73,11 @@ class ScoringSettings(_Group):
     batch_max_wait_ms: int = Field(10, ge=0, description="Longest wait to fill a batch.")
     sknn_neighbours: int = Field(100, ge=1, description="Co-occurring items kept per item for the kNN scorer.")
     sknn_recency_decay: float = Field(0.5, ge=0, le=1, description="Weight of the i-th most recent session item: decay**i.")
+    sknn_window: int = Field(3, ge=0, description="A click co-occurs with up to this many earlier clicks of its session (weight 1/distance).")
+    sknn_backward_weight: float = Field(0.5, ge=0, description="Weight of a backward pair (b then a counted for a -> b) relative to a forward one.")
+    sknn_idf: float = Field(0.1, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
+    sknn_repeat: float = Field(0.3, ge=0, description="Extra score of the session's own items (re-clicks), per unit of recency weight.")
+    sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation counts half after this many further clicks (0: no decay).")
 
 
 class StateSettings(_Group):

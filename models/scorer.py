@@ -43,5 +43,14 @@ class Scorer(Protocol):
         ...
 
     def observe(self, sessions: Sequence[Sequence[str]]) -> None:
-        """Learn from fresh click sequences (online statistics); a frozen model may ignore it."""
+        """Learn the newest click of each session (online statistics); a frozen model ignores it.
+
+        Each sequence is a session's clicks so far, oldest first, and only its LAST click is
+        new: the scoring stage calls this once per batch, before `recommend`, with each new
+        click's `session_items`, so a scorer counts what that click adds and never recounts
+        the earlier ones (a redelivered click is filtered out before). Learning whole logged
+        sessions offline is a scorer's own business (the baselines' `fit` streams every
+        prefix through the same path, so offline and online statistics agree). When it
+        returns, what was learned is durable if the scorer persists anything.
+        """
         ...

@@ -1,0 +1,149 @@
+"""End-to-end measurement of one system on the embedded broker, with the replay harness.
+
+A system is a set of processes that read `clicks` and answer on `recommendations`: the
+real pipeline (`streamrec worker` on either engine) or the bare passthrough. Each is
+measured the same way, in its own topic prefix on a shared broker:
+
+1. warm-up: a short replay, drained, so group joins, imports and first fetches are paid;
+2. max: a synthetic stream sent flat out; throughput = answers / (last answer - first send);
+3. half: a fresh stream sent at 50% of that throughput for a fixed time; its p99 latency is
+   the latency figure (at max rate latency is only queueing).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.console import Console
+
+from streamrec.config import Settings, load_settings
+from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
+from streamrec.state.clicklog.types import LoggedClick
+from streamrec.stream.admin import ensure_topics
+from streamrec.stream.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
+from streamrec.stream.engines.common import stateful_group
+from streamrec.stream.replay import DrainPolicy, Pacing, replay
+from streamrec.stream.report import ReplayReport, write_report
+from streamrec.stream.scoring import scoring_group
+
+Overrides = dict[str, dict[str, object]]
+_BENCH_DIR = Path(__file__).resolve().parent
+_DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class System:
+    """How to start one system under test and which consumer groups say it is ready."""
+
+    name: str
+    processes: Callable[[Settings, Path], list[ManagedProcess]]
+    groups: Callable[[Settings], list[str]]
+
+
+def streamrec_system(engine: str) -> System:
+    """The real pipeline: `streamrec worker --role all` (stateful stage + kNN scoring stage)."""
+    return System(
+        name=f"streamrec-{engine}",
+        processes=lambda settings, logs: [worker_process(f"worker-{engine}", "all", engine, settings, logs)],
+        groups=lambda settings: [stateful_group(settings), scoring_group(settings)],
+    )
+
+
+def passthrough_system() -> System:
+    """The floor: bench/passthrough.py, a plain confluent-kafka consume -> produce loop."""
+    from passthrough import passthrough_group  # bench/ is on sys.path when run_all.py runs
+
+    def processes(settings: Settings, logs: Path) -> list[ManagedProcess]:
+        argv = [sys.executable, str(_BENCH_DIR / "passthrough.py")]
+        return [ManagedProcess("passthrough", argv, settings_env(settings), logs / "passthrough.log")]
+
+    return System(name="passthrough", processes=processes, groups=lambda settings: [passthrough_group(settings)])
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    bootstrap_servers: str
+    max_spec: SyntheticSpec = SyntheticSpec()
+    warm_clicks: int = 2_000
+    half_rate_s: float = 15.0
+    single_record_batches: bool = False
+    """Tansu's watermark work-around; off by default: it caps every producer at a few thousand records/s."""
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    system: str
+    max_eps: float
+    max_p99_ms: float | None
+    half_target_eps: float
+    half_eps: float
+    half_p50_ms: float | None
+    half_p99_ms: float | None
+    missing: int
+    clicks: int
+
+
+def _overrides(plan: BenchPlan, system: System, state_dir: Path) -> Overrides:
+    engine = system.name.removeprefix("streamrec-") if system.name.startswith("streamrec-") else "quix"
+    return {
+        "kafka": {"bootstrap_servers": plan.bootstrap_servers, "topic_prefix": f"bench-{system.name}-{uuid.uuid4().hex[:6]}-",
+                  "consumer_group": f"bench-{system.name}", "session_timeout_ms": 2000,
+                  "single_record_batches": plan.single_record_batches},
+        "state": {"dir": state_dir, "engine": engine},
+    }
+
+
+def _stream(spec: SyntheticSpec, seed_offset: int, start_ts: float) -> list[LoggedClick]:
+    """Another synthetic stream of the same shape starting at `start_ts` (event time keeps moving forward)."""
+    return _ordered(generate(replace(spec, seed=spec.seed + seed_offset, start_ts=start_ts)))
+
+
+def _ordered(clicks: Sequence[LoggedClick]) -> list[LoggedClick]:
+    return sorted(clicks, key=lambda c: c.ts)
+
+
+def _run(settings: Settings, clicks: Sequence[LoggedClick], pacing: Pacing, label: str, reports: Path,
+         console: Console) -> ReplayReport:
+    report = replay(settings, clicks, pacing=pacing, drain=DrainPolicy(idle_s=20.0), dataset=f"synthetic ({label})",
+                    console=console)
+    write_report(report, reports / label)
+    return report
+
+
+def _only_scorer(report: ReplayReport, system: str) -> tuple[float, float | None, float | None, int]:
+    """(throughput, p50, p99, missing) of the one scorer that answered; zeros when none did."""
+    if not report.scorers:
+        return 0.0, None, None, report.counts.sent
+    if len(report.scorers) > 1:
+        raise RuntimeError(f"{system}: expected one scorer, got {[s.scorer for s in report.scorers]}")
+    s = report.scorers[0]
+    return s.throughput_eps or 0.0, s.latency.p50_ms, s.latency.p99_ms, s.missing
+
+
+def measure(system: System, plan: BenchPlan, reports: Path, console: Console) -> BenchResult:
+    """Start `system`, run warm-up, max and half-rate replays against it, stop it."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{system.name}-") as state_dir, ExitStack() as running:
+        overrides = _overrides(plan, system, Path(state_dir))
+        settings = load_settings(**overrides)
+        ensure_topics(settings)
+        processes = [running.enter_context(p) for p in system.processes(settings, reports / system.name)]
+        wait_for_groups(settings, system.groups(settings), processes)
+        spec = plan.max_spec
+        warm = _stream(spec, 100, start_ts=spec.start_ts - (spec.days + 1) * _DAY_S)[: plan.warm_clicks]
+        max_clicks = _ordered(generate(spec))
+        replay(settings, warm, pacing=Pacing(), drain=DrainPolicy(idle_s=30.0), progress=False)
+        max_report = _run(settings, max_clicks, Pacing(), f"{system.name}/max", reports, console)
+        max_eps, _, max_p99, missing = _only_scorer(max_report, system.name)
+        half_rate = max(max_eps / 2, 1.0)
+        half_clicks = _stream(spec, 200, start_ts=max_clicks[-1].ts + _DAY_S)[: int(half_rate * plan.half_rate_s)]
+        half_report = _run(settings, half_clicks, Pacing(rate_eps=half_rate), f"{system.name}/half", reports, console)
+        half_eps, half_p50, half_p99, half_missing = _only_scorer(half_report, system.name)
+    return BenchResult(system=system.name, max_eps=max_eps, max_p99_ms=max_p99, half_target_eps=half_rate,
+                       half_eps=half_eps, half_p50_ms=half_p50, half_p99_ms=half_p99,
+                       missing=missing + half_missing, clicks=len(max_clicks) + len(half_clicks))

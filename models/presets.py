@@ -1,0 +1,104 @@
+"""Named model presets: the ablation ladder of issue 3 and the default served model.
+
+Every model hyper-parameter and training knob lives in `ModelConfig` and nowhere else;
+a preset is a ModelConfig with some flags turned on. The ladder is cumulative:
+
+    srgnn          SR-GNN: bidirectional GGNN + local/global readout
+    grainrec       + GRAINRec attention layers alternating with the GGNN
+    glad           + GLAD long-term graph memory (streamrec.models.memory), gated
+    glad-clusters  + clustered chunk representations
+    glad-attentive + target-attentive memory read
+    contextgnn     + ContextGNN fusion of pair-wise (familiar) and two-tower (exploratory) scores
+    grainrec-contextgnn  grainrec + ContextGNN fusion, no memory (runs without the memory module)
+
+"default" is the best measured combination (see the report/docs for the figures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture flags and training recipe of one model (stored in every checkpoint)."""
+
+    # --- session encoder (sr-gnn-notes §3-4, GRAINRec) ---
+    dim: int = 64
+    layers: int = 1
+    """GGNN blocks; with `attention` each block is followed by a self-attention layer."""
+    gnn_steps: int = 1
+    attention: bool = False
+    heads: int = 2
+    embedding_dropout: float = 0.25
+    """Dropout on item embeddings fed to the GNN (sr-gnn-notes §8.3: the table memorises the tail)."""
+    scale: float = 12.0
+    """Logits are scale * cos(session, item): L2-normalised vectors keep popular items from dominating."""
+    window: int = 50
+    """Most recent clicks encoded as the session graph; older context is long-term history."""
+    # --- long-term memory (GLAD, streamrec.models.memory) ---
+    memory: bool = False
+    clusters: bool = False
+    target_attentive: bool = False
+    # --- ContextGNN fusion head ---
+    contextgnn: bool = False
+    neighbours: int = 100
+    """Co-occurrence neighbours kept per item for the pair-wise evidence."""
+    cooccurrence_window: int = 3
+    """Clicks after (and before) an item that count as co-occurring with it."""
+    recency_decay: float = 0.7
+    """Weight of the i-th most recent click in the pair-wise evidence: decay**i."""
+    # --- training (sr-gnn-notes §5, §7) ---
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    batch_size: int = 256
+    max_epochs: int = 30
+    patience: int = 3
+    lr_decay_every: int = 3
+    lr_decay: float = 0.5
+    sampled_negatives: int = 0
+    """0: full-softmax cross-entropy; > 0: sampled softmax with logQ correction (big catalogues)."""
+    max_train_seconds: float = 840.0
+    """Training stops (keeping the best epoch) once this much time has passed."""
+    select_metric: str = "ndcg@20"
+    """Validation metric for early stopping and model selection."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of to_dict; unknown keys (from a newer version) are an error, missing ones default."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+_SRGNN = ModelConfig()
+_GRAINREC = replace(_SRGNN, layers=2, attention=True)
+_GLAD = replace(_GRAINREC, memory=True)
+_GLAD_CLUSTERS = replace(_GLAD, clusters=True)
+_GLAD_ATTENTIVE = replace(_GLAD_CLUSTERS, target_attentive=True)
+
+PRESETS: dict[str, ModelConfig] = {
+    "srgnn": _SRGNN,
+    "grainrec": _GRAINREC,
+    "glad": _GLAD,
+    "glad-clusters": _GLAD_CLUSTERS,
+    "glad-attentive": _GLAD_ATTENTIVE,
+    "contextgnn": replace(_GLAD_ATTENTIVE, contextgnn=True),
+    "grainrec-contextgnn": replace(_GRAINREC, contextgnn=True),
+}
+PRESETS["default"] = PRESETS["grainrec-contextgnn"]
+
+
+def preset(name: str, **overrides: Any) -> ModelConfig:
+    """The named preset, optionally with some fields replaced (quick experiments, tests)."""
+    try:
+        config = PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown model preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
+    return replace(config, **overrides)

@@ -1,0 +1,253 @@
+"""Training: every prefix -> next item of the training sequences, Adam, early stopping on validation.
+
+The loss is full-softmax cross-entropy over the catalogue (sr-gnn-notes §5) or, for big
+catalogues (`sampled_negatives > 0`), sampled softmax over shared negatives drawn from
+popularity**0.75 with the logQ correction (logits - log Q(i)) so the estimate stays unbiased.
+Validation ranks the full catalogue with the protocol's masks after every epoch; the best
+epoch's weights are kept (patience `config.patience`), and the learning rate decays every
+`lr_decay_every` epochs. Seeds are fixed; nothing leaves the device inside the hot loop.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import Tensor
+
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.presets import ModelConfig, preset
+from streamrec.models.recommender import Context, SessionRecommender, model_input
+from streamrec.models.serving import NeuralScorer, resolve_device
+from streamrec.state.clicklog.types import Example, Split, TrainSequence
+from streamrec.state.vocab import ItemVocabulary
+
+MAX_TORCH_THREADS = 2
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class EncodedExamples:
+    """Examples as index lists: contexts, target rows (0: unknown target) and masked rows."""
+
+    contexts: list[Context]
+    targets: list[int]
+    excluded: list[list[int]]
+
+
+def fit(preset: str, split: Split, device: str, seed: int = 0) -> NeuralScorer:
+    """Train `preset` on split.train with early stopping on split.valid; a scorer of the best epoch."""
+    checkpoint = train_checkpoint(preset, split, device=device, seed=seed)
+    return NeuralScorer(checkpoint, device=device)
+
+
+def train_command(dataset: Path | None, fmt: str, protocol: str, model: str, out: Path, device: str) -> None:
+    """`streamrec train`: read the log, train, report test metrics, write the checkpoint."""
+    from streamrec.state.clicklog.protocols import split_for
+
+    split = split_for(fmt, dataset, protocol)
+    checkpoint = train_checkpoint(model, split, device=device)
+    config = checkpoint.config
+    scorer_model = checkpoint.build_model(resolve_device(device))
+    checkpoint.metrics["test"] = evaluate(scorer_model, encode_examples(checkpoint.vocab, split.test), config.batch_size * 4)
+    checkpoint.save(out)
+    console.print(f"wrote {out} version={checkpoint.version} metrics={checkpoint.metrics}")
+
+
+def train_checkpoint(preset_name: str, split: Split, device: str = "auto", seed: int = 0, **overrides: object) -> Checkpoint:
+    """Train a preset (optionally with overridden config fields) and return the best epoch's checkpoint."""
+    config = preset(preset_name, **overrides)
+    _seed_everything(seed)
+    torch.set_num_threads(min(MAX_TORCH_THREADS, torch.get_num_threads()))
+    torch_device = resolve_device(device)
+    vocab = ItemVocabulary(split.items)
+    sequences = [vocab.encode_known(s.items) for s in split.train]
+    model = _initial_model(config, vocab, sequences).to(torch_device)
+    train_contexts, train_targets = _prefix_examples(split.train, sequences, vocab)
+    valid = encode_examples(vocab, split.valid)
+    best, metrics = _optimise(model, config, train_contexts, train_targets, valid, torch_device)
+    model.load_state_dict(best)
+    return Checkpoint.from_model(preset_name, model, vocab, {"valid": metrics})
+
+
+def _initial_model(config: ModelConfig, vocab: ItemVocabulary, sequences: list[list[int]]) -> SessionRecommender:
+    model = SessionRecommender(config, num_items=len(vocab))
+    counts = np.bincount([i for s in sequences for i in s], minlength=len(vocab))
+    model.item_counts.copy_(torch.from_numpy(counts.astype(np.float32)))
+    if model.head is not None:
+        model.head.set_neighbours(*cooccurrence_neighbours(sequences, len(vocab), config.cooccurrence_window, config.neighbours))
+    return model
+
+
+def _prefix_examples(train: Sequence[TrainSequence], sequences: list[list[int]], vocab: ItemVocabulary) -> tuple[list[Context], Tensor]:
+    """Every (prefix, next item) pair of every training sequence, with the sequence's history."""
+    contexts: list[Context] = []
+    targets: list[int] = []
+    for raw, items in zip(train, sequences):
+        history = vocab.encode_known(raw.history_items)
+        for t in range(1, len(items)):
+            contexts.append((items[:t], history))
+            targets.append(items[t])
+    return contexts, torch.tensor(targets, dtype=torch.long)
+
+
+def encode_examples(vocab: ItemVocabulary, examples: Sequence[Example]) -> EncodedExamples:
+    """Evaluation examples as indices; a context without any known click keeps its last (unknown) slot out."""
+    contexts, targets, excluded = [], [], []
+    for example in examples:
+        session = vocab.encode_known(example.session_items)
+        history = vocab.encode_known(example.history_items)
+        if not session and history:
+            session, history = history[-1:], history[:-1]
+        contexts.append((session, history))
+        targets.append(vocab.index(example.target))
+        excluded.append(vocab.encode_known(sorted(example.exclude)))
+    return EncodedExamples(contexts, targets, excluded)
+
+
+def _optimise(
+    model: SessionRecommender,
+    config: ModelConfig,
+    contexts: list[Context],
+    targets: Tensor,
+    valid: EncodedExamples,
+    device: torch.device,
+) -> tuple[dict[str, Tensor], dict[str, float]]:
+    """Epoch loop with early stopping; returns (best state dict, its validation metrics)."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.lr_decay_every, gamma=config.lr_decay)
+    sampler = _NegativeSampler(model.item_counts, config.sampled_negatives) if config.sampled_negatives else None
+    started, best_score, best_state, best_metrics, stale = time.monotonic(), -1.0, None, {}, 0
+    for epoch in range(1, config.max_epochs + 1):
+        out_of_time = _train_epoch(model, config, contexts, targets, optimiser, sampler, device, epoch, started)
+        schedule.step()
+        metrics = evaluate(model, valid, config.batch_size * 4)
+        score = metrics[config.select_metric]
+        console.print(f"epoch {epoch}: valid {_fmt(metrics)} ({time.monotonic() - started:.0f}s)")
+        if score > best_score:
+            best_score, best_metrics, stale = score, {**metrics, "epoch": epoch}, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if stale >= config.patience or out_of_time:
+            break
+    assert best_state is not None
+    return best_state, best_metrics
+
+
+def _train_epoch(
+    model: SessionRecommender,
+    config: ModelConfig,
+    contexts: list[Context],
+    targets: Tensor,
+    optimiser: torch.optim.Optimizer,
+    sampler: _NegativeSampler | None,
+    device: torch.device,
+    epoch: int,
+    started: float,
+) -> bool:
+    """One pass over shuffled examples; True when the time budget ran out during it."""
+    model.train()
+    order = torch.randperm(len(contexts))
+    total = (len(contexts) + config.batch_size - 1) // config.batch_size
+    columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("train", total=total, rate="")
+        for step, index in enumerate(order.split(config.batch_size), start=1):
+            inputs = model_input(config, [contexts[i] for i in index.tolist()])
+            inputs = inputs.to(device, non_blocking=True)
+            target = targets[index].to(device, non_blocking=True)
+            loss = _loss(model, inputs, target, sampler)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            elapsed = time.monotonic() - started
+            progress.update(task, advance=1, rate=f"{step * config.batch_size / max(elapsed, 1e-9):.0f} ex/s")
+            if elapsed > config.max_train_seconds:
+                return True
+    return False
+
+
+def _loss(model: SessionRecommender, inputs, target: Tensor, sampler: _NegativeSampler | None) -> Tensor:
+    if sampler is None:
+        return F.cross_entropy(model(inputs), target)
+    candidates, log_q = sampler.candidates(target)
+    logits = model(inputs, candidates) - log_q
+    accidental = candidates[:, 1:] == target.unsqueeze(1)  # a sampled negative that is the positive
+    logits[:, 1:] = logits[:, 1:].masked_fill(accidental, float("-inf"))
+    return F.cross_entropy(logits, torch.zeros_like(target))
+
+
+class _NegativeSampler:
+    """Shared negatives ~ count**0.75; candidates [B, 1+S] (target first) and their log Q [B, 1+S]."""
+
+    def __init__(self, item_counts: Tensor, negatives: int) -> None:
+        weights = item_counts.clamp_min(0).pow(0.75)
+        weights[0] = 0.0
+        self.probability = weights / weights.sum()
+        self.negatives = negatives
+
+    def candidates(self, target: Tensor) -> tuple[Tensor, Tensor]:
+        probability = self.probability.to(target.device)
+        negatives = torch.multinomial(probability, self.negatives, replacement=True)
+        candidates = torch.cat([target.unsqueeze(1), negatives.expand(target.numel(), -1)], dim=1)
+        log_q = torch.log(probability[candidates] * self.negatives + 1e-12)
+        return candidates, log_q
+
+
+@torch.inference_mode()
+def evaluate(model: SessionRecommender, examples: EncodedExamples, batch_size: int) -> dict[str, float]:
+    """HR@10/20, MRR@20, NDCG@10/20 by full ranking with the examples' masks (unknown targets count as misses)."""
+    model.eval()
+    device = model.item_counts.device
+    without_context = sum(1 for session, _ in examples.contexts if not session)
+    ranks: list[Tensor] = [torch.full((without_context,), torch.inf)]
+    for batch in _example_batches(examples, batch_size):
+        contexts, targets, excluded = batch
+        logits = model(model_input(model.config, contexts).to(device))
+        rows = torch.repeat_interleave(torch.arange(len(excluded)), torch.tensor([len(e) for e in excluded]))
+        logits[rows.to(device), torch.tensor([i for e in excluded for i in e], dtype=torch.long, device=device)] = float("-inf")
+        target = torch.tensor(targets, device=device)
+        target_logit = logits.gather(1, target.unsqueeze(1))
+        rank = (logits > target_logit).sum(1).float()
+        ranks.append(torch.where((target == 0) | target_logit.squeeze(1).isinf(), torch.inf, rank).cpu())
+    model.train()
+    return _rank_metrics(torch.cat(ranks))
+
+
+def _example_batches(examples: EncodedExamples, batch_size: int) -> Iterator[tuple[list[Context], list[int], list[list[int]]]]:
+    """Batches of examples that have a context (the rest are misses, ranked inf)."""
+    usable = [i for i, (session, _) in enumerate(examples.contexts) if session]
+    for start in range(0, len(usable), batch_size):
+        chunk = usable[start : start + batch_size]
+        yield [examples.contexts[i] for i in chunk], [examples.targets[i] for i in chunk], [examples.excluded[i] for i in chunk]
+
+
+def _rank_metrics(rank: Tensor) -> dict[str, float]:
+    """rank = number of items scored above the target (0 = top)."""
+    metrics: dict[str, float] = {"n": float(rank.numel())}
+    for k in (10, 20):
+        hit = rank < k
+        metrics[f"hr@{k}"] = hit.float().mean().item()
+        metrics[f"ndcg@{k}"] = torch.where(hit, 1.0 / torch.log2(rank + 2), 0.0).mean().item()
+    metrics["mrr@20"] = torch.where(rank < 20, 1.0 / (rank + 1), 0.0).mean().item()
+    return metrics
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "n")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,84 @@
+"""The stateful stage on Quix Streams (the default engine).
+
+Quix keeps the visitor states in RocksDB under `state.dir`, backs every store up to a
+changelog topic and, on a fresh or wiped state directory, replays that changelog
+before processing. Offsets, changelog writes and output records are committed together
+at each checkpoint (at least once). All per-click logic is in `StatefulStep`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from quixstreams import Application, message_context
+from quixstreams.models import Serializer, SerializationContext, Topic, TopicConfig
+from quixstreams.state import State
+
+from streamrec.config import Settings
+from streamrec.stream.admin import topic_config
+from streamrec.stream.engines.common import consumer_config, producer_config, stateful_group, stop_when_set
+from streamrec.stream.stateful import Output, StatefulStep
+
+_STATE_KEY = "visitor"
+
+
+class _OutputBytes(Serializer):
+    """`Output` records arrive encoded by `StatefulStep`; Quix only forwards their bytes."""
+
+    def __call__(self, value: Output, ctx: SerializationContext) -> bytes:
+        return value.value
+
+
+class _Application(Application):
+    """Quix installs SIGINT/SIGTERM handlers in `run()`, which Python allows on the main thread only.
+
+    Off the main thread (tests, benches) the caller's `stop` event is the only way to stop it.
+    """
+
+    def _setup_signal_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            super()._setup_signal_handlers()
+
+
+def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
+    """The Quix application of the stateful stage: clicks -> state -> scoring requests | DLQ."""
+    kafka = settings.kafka
+    app = _Application(
+        broker_address=kafka.bootstrap_servers,
+        consumer_group=stateful_group(settings),
+        auto_offset_reset="earliest",
+        state_dir=settings.state.dir,
+        consumer_extra_config=consumer_config(settings),
+        producer_extra_config=producer_config(settings),
+        loglevel="WARNING",
+    )
+    step = StatefulStep(settings)
+    config = TopicConfig(
+        num_partitions=kafka.partitions, replication_factor=kafka.replication_factor, extra_config=topic_config(settings)
+    )
+    clicks = app.topic(step.topics.clicks, value_deserializer="bytes", key_deserializer="bytes", config=config)
+    outputs: dict[str, Topic] = {
+        name: app.topic(name, value_serializer=_OutputBytes(), key_serializer="bytes", config=config)
+        for name in (step.topics.scoring_requests, step.topics.dlq)
+    }
+
+    def process(value: bytes | None, key: bytes | None, _ts: int, _headers: Any, state: State) -> Output:
+        context = message_context()
+        result = step(key, value, state.get(_STATE_KEY), time.time(), partition=context.partition, offset=context.offset)
+        if result.state is not None:
+            state.set(_STATE_KEY, result.state)
+        return result.output
+
+    sdf = app.dataframe(clicks)
+    sdf = sdf.apply(process, stateful=True, metadata=True)
+    sdf.to_topic(lambda out, *_: outputs[out.topic], key=lambda out: out.key)
+    return app, step
+
+
+def run_stateful_stage(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT when on the main thread); commits on the way out."""
+    app, _ = build_application(settings)
+    with stop_when_set(stop, app.stop):
+        app.run()

@@ -1,0 +1,40 @@
+"""Prometheus metrics of both stages; these names are a stable interface (dashboards, other modules).
+
+Each process keeps its own registry: in `streamrec worker --role all` the stateful stage
+runs in a child process and serves its metrics on `metrics_port + 1` (see stream/worker.py).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+# --- stateful stage -------------------------------------------------------------------
+CLICKS_ACCEPTED = Counter("streamrec_clicks_accepted_total", "Valid clicks folded into state.")
+CLICKS_DEAD_LETTERED = Counter(
+    "streamrec_clicks_dead_lettered_total", "Malformed clicks sent to the DLQ, by reason.", ["reason"]
+)
+CLICKS_DUPLICATE = Counter(
+    "streamrec_clicks_duplicate_total", "Redelivered clicks (event_id already in the session); state unchanged."
+)
+SESSIONS_CLOSED = Counter("streamrec_sessions_closed_total", "Sessions closed by inactivity or by the open-session cap.")
+SCORING_REQUESTS_EMITTED = Counter(
+    "streamrec_scoring_requests_emitted_total", "Scoring requests the stateful stage produced."
+)
+
+# --- scoring stage --------------------------------------------------------------------
+RECOMMENDATIONS_EMITTED = Counter("streamrec_recommendations_emitted_total", "Recommendations produced.")
+SCORING_BATCH_SIZE = Histogram(
+    "streamrec_scoring_batch_size", "Scoring requests per model call.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+)
+SCORING_BATCH_LATENCY = Histogram(
+    "streamrec_scoring_batch_seconds",
+    "Wall time of one model call.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+SCORER_ERRORS = Counter("streamrec_scorer_errors_total", "Model calls that raised (their requests are retried or dead-lettered).")
+
+
+def start_metrics_server(port: int) -> None:
+    """Serve /metrics on `port` (0: off, so tests and benches run without an HTTP server)."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,262 @@
+"""The scoring stage: scoring requests in, recommendations out, at least once end to end.
+
+One loop: take a batch (up to `scoring.batch_max_size` records, waiting at most
+`batch_max_wait_ms` once the first arrived), decode it, let the scorer learn the new
+clicks (`observe`), rank (`recommend`), produce one Recommendation per request keyed by
+session_id, wait until the broker acknowledged every record, and only then commit the
+batch's offsets. A crash anywhere before the commit replays the batch; nothing is lost,
+a recommendation may be emitted twice (consumers dedupe by event_id).
+
+Nothing a record contains can stop the stage: a record that does not decode goes to the
+DLQ with its reason; a scorer that raises is retried query by query, then replaced by the
+fallback scorer for the queries that still fail; a query nothing can answer is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from streamrec.config import Settings
+from streamrec.models.registry import build_popularity, build_scorer
+from streamrec.models.scorer import Query, Ranked, Scorer
+from streamrec.stream import metrics
+from streamrec.stream.consume import RecentEvents
+from streamrec.stream.engines.common import consumer_config, producer_config
+from streamrec.stream.topics import DeadLetter, Recommendation, ScoredItem, ScoringRequest, Topics
+
+log = logging.getLogger(__name__)
+
+_IDLE_POLL_S = 0.5
+"""How long the loop waits for the first record of a batch before checking `stop` again."""
+_RETRY_BACKOFF_S = 1.0
+
+
+INVALID_REQUEST = "invalid_scoring_request"
+"""DLQ reason (and metrics label) of a scoring request that does not decode."""
+UNANSWERABLE = "scorer_failed"
+"""DLQ reason of a request that neither the scorer nor the fallback could answer."""
+
+Output = tuple[str, bytes | None, bytes]
+"""(topic, key, value) of a record to produce."""
+
+
+@dataclass
+class Decoded:
+    """A batch split into requests (with their source messages) and dead letters."""
+
+    requests: list[ScoringRequest] = field(default_factory=list)
+    sources: list[Message] = field(default_factory=list)
+    dead_letters: list[Output] = field(default_factory=list)
+
+
+def dead_letter(message: Message, reason: str, detail: str, now: float, dlq: str) -> Output:
+    """The DLQ record for a scoring-stage failure: reason, detail and the original bytes; counted."""
+    key, value = message.key(), message.value()
+    letter = DeadLetter(
+        reason=reason,
+        detail=detail[:500],
+        original_b64=base64.b64encode(value or b"").decode("ascii"),
+        original_key_b64=None if key is None else base64.b64encode(key).decode("ascii"),
+        source_topic=message.topic(),
+        source_partition=message.partition(),
+        source_offset=message.offset(),
+        ts_dead=now,
+    )
+    metrics.CLICKS_DEAD_LETTERED.labels(reason).inc()
+    return dlq, key, letter.model_dump_json().encode()
+
+
+def decode_batch(batch: Sequence[Message], now: float, dlq: str) -> Decoded:
+    """Parse every record as a ScoringRequest; what does not parse becomes a dead letter."""
+    decoded = Decoded()
+    for message in batch:
+        try:
+            request = ScoringRequest.model_validate_json(message.value() or b"")
+            if not request.session_items:
+                raise ValueError("session_items is empty")
+        except (ValidationError, ValueError) as exc:
+            decoded.dead_letters.append(dead_letter(message, INVALID_REQUEST, str(exc), now, dlq))
+            continue
+        decoded.requests.append(request)
+        decoded.sources.append(message)
+    return decoded
+
+
+def recommendation(request: ScoringRequest, ranked: Ranked, scorer: Scorer, emitted_at: float) -> bytes:
+    """The Recommendation record answering `request`, stamped with the scorer that answered."""
+    return Recommendation(
+        session_id=request.session_id,
+        user_id=request.user_id,
+        event_id=request.event_id,
+        items=[ScoredItem(item_id=item, score=score) for item, score in ranked],
+        scorer=scorer.name,
+        model_version=scorer.version,
+        ts_event=request.ts_event,
+        ts_emitted=emitted_at,
+    ).model_dump_json().encode()
+
+
+def scoring_group(settings: Settings) -> str:
+    """Consumer group of the scoring stage."""
+    return f"{settings.kafka.consumer_group}-scoring"
+
+
+class ScoringStage:
+    """The consume -> observe -> recommend -> produce -> commit loop over one scorer."""
+
+    def __init__(self, settings: Settings, scorer: Scorer, fallback: Scorer) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.fallback = fallback
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self._recent = RecentEvents()
+        """Redelivered clicks (the stateful stage answers them again) are answered but not learned twice."""
+        kafka = settings.kafka
+        self._consumer = Consumer({
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": scoring_group(settings),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **consumer_config(settings),
+        })
+        self._producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all", **producer_config(settings)})
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first."""
+        self._consumer.subscribe([self.topics.scoring_requests])
+        try:
+            while not stop.is_set():
+                batch = self._next_batch()
+                if batch and self._process(batch, stop):
+                    self._commit(batch)
+        finally:
+            self._consumer.close()
+            self._producer.flush(5.0)
+
+    def _next_batch(self) -> list[Message]:
+        """Block up to `_IDLE_POLL_S` for one record, then gather the rest of the batch within the wait budget."""
+        first = self._consumer.poll(_IDLE_POLL_S)
+        if first is None:
+            return []
+        scoring = self.settings.scoring
+        rest = self._consumer.consume(scoring.batch_max_size - 1, scoring.batch_max_wait_ms / 1000) if scoring.batch_max_size > 1 else []
+        batch = []
+        for message in [first, *rest]:
+            error = message.error()
+            if error is None:
+                batch.append(message)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                log.warning("scoring consumer error: %s", error)
+        return batch
+
+    def _process(self, batch: list[Message], stop: threading.Event) -> bool:
+        """Score and produce one batch; True once every output record is acknowledged."""
+        now = time.time()
+        decoded = decode_batch(batch, now, self.topics.dlq)
+        outputs = decoded.dead_letters
+        if decoded.requests:
+            outputs += self._score(decoded)
+        return self._deliver(outputs, stop)
+
+    def _score(self, decoded: Decoded) -> list[Output]:
+        requests = decoded.requests
+        self._observe([r.session_items for r in requests if self._recent.first_time(r.event_id)])
+        queries = [Query(session_items=r.session_items, history_items=r.history_items, user_id=r.user_id) for r in requests]
+        metrics.SCORING_BATCH_SIZE.observe(len(queries))
+        with metrics.SCORING_BATCH_LATENCY.time():
+            answers = self._recommend(queries)
+        emitted_at = time.time()
+        outputs = []
+        for request, answer, source in zip(requests, answers, decoded.sources):
+            if answer is None:
+                detail = f"{self.scorer.name} and {self.fallback.name} both raised"
+                outputs.append(dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq))
+                continue
+            scorer, ranked = answer
+            record = recommendation(request, ranked, scorer, emitted_at)
+            outputs.append((self.topics.recommendations, request.session_id.encode(), record))
+        return outputs
+
+    def _observe(self, sessions: list[Sequence[str]]) -> None:
+        """Online learning is best effort: a failure is counted and logged, the batch is still answered."""
+        if not sessions:
+            return
+        for scorer in (self.scorer, self.fallback):
+            try:
+                scorer.observe(sessions)
+            except Exception:
+                metrics.SCORER_ERRORS.inc()
+                log.exception("%s.observe failed on %d sessions", scorer.name, len(sessions))
+
+    def _recommend(self, queries: list[Query]) -> list[tuple[Scorer, Ranked] | None]:
+        """One batch call; if it raises, each query alone, then the fallback for those that still fail."""
+        k = self.settings.scoring.top_k
+        try:
+            return [(self.scorer, ranked) for ranked in self.scorer.recommend(queries, k)]
+        except Exception:
+            metrics.SCORER_ERRORS.inc()
+            log.exception("%s.recommend failed on a batch of %d; retrying one by one", self.scorer.name, len(queries))
+        return [self._recommend_one(query, k) for query in queries]
+
+    def _recommend_one(self, query: Query, k: int) -> tuple[Scorer, Ranked] | None:
+        for scorer in (self.scorer, self.fallback):
+            try:
+                return scorer, scorer.recommend([query], k)[0]
+            except Exception:
+                metrics.SCORER_ERRORS.inc()
+                log.exception("%s.recommend failed on one query", scorer.name)
+        return None
+
+    def _deliver(self, outputs: list[Output], stop: threading.Event) -> bool:
+        """Produce `outputs` and wait for every acknowledgement, re-producing failures until `stop`."""
+        pending = outputs
+        while pending:
+            failed: list[Output] = []
+            for topic, key, value in pending:
+                self._produce(topic, key, value, failed)
+            self._producer.flush()
+            if failed and stop.wait(_RETRY_BACKOFF_S):
+                return False
+            pending = failed
+        metrics.RECOMMENDATIONS_EMITTED.inc(sum(1 for topic, _, _ in outputs if topic == self.topics.recommendations))
+        return True
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes, failed: list[Output]) -> None:
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                log.warning("delivery to %s failed (%s); will retry", topic, error)
+                failed.append((topic, key, value))
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                return
+            except BufferError:  # local queue full: let deliveries drain
+                self._producer.poll(0.1)
+
+    def _commit(self, batch: list[Message]) -> None:
+        """Commit the next offset of every partition in `batch` (synchronously: the batch is done)."""
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in batch:
+            next_offsets[(message.topic(), message.partition())] = message.offset() + 1
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # e.g. partitions moved away meanwhile: the batch is redelivered, not lost
+            log.warning("offset commit failed (%s); the batch will be redelivered", exc)
+
+
+def run_scoring_stage(settings: Settings, stop: threading.Event) -> None:
+    """Run the scoring stage of `settings` until `stop` is set (the worker's entry point)."""
+    scorer = build_scorer(settings)
+    fallback = build_popularity(settings, persist=False)
+    ScoringStage(settings, scorer, fallback).run(stop)

@@ -1,0 +1,103 @@
+"""CooccurrenceStats: counting, direction, caps, decay, persistence across reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamrec.state.cooccurrence import CooccurrencePolicy, CooccurrenceStats
+
+
+def stats(**policy: float) -> CooccurrenceStats:
+    return CooccurrenceStats(CooccurrencePolicy(**policy))  # type: ignore[arg-type]
+
+
+def test_forward_pairs_weigh_by_distance_and_backward_pairs_are_discounted() -> None:
+    s = stats(window=2, backward_weight=0.5)
+    s.observe_session(["a", "b", "c"])
+    assert s.neighbours("a") == {"b": 1.0, "c": 0.5}
+    assert s.neighbours("b") == {"c": 1.0, "a": 0.5}
+    assert s.neighbours("c") == {"b": 0.5, "a": 0.25}
+
+
+def test_window_limits_pairs_and_popularity_counts_every_click() -> None:
+    s = stats(window=1, backward_weight=0.0)
+    s.observe_session(["a", "b", "c", "a"])
+    assert s.neighbours("a") == {"b": 1.0}
+    assert s.popularity("a") == 2.0 and s.popularity("zzz") == 0.0
+    assert s.clicks == 4
+
+
+def test_streaming_prefixes_equals_fitting_whole_sessions() -> None:
+    offline, online = stats(), stats()
+    session = ["x", "y", "x", "z", "w"]
+    offline.observe_session(session)
+    for end in range(1, len(session) + 1):
+        online.observe_click(session[:end])
+    for item in set(session):
+        assert offline.neighbours(item) == online.neighbours(item)
+
+
+def test_unknown_items_have_empty_rows() -> None:
+    assert stats().neighbours("never-seen") == {}
+
+
+def test_rows_are_capped_keeping_the_heaviest() -> None:
+    s = stats(window=1, backward_weight=0.0, max_neighbours=4)
+    for _ in range(10):
+        s.observe_session(["hub", "favourite"])
+    for i in range(50):
+        s.observe_session(["hub", f"rare{i}"])
+    row = s.neighbours("hub")
+    assert len(row) <= 6  # trimmed to 4 whenever it grows 50% past the cap
+    assert max(row, key=row.__getitem__) == "favourite"
+
+
+def test_top_is_exact_and_honours_exclude() -> None:
+    s = stats(window=0, top_items=3)
+    counts = {"a": 9, "b": 7, "c": 5, "d": 3, "e": 1}
+    for i in range(20):  # interleave so the top set is trimmed while counts grow
+        for item, n in counts.items():
+            if i < n:
+                s.observe_click([item])
+    assert [item for item, _ in s.top(3)] == ["a", "b", "c"]
+    assert [item for item, _ in s.top(2, exclude={"a"})] == ["b", "c"]
+
+
+def test_decay_prefers_recent_clicks_and_survives_rescaling() -> None:
+    s = stats(window=0, half_life_clicks=1.0, top_items=10)
+    for _ in range(40):
+        s.observe_click(["old"])
+    for _ in range(30):
+        s.observe_click(["new"])
+    # 70 clicks at half-life 1: the boost passed 2**60 once, so everything was rescaled
+    assert s.top(1)[0][0] == "new"
+    assert s.popularity("new") > 1000 * s.popularity("old") > 0
+
+
+def test_statistics_survive_reopening(tmp_path: Path) -> None:
+    policy = CooccurrencePolicy(window=2)
+    first = CooccurrenceStats(policy, path=tmp_path / "stats")
+    first.observe_session(["a", "b", "c"])
+    first.flush()
+    first.close()
+    again = CooccurrenceStats(policy, path=tmp_path / "stats", max_cached_rows=1)
+    assert again.clicks == 3
+    assert again.neighbours("a") == {"b": 1.0, "c": 0.5}
+    assert [item for item, _ in again.top(3)] == ["a", "b", "c"]
+    again.observe_click(["a", "b", "c", "a"])
+    again.close()
+    third = CooccurrenceStats(policy, path=tmp_path / "stats")
+    assert third.popularity("a") == 2.0 and third.neighbours("b")["a"] == 0.5 + 0.5
+    third.close()
+
+
+def test_reopening_with_another_policy_is_refused(tmp_path: Path) -> None:
+    CooccurrenceStats(CooccurrencePolicy(window=2), path=tmp_path / "s").close()
+    CooccurrenceStats(CooccurrencePolicy(window=2), path=tmp_path / "s").close()
+    first = CooccurrenceStats(CooccurrencePolicy(window=2), path=tmp_path / "s")
+    first.observe_click(["a"])
+    first.close()
+    with pytest.raises(ValueError, match="were built with"):
+        CooccurrenceStats(CooccurrencePolicy(window=3), path=tmp_path / "s")

@@ -1,0 +1,229 @@
+"""Both stateful-stage engines end to end: real broker, real RocksDB, real worker subprocesses.
+
+- crash-restart: the worker is SIGKILLed mid-stream twice (once keeping, once deleting its
+  local RocksDB directory); afterwards every session and user history is complete (rebuilt
+  from the changelog) and every valid click got a recommendation at least once;
+- malformed mix: >= 10 kinds of malformed records among valid clicks all land in the DLQ with
+  their reason and original bytes, every valid click is answered, the worker never restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from streamrec.config import Settings
+from streamrec.stream.admin import ensure_topics
+from streamrec.stream.engines.common import stateful_group
+from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics
+
+ENGINES = ["quix", "faust"]
+GAP_S = 1800.0
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Synthetic traffic: each known user has an old (closed) session then a live one; anonymous sessions."""
+
+    clicks: list[dict[str, object]]
+
+    def phase(self, lo: int, hi: int) -> list[dict[str, object]]:
+        """Clicks whose position inside their session is in [lo, hi), interleaved across sessions."""
+        return [c for c in self.clicks if lo <= int(c["n"]) < hi]  # type: ignore[call-overload]
+
+    def items_of(self, session_id: str) -> list[str]:
+        return [str(c["item_id"]) for c in self.clicks if c["session_id"] == session_id]
+
+
+def make_stream(users: int = 15, anonymous: int = 15, length: int = 10) -> Stream:
+    """Known user u has session u-old (4 clicks, GAP_S+ before) then u-live; anonymous sessions a<i>."""
+    now = time.time()
+    clicks: list[dict[str, object]] = []
+    for n in range(length):
+        for u in range(users):
+            if n < 4:
+                clicks.append(_click(f"u{u}-old", f"u{u}", f"i{(u + n) % 23}", now - 2 * GAP_S + n, n))
+            clicks.append(_click(f"u{u}-live", f"u{u}", f"i{(3 * u + n) % 29}", now - 60 + n, n))
+        for a in range(anonymous):
+            clicks.append(_click(f"a{a}", None, f"i{(5 * a + n) % 31}", now - 60 + n, n))
+    return Stream(clicks)
+
+
+def _click(session_id: str, user_id: str | None, item_id: str, ts: float, n: int) -> dict[str, object]:
+    return {"event_id": f"{session_id}-{n}", "session_id": session_id, "user_id": user_id, "item_id": item_id,
+            "ts": ts, "type": "view", "n": n}
+
+
+def produce(settings: Settings, clicks: Iterable[dict[str, object]], pause_s: float = 0.0) -> None:
+    """Produce clicks keyed as the contract says; with `pause_s`, one at a time (a live stream)."""
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "batch.num.messages": 1})
+    topic = Topics(settings.kafka.topic_prefix).clicks
+    for click in clicks:
+        body = {k: v for k, v in click.items() if k != "n"}
+        producer.produce(topic, key=str(click["user_id"] or click["session_id"]).encode(), value=orjson.dumps(body))
+        if pause_s:
+            producer.flush()
+            time.sleep(pause_s)
+    assert producer.flush(30) == 0
+
+
+def event_ids(records: list[Message]) -> set[str]:
+    return {orjson.loads(m.value())["event_id"] for m in records}
+
+
+def wait_event_ids(tail: object, wanted: int | set[str], timeout_s: float = 90.0) -> set[str]:
+    def done(records: list[Message]) -> bool:
+        seen = event_ids(records)
+        return len(seen) >= wanted if isinstance(wanted, int) else wanted <= seen
+
+    return event_ids(tail.wait_for(done, timeout_s))  # type: ignore[attr-defined]
+
+
+def wait_committed(settings: Settings, at_least: int, timeout_s: float = 60.0) -> int:
+    """Wait until the stateful stage has committed offsets past `at_least` clicks.
+
+    Clicks before the committed offsets are never redelivered, so after a crash their state can
+    only come back from the changelog: this is what makes the crash test prove recovery.
+    """
+    group = stateful_group(settings)
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
+    partitions = [TopicPartition(Topics(settings.kafka.topic_prefix).clicks, p) for p in range(settings.kafka.partitions)]
+    deadline = time.monotonic() + timeout_s
+    committed = 0
+    try:
+        while time.monotonic() < deadline:
+            committed = sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
+            if committed >= at_least:
+                break
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+    return committed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sigkill_mid_stream_loses_no_state(
+    engine: str, make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
+) -> None:
+    settings = make_settings(state={"engine": engine}, scoring={"scorer": "pop", "top_k": 5})
+    ensure_topics(settings)
+    topics = Topics(settings.kafka.topic_prefix)
+    stream = make_stream()
+    requests = tail_topic(settings, topics.scoring_requests)
+    answers = tail_topic(settings, topics.recommendations)
+
+    first, second, third = stream.phase(0, 4), stream.phase(4, 7), stream.phase(7, 10)
+    produce(settings, first)
+    worker = spawn_worker(settings, engine=engine)
+    wait_event_ids(requests, len(first) // 3)
+    assert wait_committed(settings, len(first) // 3) >= len(first) // 3, worker.log()
+    worker.kill()  # crash 1: local state kept
+
+    worker = spawn_worker(settings, engine=engine)
+    feeder = threading.Thread(target=produce, args=(settings, second), kwargs={"pause_s": 0.15})
+    feeder.start()
+    assert wait_committed(settings, len(first) + 5) >= len(first) + 5, worker.log()
+    worker.kill()  # crash 2, normally while clicks still arrive; then the local RocksDB directory is lost too
+    feeder.join()
+    shutil.rmtree(settings.state.dir)
+
+    worker = spawn_worker(settings, engine=engine)
+    produce(settings, third)
+    valid = {str(c["event_id"]) for c in stream.clicks}
+    assert wait_event_ids(answers, valid, timeout_s=120) >= valid, worker.log()
+
+    latest = _latest_request_per_session(requests.wait_for(lambda r: event_ids(r) >= valid))
+    for session_id in {str(c["session_id"]) for c in third}:
+        request = latest[session_id]
+        assert request.session_items == stream.items_of(session_id), (session_id, worker.log())
+        if request.user_id is not None:
+            assert request.history_items == stream.items_of(f"{request.user_id}-old"), session_id
+    assert worker.terminate() == 0, worker.log()
+
+
+def _latest_request_per_session(records: list[Message]) -> dict[str, ScoringRequest]:
+    """The request of each session's longest answered prefix (redeliveries repeat earlier ones)."""
+    latest: dict[str, ScoringRequest] = {}
+    for message in records:
+        request = ScoringRequest.model_validate_json(message.value())
+        best = latest.get(request.session_id)
+        if best is None or len(request.session_items) >= len(best.session_items):
+            latest[request.session_id] = request
+    return latest
+
+
+def malformed_records(now: float) -> list[tuple[bytes | None, bytes | None, str]]:
+    """(key, value, expected reason): one or more records per rejection kind."""
+    ok = {"event_id": "bad", "session_id": "s-bad", "item_id": "i1", "ts": now}
+
+    def variant(**changes: object) -> bytes:
+        body = {**ok, **changes}
+        return orjson.dumps({k: v for k, v in body.items() if v is not ...})
+
+    return [
+        (b"s-bad", None, "empty_payload"),
+        (b"s-bad", b'{"pad": "' + b"x" * 5000 + b'"}', "oversized_payload"),
+        (b"s-bad", b"\xff\xfe\x00garbage", "not_utf8"),
+        (b"s-bad", b'{"event_id": "bad", ', "not_json"),
+        (b"s-bad", b'{"event_id":"bad","session_id":"s-bad","item_id":"i1","ts":NaN}', "non_finite_number"),
+        (b"s-bad", b'["bad", "s-bad"]', "not_an_object"),
+        (b"s-bad", variant(event_id="bad-1", item_id=...), "missing_field"),
+        (b"s-bad", variant(event_id="bad-2", price=3), "unknown_field"),
+        (b"s-bad", variant(event_id="bad-3", item_id=17), "wrong_type"),
+        (b"", variant(event_id="bad-4", session_id=""), "empty_id"),
+        (b"s-bad", variant(event_id="bad-5", item_id="i" * 500), "id_too_long"),
+        (b"s-bad", variant(event_id="bad-6", ts=12345), "ts_out_of_range"),
+        (b"s-bad", variant(event_id="bad-7", ts=now + 10 * 86400), "ts_out_of_range"),
+        (b"s-bad", variant(event_id="bad-8", type="hover"), "unknown_click_type"),
+        (b"someone-else", variant(event_id="bad-9"), "key_mismatch"),
+        (None, variant(event_id="bad-10"), "key_mismatch"),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_malformed_clicks_go_to_dlq_and_valid_ones_are_answered(
+    engine: str, make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
+) -> None:
+    settings = make_settings(state={"engine": engine}, scoring={"scorer": "pop", "top_k": 5})
+    ensure_topics(settings)
+    topics = Topics(settings.kafka.topic_prefix)
+    stream = make_stream(users=5, anonymous=5, length=6)
+    bad = malformed_records(time.time())
+    assert len({reason for _, _, reason in bad}) >= 10
+
+    worker = spawn_worker(settings, engine=engine)
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "batch.num.messages": 1})
+    good = iter(stream.clicks)
+    for key, value, _ in bad:  # every malformed record sits between valid ones
+        produce(settings, [c for _, c in zip(range(3), good)])
+        producer.produce(topics.clicks, key=key, value=value)
+    producer.flush(30)
+    produce(settings, good)
+
+    letters = [DeadLetter.model_validate_json(m.value())
+               for m in tail_topic(settings, topics.dlq).wait_for(lambda r: len(r) >= len(bad))]
+    got = sorted(((_b64decode(d.original_key_b64), base64.b64decode(d.original_b64), d.reason) for d in letters), key=repr)
+    assert got == sorted(((k, v or b"", reason) for k, v, reason in bad), key=repr), worker.log()
+    assert all(d.detail for d in letters)
+
+    valid = {str(c["event_id"]) for c in stream.clicks}
+    answered = wait_event_ids(tail_topic(settings, topics.recommendations), valid)
+    assert answered == valid
+    assert worker.alive and worker.log().count("worker starting") == 1, worker.log()
+    assert "Traceback" not in worker.log(), worker.log()
+    assert worker.terminate() == 0, worker.log()
+
+
+def _b64decode(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+

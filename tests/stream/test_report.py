@@ -1,0 +1,102 @@
+"""Prequential bookkeeping and the report files, fed hand-made answers (no broker needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamrec.state.clicklog.types import LoggedClick
+from streamrec.stream.prequential import PhaseTally, next_items
+from streamrec.stream.report import LatencySummary, ReplayCounts, ReplayReport, read_report, write_report
+from streamrec.stream.topics import Recommendation, ScoredItem
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _clicks() -> list[LoggedClick]:
+    """Two interleaved sessions: a = x y z, b = x w (event-time order)."""
+    rows = [("a", "x"), ("b", "x"), ("a", "y"), ("b", "w"), ("a", "z")]
+    return [LoggedClick(session_id=s, user_id=None, item_id=i, ts=1_700_000_000.0 + n) for n, (s, i) in enumerate(rows)]
+
+
+def _answer(phase: PhaseTally, index: int, items: list[str], scorer: str = "sknn") -> Recommendation:
+    click = phase.clicks[index]
+    return Recommendation(
+        session_id=click.session_id, user_id=None, event_id=f"{phase.prefix}{index}",
+        items=[ScoredItem(item_id=i, score=1.0) for i in items], scorer=scorer, model_version="v1",
+        ts_event=click.ts, ts_emitted=click.ts,
+    )
+
+
+def test_next_items_are_the_following_click_of_the_same_session() -> None:
+    assert next_items(_clicks()) == ["y", "w", "z", None, None]
+
+
+def test_phase_judges_each_answer_against_the_next_click() -> None:
+    phase = PhaseTally("run-m", _clicks())
+    for index in range(5):
+        phase.mark_sent(index, at=10.0 + index)
+    phase.on_recommendation(0, _answer(phase, 0, ["y", "q"]), received_at=10.5)  # hit at rank 1
+    phase.on_recommendation(1, _answer(phase, 1, ["q", "w"]), received_at=11.5)  # hit at rank 2
+    phase.on_recommendation(2, _answer(phase, 2, ["q"]), received_at=12.5)  # miss
+    phase.on_recommendation(2, _answer(phase, 2, ["z"]), received_at=12.6)  # redelivery: ignored
+    phase.on_recommendation(3, _answer(phase, 3, ["q"]), received_at=13.5)  # last click: not judged
+    phase.on_dead_letter(4)
+
+    assert phase.complete()
+    (report,) = phase.scorer_reports()
+    assert (report.recommended, report.duplicates, report.missing, report.judged) == (4, 1, 0, 3)
+    assert report.metrics["HR@20"] == pytest.approx(2 / 3)
+    assert report.metrics["MRR@20"] == pytest.approx((1 + 1 / 2) / 3)
+    assert report.latency.p50_ms == pytest.approx(500.0)
+    assert sum(report.latency_histogram.counts) == 4
+    assert report.timeline[-1].clicks_sent == 5
+
+
+def test_each_scorer_is_judged_separately_and_missing_is_counted() -> None:
+    phase = PhaseTally("run-m", _clicks())
+    for index in range(5):
+        phase.mark_sent(index, at=float(index))
+    for index in range(5):
+        phase.on_recommendation(index, _answer(phase, index, ["y", "w", "z"], scorer="sknn"), received_at=index + 0.1)
+    phase.on_recommendation(0, _answer(phase, 0, ["q"], scorer="pop"), received_at=0.2)
+
+    assert not phase.complete()  # pop has not answered clicks 1..4
+    reports = {r.scorer: r for r in phase.scorer_reports()}
+    assert reports["sknn"].metrics["HR@10"] == 1.0 and reports["sknn"].missing == 0
+    assert reports["pop"].metrics["HR@10"] == 0.0 and reports["pop"].missing == 4
+
+
+def test_event_ids_of_other_phases_and_traffic_are_not_ours() -> None:
+    phase = PhaseTally("run-m", _clicks())
+    assert phase.index_of("run-m3") == 3
+    assert phase.index_of("run-w3") is None
+    assert phase.index_of("run-m99") is None
+    assert phase.index_of("someone-else") is None
+
+
+def test_latency_summary_of_nothing_is_empty() -> None:
+    assert LatencySummary.of([]).p99_ms is None
+
+
+def test_report_files_round_trip_and_render(tmp_path: Path) -> None:
+    phase = PhaseTally("run-m", _clicks())
+    for index in range(5):
+        phase.mark_sent(index, at=float(index))
+        phase.on_recommendation(index, _answer(phase, index, ["y"]), received_at=index + 0.02)
+    report = ReplayReport(
+        dataset="unit", fmt="synthetic", warm_dataset=None, bootstrap_servers="127.0.0.1:1", topic_prefix="t-",
+        speed=0.0, rate_eps=None, started_at="2026-01-01T00:00:00+00:00", send_duration_s=1.0,
+        total_duration_s=1.5, send_rate_eps=5.0, counts=ReplayCounts(sent=5, dlq=0, warm_sent=0, warm_dlq=0),
+        scorers=phase.scorer_reports(),
+    )
+
+    paths = write_report(report, tmp_path / "out")
+
+    assert [p.name for p in paths] == ["report.json", "report.md", "timeline.png", "latency.png"]
+    assert read_report(paths[0]) == report
+    markdown = paths[1].read_text()
+    assert "| sknn |" in markdown and "HR@20" in markdown and "timeline.png" in markdown
+    for png in paths[2:]:
+        assert png.read_bytes().startswith(PNG_MAGIC)

@@ -1,0 +1,187 @@
+"""The scoring stage against a real broker: one answer per request, DLQ, at least once, scorer failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from streamrec.config import Settings, load_settings
+from streamrec.models.popularity import popularity
+from streamrec.models.scorer import Query, Ranked
+from streamrec.stream.admin import ensure_topics
+from streamrec.stream.scoring import INVALID_REQUEST, ScoringStage, run_scoring_stage
+from streamrec.stream.topics import DeadLetter, Recommendation, ScoringRequest, Topics
+
+PARTITIONS = 2
+
+
+@pytest.fixture
+def settings(broker: str, tmp_path: Path) -> Settings:
+    loaded = load_settings(
+        kafka={"bootstrap_servers": broker, "topic_prefix": f"t{uuid.uuid4().hex[:8]}.", "partitions": PARTITIONS,
+               "session_timeout_ms": 2000, "consumer_group": f"g{uuid.uuid4().hex[:8]}"},
+        scoring={"scorer": "sknn", "batch_max_wait_ms": 20, "top_k": 5},
+        state={"dir": tmp_path / "state"},
+    )
+    ensure_topics(loaded)
+    return loaded
+
+
+def request(session: str, items: Sequence[str], n: int) -> ScoringRequest:
+    return ScoringRequest(
+        event_id=f"{session}-e{n}", session_id=session, user_id=None, item_id=items[-1], ts_event=1.7e9 + n,
+        ts_received=1.7e9 + n, session_items=list(items), session_ts=[1.7e9 + i for i in range(len(items))],
+    )
+
+
+def sessions_requests(prefix: str, n_sessions: int = 6) -> list[ScoringRequest]:
+    """Every prefix of a few short sessions, as the stateful stage would send them."""
+    out = []
+    for s in range(n_sessions):
+        items = [f"item{(s + i) % 5}" for i in range(4)]
+        out += [request(f"{prefix}{s}", items[: i + 1], i) for i in range(len(items))]
+    return out
+
+
+def produce(settings: Settings, records: Sequence[tuple[bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    for key, value in records:
+        producer.produce(Topics(settings.kafka.topic_prefix).scoring_requests, key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def produce_requests(settings: Settings, requests: Sequence[ScoringRequest]) -> None:
+    produce(settings, [(r.session_id.encode(), r.model_dump_json().encode()) for r in requests])
+
+
+def read_until(settings: Settings, topic: str, done: Callable[[list[bytes]], bool], timeout_s: float = 60) -> list[bytes]:
+    """Every value on `topic` from the beginning, until `done(values)` or the timeout."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "reader",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not done(values) and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                values.append(message.value())
+    finally:
+        consumer.close()
+    return values
+
+
+def recommendations_for(settings: Settings, event_ids: set[str], min_count: int | None = None) -> list[Recommendation]:
+    topic = Topics(settings.kafka.topic_prefix).recommendations
+    decode = lambda values: [Recommendation.model_validate_json(v) for v in values]  # noqa: E731
+    values = read_until(settings, topic, lambda vs: len(vs) >= (min_count or 0)
+                        and event_ids <= {r.event_id for r in decode(vs)})
+    return decode(values)
+
+
+class running:
+    """Run a scoring stage in a thread for the duration of a `with` block."""
+
+    def __init__(self, target: Callable[[threading.Event], None]) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=target, args=(self.stop,), daemon=True)
+
+    def __enter__(self) -> running:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+
+
+def test_one_recommendation_per_request_stamped_with_the_scorer(settings: Settings) -> None:
+    requests = sessions_requests("s")
+    produce_requests(settings, requests)
+    with running(lambda stop: run_scoring_stage(settings, stop)):
+        recs = recommendations_for(settings, {r.event_id for r in requests})
+    by_event = {r.event_id: r for r in recs}
+    assert set(by_event) == {r.event_id for r in requests}
+    assert len(recs) == len(requests)  # nothing answered twice in a clean run
+    for req in requests:
+        rec = by_event[req.event_id]
+        assert rec.session_id == req.session_id and rec.ts_event == req.ts_event
+        assert rec.scorer == "sknn" and rec.model_version.startswith("sknn-")
+        assert rec.ts_emitted >= rec.ts_event
+    # each batch is learned (observe) before it is ranked, so even the very first answer has items
+    assert all(rec.items for rec in recs)
+
+
+def test_undecodable_requests_are_dead_lettered_and_the_rest_answered(settings: Settings) -> None:
+    good = sessions_requests("ok", n_sessions=1)
+    bad = [(b"k1", b"\xff not json"), (b"k2", b'{"event_id": "x"}'), (b"k3", b"")]
+    produce(settings, bad)
+    produce_requests(settings, good)
+    with running(lambda stop: run_scoring_stage(settings, stop)):
+        recs = recommendations_for(settings, {r.event_id for r in good})
+        dlq = Topics(settings.kafka.topic_prefix).dlq
+        letters = [DeadLetter.model_validate_json(v) for v in read_until(settings, dlq, lambda vs: len(vs) >= 3)]
+    assert {r.event_id for r in recs} == {r.event_id for r in good}
+    assert len(letters) == 3 and {letter.reason for letter in letters} == {INVALID_REQUEST}
+    assert {letter.source_topic for letter in letters} == {Topics(settings.kafka.topic_prefix).scoring_requests}
+    assert all(letter.source_offset is not None and letter.detail for letter in letters)
+
+
+class _NoCommitStage(ScoringStage):
+    """Produces its answers but dies before committing, like a crash between the two."""
+
+    def _commit(self, batch: object) -> None:
+        return None
+
+
+def test_at_least_once_across_a_crash_before_commit_and_a_clean_restart(settings: Settings) -> None:
+    first, second = sessions_requests("a"), sessions_requests("b")
+    produce_requests(settings, first)
+    crashed = _NoCommitStage(settings, popularity(), popularity())
+    with running(crashed.run):
+        recommendations_for(settings, {r.event_id for r in first})
+    produce_requests(settings, second)
+    # the restarted stage gets the uncommitted first batch again, and the new one
+    with running(lambda stop: run_scoring_stage(settings, stop)):
+        recs = recommendations_for(settings, {r.event_id for r in first + second}, min_count=2 * len(first) + len(second))
+    counts: dict[str, int] = {}
+    for rec in recs:
+        counts[rec.event_id] = counts.get(rec.event_id, 0) + 1
+    assert all(counts[r.event_id] == 2 for r in first)
+    assert all(counts[r.event_id] >= 1 for r in second)
+    # everything is committed now: a third run answers nothing again
+    produce_requests(settings, [request("late", ["item1"], 0)])
+    with running(lambda stop: run_scoring_stage(settings, stop)):
+        recs = recommendations_for(settings, {"late-e0"})
+    assert sum(1 for rec in recs if rec.event_id == "late-e0") == 1
+    assert len(recs) == sum(counts.values()) + 1
+
+
+class _BrokenScorer:
+    """A scorer whose model call always raises (a bug, a lost GPU)."""
+
+    name = "broken"
+    version = "broken-1"
+
+    def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
+        raise RuntimeError("model exploded")
+
+    def observe(self, sessions: Sequence[Sequence[str]]) -> None:
+        raise RuntimeError("cannot learn either")
+
+
+def test_a_failing_scorer_is_replaced_by_the_fallback_and_no_click_is_lost(settings: Settings) -> None:
+    requests = sessions_requests("f", n_sessions=2)
+    produce_requests(settings, requests)
+    stage = ScoringStage(settings, _BrokenScorer(), popularity())
+    with running(stage.run):
+        recs = recommendations_for(settings, {r.event_id for r in requests})
+    assert {r.event_id for r in recs} == {r.event_id for r in requests}
+    assert {r.scorer for r in recs} == {"pop"}
