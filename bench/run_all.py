@@ -42,9 +42,10 @@ def _ratio(value: float | None, base: float | None) -> str:
 def results_table(results: list[BenchResult]) -> Table:
     """One row per system; ratios are to the passthrough (the floor of Kafka I/O in Python)."""
     base = next((r for r in results if r.system == "passthrough"), None)
-    table = Table(title="end-to-end on the embedded broker (events/s: max; latency: at 50% of max)")
-    for column in ("system", "events/s", "vs passthrough", "p99 @max ms", "rate @50%", "p50 @50% ms", "p99 @50% ms",
-                   "p99 vs passthrough", "missing"):
+    table = Table(title="end to end, embedded broker: max events/s; latency (ms) at max and at 50% of max; "
+                        "÷ pass = ratio to the passthrough")
+    for column in ("system", "events/s", "÷ pass", "p99 max", "rate 50%", "p50 50%", "p99 50%", "÷ pass",
+                   "missing"):
         table.add_column(column, justify="left" if column == "system" else "right")
     for r in results:
         table.add_row(r.system, f"{r.max_eps:,.0f}", _ratio(r.max_eps, base and base.max_eps), _ms(r.max_p99_ms),
@@ -76,7 +77,7 @@ def main() -> None:
         for name in args.systems.split(","):
             console.rule(name)
             results.append(measure(SYSTEMS[name], plan, args.out, console))
-    console.print(results_table(results))
+    Console(width=max(console.width, 120)).print(results_table(results))
     for result in results:
         if result.system.startswith("streamrec-"):
             console.print(verdict(result))

@@ -2,20 +2,26 @@
 
 Pre-produces a synthetic click log (state.clicklog.synthetic, timestamps moved to the last
 days so validation accepts them) to a fresh topic, then runs the engine's stateful stage in
-this process and times how fast it works through the backlog (from its first processed click
+child processes and times how fast it works through the backlog (from its first processed click
 to the last, so start-up and the group join are not counted). Also prints the pure
 `StatefulStep` rate (no Kafka, an in-memory dict as the store) as the ceiling.
 
-    .venv/bin/python bench/stateful_stage.py [--events 100000] [--engine quix] [--bootstrap HOST:PORT]
+    .venv/bin/python bench/stateful_stage.py [--events 100000] [--processes 2] [--engine quix] [--bootstrap HOST:PORT]
+
+With --processes N, N stage processes share the consumer group (the stage scales by partitions).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import tempfile
 import threading
 import time
 import uuid
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import orjson
@@ -62,37 +68,70 @@ def produce_backlog(settings: Settings, records: list[Record]) -> None:
 
 
 def processed() -> float:
-    """Clicks the stage has folded into state so far (from its own metrics)."""
+    """Clicks this process's stage has handled so far (from its own metrics)."""
     dead = sum(s.value for m in REGISTRY.collect() if m.name == "streamrec_clicks_dead_lettered"
                for s in m.samples if s.name.endswith("_total"))
     return dead + sum(REGISTRY.get_sample_value(name) or 0.0 for name in _PROCESSED_SAMPLES)
 
 
-def stage_rate(settings: Settings, engine: str, total: int) -> float:
-    """Run the engine's stage over the backlog; events/s from its first processed click to the last."""
-    stop = threading.Event()
-    stage = threading.Thread(target=stateful_runner(engine), args=(settings, stop), name="stateful-stage")
-    start_count = processed()
+def run_stage_process(settings: Settings, engine: str, progress: Synchronized, cpu_s: Synchronized,
+                      stop: EventType) -> None:
+    """One stage process: the engine on a thread; publishes clicks handled and CPU seconds since its first click.
+
+    CPU time (all threads, librdkafka's included) is what other jobs on a shared machine cannot inflate.
+    """
+    stage_stop = threading.Event()
+    stage = threading.Thread(target=stateful_runner(engine), args=(settings, stage_stop), name="stateful-stage")
     stage.start()
-    first: tuple[float, float] | None = None
-    with Progress(TextColumn("stateful stage"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total}"),
+    cpu_at_first: float | None = None
+    while not stop.wait(0.02) and stage.is_alive():
+        done = processed()
+        if cpu_at_first is None and done > 0:
+            cpu_at_first = time.process_time()
+        if cpu_at_first is not None:
+            cpu_s.value = time.process_time() - cpu_at_first
+        progress.value = done
+    stage_stop.set()
+    stage.join()
+
+
+def stage_rate(settings: Settings, engine: str, total: int, processes: int) -> tuple[float, float]:
+    """Run `processes` stage processes (one consumer group) over the backlog.
+
+    Events/s counted from the moment every process has handled its first click (start-up,
+    group joins and the first rebalance are not counted) to the last click; and clicks per
+    CPU-second of the stage processes (what one free core would do).
+    """
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    counters = [context.Value("d", 0.0) for _ in range(processes)]
+    cpu = [context.Value("d", 0.0) for _ in range(processes)]
+    workers = [context.Process(target=run_stage_process, args=(settings, engine, c, s, stop))
+               for c, s in zip(counters, cpu)]
+    for worker in workers:
+        worker.start()
+    start: tuple[float, float] | None = None
+    with Progress(TextColumn(f"stateful stage x{processes}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total}"),
                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn()) as bar:
         task = bar.add_task("", total=total, rate="")
-        while (done := processed() - start_count) < total:
-            if not stage.is_alive():
-                raise SystemExit("the stateful stage stopped early")
+        while (done := sum(c.value for c in counters)) < total:
+            if not all(w.is_alive() for w in workers):
+                raise SystemExit("a stateful stage process stopped early")
             now = time.perf_counter()
-            if first is None and done > 0:
-                first = (now, done)
-            rate = f"{(done - first[1]) / (now - first[0]):,.0f} events/s" if first and now > first[0] else ""
+            if start is None and all(c.value > 0 for c in counters):
+                start = (now, done)
+            rate = f"{(done - start[1]) / (now - start[0]):,.0f} events/s" if start and now > start[0] else ""
             bar.update(task, completed=done, rate=rate)
-            time.sleep(0.05)
+            time.sleep(0.02)
         end = time.perf_counter()
+        cpu_used = sum(c.value for c in cpu)
         bar.update(task, completed=total)
     stop.set()
-    stage.join()
-    assert first is not None
-    return (total - first[1]) / (end - first[0])
+    for worker in workers:
+        worker.join()
+    if start is None:
+        raise SystemExit("the backlog was drained before every process started; use more --events")
+    return (total - start[1]) / (end - start[0]), total / cpu_used
 
 
 def step_rate(settings: Settings, records: list[Record]) -> float:
@@ -112,6 +151,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--engine", choices=("quix", "faust"), default=None, help="default: settings.state.engine")
     parser.add_argument("--bootstrap", default=None, help="an existing cluster (default: start the embedded broker)")
+    parser.add_argument("--processes", type=int, default=1, help="stage processes in one consumer group")
     parser.add_argument("--single-record-batches", action="store_true", help="as the test suite runs on Tansu")
     args = parser.parse_args()
 
@@ -130,9 +170,10 @@ def main() -> None:
             engine = args.engine or settings.state.engine
             ensure_topics(settings)
             produce_backlog(settings, records)
-            rate = stage_rate(settings, engine, len(records))
-            print(f"stateful stage ({engine}, partitions={settings.kafka.partitions}, "
-                  f"single_record_batches={args.single_record_batches}): {rate:,.0f} events/s")
+            rate, per_cpu_s = stage_rate(settings, engine, len(records), args.processes)
+            print(f"stateful stage ({engine}, processes={args.processes}, partitions={settings.kafka.partitions}, "
+                  f"single_record_batches={args.single_record_batches}): {rate:,.0f} events/s, "
+                  f"{per_cpu_s:,.0f} events per CPU-second; load average {os.getloadavg()[0]:.1f}")
     finally:
         if broker is not None:
             broker.stop()

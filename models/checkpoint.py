@@ -32,13 +32,14 @@ class Checkpoint:
     preset: str
     config: ModelConfig
     vocab: ItemVocabulary
-    state_dict: dict[str, Tensor]
+    state_dict: dict[str, Any]
+    """Tensors, plus plain extra state of some modules (the memory's fitted clusters)."""
     metrics: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
 
     @classmethod
     def from_model(cls, preset: str, model: SessionRecommender, vocab: ItemVocabulary, metrics: dict[str, Any]) -> Checkpoint:
-        state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+        state = {name: v.detach().cpu().clone() if isinstance(v, Tensor) else v for name, v in model.state_dict().items()}
         return cls(preset=preset, config=model.config, vocab=vocab, state_dict=state, metrics=metrics)
 
     @property
@@ -46,8 +47,9 @@ class Checkpoint:
         """sha256 over weights, vocabulary and config (12 hex digits): equal content, equal hash."""
         digest = hashlib.sha256()
         for name in sorted(self.state_dict):
+            value = self.state_dict[name]
             digest.update(name.encode())
-            digest.update(self.state_dict[name].numpy().tobytes())
+            digest.update(value.numpy().tobytes() if isinstance(value, Tensor) else repr(value).encode())
         digest.update("\n".join(self.vocab.to_list()).encode())
         digest.update(repr(sorted(self.config.to_dict().items())).encode())
         return digest.hexdigest()[:12]

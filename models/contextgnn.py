@@ -6,20 +6,27 @@ two with weights an MLP computes from the user representation. Here the local su
 a session is its own items plus their strongest co-occurrence neighbours in the training
 log, and the pair-wise score of a local item v for session b is
 
-    pair[b, v] = g_0(b) + g_1(b) * evidence[b, v] + g_2(b) * recency[b, v] + g_3(b) * <s_h, h_v>
+    pair[b, v] = g_0 + g_1 * evidence[b, v] + g_2 * recency[b, v] + g_3 * <s_h, h_v>
+                 + g_4 * knn[b, v] + g_5 * log knn[b, v]
 
-    evidence[b, v] = sum_t decay^(n-1-t) * cooc(x_t, v) / max_v(.)      (kNN / co-occurrence, [0, 1])
+    evidence[b, v] = sum_t decay^(n-1-t) * cooc(x_t, v) / max_v(.)      (cosine co-occurrence, [0, 1])
     recency[b, v]  = sum_{t: x_t = v} decay^(n-1-t)                     (repeat-click evidence)
     <s_h, h_v>     = session vector . GNN state of v's node (only for items in the session graph)
-    g(b)           = MLP([s_h ; log(1 + n)])                             (per-session fusion weights)
+    knn[b, v]      = pop(v)^-idf * sum_j knn_decay^j (P(v | u_j) + repeat [v = u_j]) / max_v(.)
+                     (the SKNN baseline's score, models/knn.py: u_j the j-th most recent distinct
+                     item, P(v | u) the row-normalised co-occurrence; log knn clamped at -10)
+    g(b)           = MLP([s_h ; log(1 + n) ; log(1 + |local|) ; log max_v knn_raw])  (per-session fusion weights)
 
-and the final logit is two_tower[b, v] + local[b, v] * pair[b, v] (sr-gnn-notes §8.2: short
-sessions borrow co-click structure; the MLP learns how much, per session).
+and the final logit is exp(g_6(b)) * two_tower[b, v] + local[b, v] * pair[b, v]: the MLP also
+sets how much the two-tower (exploratory) score counts for this session (sr-gnn-notes §8.2:
+short sessions borrow co-click structure; the MLP learns how much, per session). The head
+starts as a blend of the two-tower model and the kNN, then learns the mixture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,13 +37,14 @@ from streamrec.state.vocab import PAD_INDEX
 
 
 def cooccurrence_neighbours(
-    sequences: Sequence[Sequence[int]], num_items: int, window: int, k: int
+    sequences: Sequence[Sequence[int]], num_items: int, window: int, k: int, normalisation: str = "cosine"
 ) -> tuple[Tensor, Tensor]:
     """Top-k co-occurrence neighbours per item: (index [V, k] long, weight [V, k] float).
 
     Pairs (a_t, a_{t+d}) for d <= window count 1/d forward and 0.5/d backward (the next
-    click matters most); the sum is divided by sqrt(freq(a) * freq(b)) so popular items do
-    not become everyone's neighbour. Missing neighbours are PAD_INDEX with weight 0.
+    click matters most); with "cosine" the sum is divided by sqrt(freq(a) * freq(b)) so popular
+    items do not become everyone's neighbour, with "row" by the row's total (P(b | a)).
+    Missing neighbours are PAD_INDEX with weight 0.
     """
     flat = np.fromiter((i for s in sequences for i in s), dtype=np.int64)
     seq_id = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])
@@ -52,8 +60,11 @@ def cooccurrence_neighbours(
     keys, inverse = np.unique(src[keep] * num_items + dst[keep], return_inverse=True)
     total = np.bincount(inverse, weights=w[keep])
     row, col = keys // num_items, keys % num_items
-    freq = np.bincount(flat, minlength=num_items).astype(np.float64)
-    total = total / np.sqrt(freq[row] * freq[col])
+    if normalisation == "cosine":
+        freq = np.bincount(flat, minlength=num_items).astype(np.float64)
+        total = total / np.sqrt(freq[row] * freq[col])
+    else:  # "row": P(b | a), every session item votes with the same mass (as the SKNN baseline)
+        total = total / np.bincount(row, weights=total, minlength=num_items)[row]
     return _top_k_per_row(row, col, total, num_items, k)
 
 
@@ -70,47 +81,122 @@ def _top_k_per_row(row: np.ndarray, col: np.ndarray, weight: np.ndarray, num_row
     return torch.from_numpy(index), torch.from_numpy(value)
 
 
+@dataclass(frozen=True)
+class KnnEvidence:
+    """The SKNN baseline's constants (models/knn.py; ScoringSettings.sknn_*), reproduced inside the head."""
+
+    decay: float = 0.5
+    idf: float = 0.1
+    repeat: float = 0.3
+
+
+LOG_FLOOR = -10.0
+"""log knn is clamped here: local items the kNN does not reach (knn = 0) get the floor."""
+
+
 class ContextGNNHead(nn.Module):
     """Fuses two-tower logits with pair-wise scores on each session's local item set."""
 
-    FEATURES = 4  # bias, co-occurrence evidence, repeat recency, node pair score
+    FEATURES = 6  # bias, cosine co-occurrence, repeat recency, node pair score, knn, log knn
+    OUTPUTS = FEATURES + 1  # + log weight of the two-tower score
+    SESSION_STATS = 3  # log(1 + clicks), log(1 + local items), log(raw kNN maximum): how much local evidence there is
 
-    def __init__(self, dim: int, num_items: int, neighbours: int, recency_decay: float, scale: float) -> None:
+    def __init__(
+        self, dim: int, num_items: int, neighbours: int, recency_decay: float, scale: float, knn: KnnEvidence = KnnEvidence()
+    ) -> None:
         super().__init__()
         self.register_buffer("neighbour_index", torch.zeros(num_items, neighbours, dtype=torch.long))
         self.register_buffer("neighbour_weight", torch.zeros(num_items, neighbours))
+        self.register_buffer("knn_index", torch.zeros(num_items, neighbours, dtype=torch.long))
+        self.register_buffer("knn_weight", torch.zeros(num_items, neighbours))
+        self.register_buffer("idf_weight", torch.ones(num_items))
+        self.fold_tables: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+        """Out-of-fold (cosine index, cosine weight, row index, row weight) tables for training (not saved)."""
         self.recency_decay = recency_decay
-        self.fusion = nn.Sequential(nn.Linear(dim + 1, dim), nn.ReLU(), nn.Linear(dim, self.FEATURES))
+        self.knn = knn
+        self.fusion = nn.Sequential(nn.Linear(dim + self.SESSION_STATS, dim), nn.ReLU(), nn.Linear(dim, self.OUTPUTS))
         nn.init.zeros_(self.fusion[-1].weight)
-        with torch.no_grad():  # start as a blend of the two-tower model and the co-occurrence kNN
-            self.fusion[-1].bias.copy_(torch.tensor([0.0, scale / 2, 0.0, 0.0]))
+        with torch.no_grad():  # start as a blend of the two-tower model and the kNN baseline
+            self.fusion[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, scale / 2, 0.0, 0.0]))
 
-    def set_neighbours(self, index: Tensor, weight: Tensor) -> None:
-        """Install the co-occurrence table computed from the training log."""
-        self.neighbour_index.copy_(index)
-        self.neighbour_weight.copy_(weight)
+    def set_neighbours(self, cosine: tuple[Tensor, Tensor], row: tuple[Tensor, Tensor], item_counts: Tensor) -> None:
+        """Install the co-occurrence tables computed from the training log and the kNN's idf weights."""
+        self.neighbour_index.copy_(cosine[0])
+        self.neighbour_weight.copy_(cosine[1])
+        self.knn_index.copy_(row[0])
+        self.knn_weight.copy_(row[1])
+        share = item_counts / item_counts.sum().clamp_min(1.0)
+        self.idf_weight.copy_(share.clamp_min(1e-12) ** -self.knn.idf)
 
-    def forward(self, session: Tensor, two_tower: Tensor, graphs: Batch, nodes: Tensor, candidates: Tensor | None = None) -> Tensor:
-        """session [B, d], two_tower [B, V] (or [B, C] with candidates [B, C]), nodes [N, d] -> logits like two_tower."""
-        evidence, recency, node_pair, lengths = self._pair_features(session, graphs, nodes)
+    def set_fold_tables(self, folds: Sequence[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]]) -> None:
+        """Tables built without each training fold's sequences: fold f's examples read table f.
+
+        Stacking (Wolpert 1992): a table built from all training sequences contains every
+        training target's own transition, so in training the target is always "familiar" with
+        inflated evidence, unlike at test time; out-of-fold tables keep the head honest.
+        """
+        device = self.knn_index.device  # call after moving the module
+        self.fold_tables = [(ci.to(device), cw.to(device), ri.to(device), rw.to(device)) for (ci, cw), (ri, rw) in folds]
+
+    def forward(
+        self, session: Tensor, two_tower: Tensor, graphs: Batch, nodes: Tensor, candidates: Tensor | None = None, fold: int | None = None
+    ) -> Tensor:
+        """session [B, d], two_tower [B, V] (or [B, C] with candidates [B, C]), nodes [N, d] -> logits like two_tower.
+
+        `fold` (training only): read that fold's out-of-fold co-occurrence tables.
+        """
+        tables = self.fold_tables[fold] if fold is not None and self.fold_tables else (
+            self.neighbour_index, self.neighbour_weight, self.knn_index, self.knn_weight
+        )
+        evidence, recency, node_pair, lengths = self._pair_features(session, graphs, nodes, tables[0], tables[1])
+        knn, knn_max = self._knn_scores(session, graphs, tables[2], tables[3])
+        familiar = ((evidence > 0) | (recency > 0) | (knn > 0)).sum(1).to(session.dtype)
+        stats = torch.stack([torch.log1p(lengths), torch.log1p(familiar), knn_max.clamp_min(1e-12).log()], dim=-1)
+        features = [evidence, recency, node_pair, knn]
         if candidates is not None:
-            evidence, recency, node_pair = (f.gather(1, candidates) for f in (evidence, recency, node_pair))
-        local = ((evidence > 0) | (recency > 0)).to(two_tower.dtype)
-        g = self.fusion(torch.cat([session, torch.log1p(lengths).unsqueeze(-1)], dim=-1))  # [B, 4]
+            features = [f.gather(1, candidates) for f in features]
+        evidence, recency, node_pair, knn = features
+        local = ((evidence > 0) | (recency > 0) | (knn > 0)).to(two_tower.dtype)
+        log_knn = knn.clamp_min(1e-30).log().clamp_min(LOG_FLOOR)
+        g = self.fusion(torch.cat([session, stats], dim=-1))  # [B, 7]
         pair = g[:, :1] + g[:, 1:2] * evidence + g[:, 2:3] * recency + g[:, 3:4] * node_pair
-        return two_tower + local * pair
+        pair = pair + g[:, 4:5] * knn + g[:, 5:6] * log_knn
+        return g[:, 6:7].exp() * two_tower + local * pair
 
-    def _pair_features(self, session: Tensor, graphs: Batch, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _knn_scores(self, session: Tensor, graphs: Batch, knn_index: Tensor, knn_weight: Tensor) -> tuple[Tensor, Tensor]:
+        """knn[b, v] of the module docstring, [B, V], max-normalised per row (models/knn.py's score), and the row maxima [B]."""
+        batch_size, num_items = session.size(0), knn_index.size(0)
+        num_nodes, num_clicks = graphs.x.numel(), graphs.click_node.numel()
+        position = torch.arange(num_clicks, device=session.device)
+        last_click = torch.full((num_nodes,), -1, dtype=torch.long, device=session.device)
+        last_click = last_click.scatter_reduce(0, graphs.click_node, position, reduce="amax")
+        order = torch.argsort(graphs.batch * (num_clicks + 1) + (num_clicks - last_click))  # per graph, most recent first
+        distinct_age = torch.empty_like(order)
+        distinct_age[order] = torch.arange(num_nodes, device=session.device) - graphs.ptr[graphs.batch[order]]
+        weight = self.knn.decay ** distinct_age.to(session.dtype)  # [N]
+        neighbour = knn_index[graphs.x]  # [N, K]
+        scores = session.new_zeros(batch_size, num_items).index_put_(
+            (graphs.batch.unsqueeze(-1).expand_as(neighbour), neighbour), knn_weight[graphs.x] * weight.unsqueeze(-1), accumulate=True
+        )
+        scores = scores.index_put_((graphs.batch, graphs.x), self.knn.repeat * weight, accumulate=True)
+        scores[:, PAD_INDEX] = 0.0
+        scores = scores * self.idf_weight
+        top = scores.amax(dim=1)
+        return scores / top.clamp_min(1e-12).unsqueeze(-1), top
+
+    def _pair_features(
+        self, session: Tensor, graphs: Batch, nodes: Tensor, neighbour_index: Tensor, neighbour_weight: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Dense [B, V] evidence, recency and node-pair features, and session lengths [B]."""
-        batch_size, num_items = session.size(0), self.neighbour_index.size(0)
+        batch_size, num_items = session.size(0), neighbour_index.size(0)
         lengths = graphs.click_ptr[1:] - graphs.click_ptr[:-1]
         click_graph = torch.repeat_interleave(torch.arange(batch_size, device=session.device), lengths)
         clicks = graphs.x[graphs.click_node]  # item of each click [T]
         age = graphs.click_ptr[1:][click_graph] - 1 - torch.arange(clicks.numel(), device=session.device)
         weight = self.recency_decay ** age.to(session.dtype)  # [T], 1 for the last click
         recency = session.new_zeros(batch_size, num_items).index_put_((click_graph, clicks), weight, accumulate=True)
-        neighbour = self.neighbour_index[clicks]  # [T, K]
-        contribution = self.neighbour_weight[clicks] * weight.unsqueeze(-1)
+        neighbour = neighbour_index[clicks]  # [T, K]
+        contribution = neighbour_weight[clicks] * weight.unsqueeze(-1)
         evidence = session.new_zeros(batch_size, num_items).index_put_(
             (click_graph.unsqueeze(-1).expand_as(neighbour), neighbour), contribution, accumulate=True
         )

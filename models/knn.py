@@ -57,6 +57,10 @@ class SessionKNN:
             self.stats.observe_click(items)
         self.stats.flush()
 
+    def close(self) -> None:
+        """Flush and release persisted statistics (see `close_scorer`)."""
+        self.stats.close()
+
     def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
         return [self._recommend_one(q, k) for q in queries]
 

@@ -39,6 +39,10 @@ class Popularity:
             self.stats.observe_click(items)
         self.stats.flush()
 
+    def close(self) -> None:
+        """Flush and release persisted statistics (see `close_scorer`)."""
+        self.stats.close()
+
     def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
         """Scores are counts relative to the most popular item (1.0), so they are comparable across decay."""
         ranked = []

@@ -25,6 +25,10 @@ from streamrec.models.session_encoder import SessionEncoder
 from streamrec.state.vocab import PAD_INDEX
 
 
+Context = tuple[Sequence[int], Sequence[int]]
+"""(session item indices, history item indices), oldest first; the session is non-empty."""
+
+
 @dataclass
 class ModelInput:
     """One batch of contexts: session graphs, and the users' long-term memory when the model has one."""
@@ -32,10 +36,13 @@ class ModelInput:
     graphs: Batch
     memory: Any | None = None
     """A `streamrec.models.memory.MemoryBatch` (None for models without memory)."""
+    fold: int | None = None
+    """Training only: the cross-validation fold of every example (the ContextGNN head then
+    reads co-occurrence tables built without that fold, see ContextGNNHead.set_fold_tables)."""
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> ModelInput:
         memory = self.memory.to(device) if self.memory is not None and hasattr(self.memory, "to") else self.memory
-        return ModelInput(self.graphs.to(device, non_blocking=non_blocking), memory)
+        return ModelInput(self.graphs.to(device, non_blocking=non_blocking), memory, self.fold)
 
 
 class SessionRecommender(nn.Module):
@@ -59,36 +66,46 @@ class SessionRecommender(nn.Module):
         return self.item_counts.numel()
 
     def forward(self, inputs: ModelInput, candidates: Tensor | None = None) -> Tensor:
-        """Logits [B, V] over the whole vocabulary, or [B, C] for candidates [B, C]; padding is -inf."""
+        """Training logits [B, V] over the whole vocabulary (padding row scores 0), or [B, C] for candidates [B, C]."""
         session, nodes = self.encoder(inputs.graphs)
         table = self.encoder.item_table()
-        if self.memory is not None:
-            two_tower = self.memory(inputs.memory, session, table, candidates)
+        scaled = self.config.scale * session  # scaling [B, d] instead of the [B, V] logits
+        if self.memory is not None:  # the gate sees unit vectors, as the encoder emits them
+            logits = self.config.scale * self.memory(inputs.memory, session, table, candidates)
         elif candidates is None:
-            two_tower = session @ table.T
+            logits = scaled @ table.T
         else:
-            two_tower = torch.einsum("bd,bcd->bc", session, table[candidates])
-        logits = self.config.scale * two_tower
+            logits = torch.einsum("bd,bcd->bc", scaled, table[candidates])
         if self.head is not None:
-            logits = self.head(session, logits, inputs.graphs, nodes, candidates)
-        if candidates is None:
-            logits[:, PAD_INDEX] = float("-inf")
+            logits = self.head(session, logits, inputs.graphs, nodes, candidates, inputs.fold if self.training else None)
         return logits
 
+    def encode(self, contexts: Sequence[Context]) -> ModelInput:
+        """Batch contexts (on CPU): the last `window` session clicks form the graph, everything earlier is history."""
+        window = self.config.window
+        graphs = collate_sessions([session[-window:] for session, _ in contexts])
+        if self.memory is None:
+            return ModelInput(graphs)
+        from streamrec.models.memory import build_memory_batch
 
-Context = tuple[Sequence[int], Sequence[int]]
-"""(session item indices, history item indices), oldest first; the session is non-empty."""
+        histories = [list(history) + list(session[:-window]) for session, history in contexts]
+        return ModelInput(graphs, build_memory_batch(histories, self.config.chunk_size, self.memory.clusters, "cpu"))
 
+    def start_epoch(self, sequences: Sequence[Sequence[int]]) -> None:
+        """Per-epoch upkeep: re-fit the memory's chunk clusters on the training chunks (GLAD §2.2)."""
+        if self.memory is None or self.memory.clusters is None:
+            return
+        from streamrec.models.memory import history_chunks
 
-def model_input(config: ModelConfig, contexts: Sequence[Context]) -> ModelInput:
-    """Batch contexts: the last `window` session clicks form the graph, everything earlier is history."""
-    graphs = collate_sessions([session[-config.window :] for session, _ in contexts])
-    if not config.memory:
-        return ModelInput(graphs)
-    from streamrec.models.memory import build_memory_batch
+        chunks = [chunk for sequence in sequences for chunk in history_chunks(sequence, self.config.chunk_size)]
+        self.memory.refresh_clusters(chunks, self.encoder.item_table().detach())
 
-    histories = [list(history) + list(session[: -config.window]) for session, history in contexts]
-    return ModelInput(graphs, build_memory_batch(histories))
+    @torch.inference_mode()
+    def rank_scores(self, inputs: ModelInput) -> Tensor:
+        """Logits [B, V] for ranking: the padding row can never be recommended."""
+        logits = self(inputs)
+        logits[:, PAD_INDEX] = float("-inf")
+        return logits
 
 
 def _long_term_memory(config: ModelConfig) -> nn.Module:
@@ -97,4 +114,6 @@ def _long_term_memory(config: ModelConfig) -> nn.Module:
         from streamrec.models.memory import LongTermMemory
     except ImportError as exc:  # the preset asks for a component this install lacks
         raise RuntimeError("preset needs streamrec.models.memory (GLAD long-term memory), which is not available") from exc
-    return LongTermMemory(dim=config.dim, clusters=config.clusters, target_attentive=config.target_attentive)
+    return LongTermMemory(
+        config.dim, config.chunk_size, heads=config.heads, use_clusters=config.clusters, target_attentive=config.target_attentive
+    )

@@ -54,3 +54,14 @@ class Scorer(Protocol):
         returns, what was learned is durable if the scorer persists anything.
         """
         ...
+
+
+def close_scorer(scorer: Scorer) -> None:
+    """Release what a scorer holds (RocksDB locks, device memory) if it defines `close()`.
+
+    Not part of the protocol, so a stateless scorer needs nothing; the scoring stage calls
+    this when it stops, so persisted statistics are flushed and can be reopened at once.
+    """
+    close = getattr(scorer, "close", None)
+    if callable(close):
+        close()

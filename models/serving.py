@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from streamrec.models.checkpoint import Checkpoint
-from streamrec.models.recommender import Context, model_input
+from streamrec.models.recommender import Context
 from streamrec.models.scorer import Query, Ranked, Scorer
 
 
@@ -82,7 +82,7 @@ class NeuralScorer:
 
     @torch.inference_mode()
     def _rank(self, contexts: list[Context], queries: list[Query], k: int) -> list[Ranked]:
-        logits = self.model(model_input(self.model.config, contexts).to(self.device))
+        logits = self.model.rank_scores(self.model.encode(contexts).to(self.device))
         self._mask(logits, queries)
         return self._top_k(logits, k)
 

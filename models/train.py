@@ -10,6 +10,7 @@ epoch's weights are kept (patience `config.patience`), and the learning rate dec
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -26,12 +27,14 @@ from torch import Tensor
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.contextgnn import cooccurrence_neighbours
 from streamrec.models.presets import ModelConfig, preset
-from streamrec.models.recommender import Context, SessionRecommender, model_input
+from streamrec.models.recommender import Context, ModelInput, SessionRecommender
 from streamrec.models.serving import NeuralScorer, resolve_device
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 from streamrec.state.vocab import ItemVocabulary
 
-MAX_TORCH_THREADS = 2
+MAX_TORCH_THREADS = 1
+"""CPU threads for training: on a shared 2-core box a second OpenMP thread spins against other
+processes and made small scatter ops ~70x slower (measured), so one thread is faster."""
 console = Console(stderr=True)
 
 
@@ -72,9 +75,14 @@ def train_checkpoint(preset_name: str, split: Split, device: str = "auto", seed:
     vocab = ItemVocabulary(split.items)
     sequences = [vocab.encode_known(s.items) for s in split.train]
     model = _initial_model(config, vocab, sequences).to(torch_device)
-    train_contexts, train_targets = _prefix_examples(split.train, sequences, vocab)
+    folds = max(config.cooccurrence_folds, 1) if model.head is not None else 1
+    if folds > 1:
+        assert model.head is not None
+        out_of_fold = ([s for i, s in enumerate(sequences) if i % folds != f] for f in range(folds))
+        model.head.set_fold_tables([_cooccurrence_tables(config, len(vocab), chosen) for chosen in out_of_fold])
+    examples = _prefix_examples(split.train, sequences, vocab, folds)
     valid = encode_examples(vocab, split.valid)
-    best, metrics = _optimise(model, config, train_contexts, train_targets, valid, torch_device)
+    best, metrics = _optimise(model, config, sequences, examples, valid, torch_device)
     model.load_state_dict(best)
     return Checkpoint.from_model(preset_name, model, vocab, {"valid": metrics})
 
@@ -84,20 +92,44 @@ def _initial_model(config: ModelConfig, vocab: ItemVocabulary, sequences: list[l
     counts = np.bincount([i for s in sequences for i in s], minlength=len(vocab))
     model.item_counts.copy_(torch.from_numpy(counts.astype(np.float32)))
     if model.head is not None:
-        model.head.set_neighbours(*cooccurrence_neighbours(sequences, len(vocab), config.cooccurrence_window, config.neighbours))
+        model.head.set_neighbours(*_cooccurrence_tables(config, len(vocab), sequences), model.item_counts)
     return model
 
 
-def _prefix_examples(train: Sequence[TrainSequence], sequences: list[list[int]], vocab: ItemVocabulary) -> tuple[list[Context], Tensor]:
+Tables = tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def _cooccurrence_tables(config: ModelConfig, num_items: int, sequences: list[list[int]]) -> Tables:
+    """(cosine, row-normalised) co-occurrence neighbour tables of `sequences` (contextgnn.py)."""
+    cosine, row = (
+        cooccurrence_neighbours(sequences, num_items, config.cooccurrence_window, config.neighbours, normalisation)
+        for normalisation in ("cosine", "row")
+    )
+    return cosine, row
+
+
+@dataclass(frozen=True)
+class TrainExamples:
+    """Every (prefix, next item) pair of the training sequences and the fold of its sequence."""
+
+    contexts: list[Context]
+    targets: Tensor
+    folds: Tensor
+    num_folds: int
+
+
+def _prefix_examples(train: Sequence[TrainSequence], sequences: list[list[int]], vocab: ItemVocabulary, folds: int) -> TrainExamples:
     """Every (prefix, next item) pair of every training sequence, with the sequence's history."""
     contexts: list[Context] = []
     targets: list[int] = []
-    for raw, items in zip(train, sequences):
+    fold: list[int] = []
+    for index, (raw, items) in enumerate(zip(train, sequences)):
         history = vocab.encode_known(raw.history_items)
         for t in range(1, len(items)):
             contexts.append((items[:t], history))
             targets.append(items[t])
-    return contexts, torch.tensor(targets, dtype=torch.long)
+            fold.append(index % folds)
+    return TrainExamples(contexts, torch.tensor(targets, dtype=torch.long), torch.tensor(fold, dtype=torch.long), folds)
 
 
 def encode_examples(vocab: ItemVocabulary, examples: Sequence[Example]) -> EncodedExamples:
@@ -117,8 +149,8 @@ def encode_examples(vocab: ItemVocabulary, examples: Sequence[Example]) -> Encod
 def _optimise(
     model: SessionRecommender,
     config: ModelConfig,
-    contexts: list[Context],
-    targets: Tensor,
+    sequences: list[list[int]],
+    examples: TrainExamples,
     valid: EncodedExamples,
     device: torch.device,
 ) -> tuple[dict[str, Tensor], dict[str, float]]:
@@ -128,14 +160,15 @@ def _optimise(
     sampler = _NegativeSampler(model.item_counts, config.sampled_negatives) if config.sampled_negatives else None
     started, best_score, best_state, best_metrics, stale = time.monotonic(), -1.0, None, {}, 0
     for epoch in range(1, config.max_epochs + 1):
-        out_of_time = _train_epoch(model, config, contexts, targets, optimiser, sampler, device, epoch, started)
+        model.start_epoch(sequences)
+        out_of_time = _train_epoch(model, config, examples, optimiser, sampler, device, epoch, started)
         schedule.step()
         metrics = evaluate(model, valid, config.batch_size * 4)
         score = metrics[config.select_metric]
         console.print(f"epoch {epoch}: valid {_fmt(metrics)} ({time.monotonic() - started:.0f}s)")
         if score > best_score:
             best_score, best_metrics, stale = score, {**metrics, "epoch": epoch}, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() if isinstance(v, Tensor) else copy.deepcopy(v) for k, v in model.state_dict().items()}
         else:
             stale += 1
         if stale >= config.patience or out_of_time:
@@ -147,8 +180,7 @@ def _optimise(
 def _train_epoch(
     model: SessionRecommender,
     config: ModelConfig,
-    contexts: list[Context],
-    targets: Tensor,
+    examples: TrainExamples,
     optimiser: torch.optim.Optimizer,
     sampler: _NegativeSampler | None,
     device: torch.device,
@@ -157,15 +189,15 @@ def _train_epoch(
 ) -> bool:
     """One pass over shuffled examples; True when the time budget ran out during it."""
     model.train()
-    order = torch.randperm(len(contexts))
-    total = (len(contexts) + config.batch_size - 1) // config.batch_size
+    batches = _fold_batches(examples, config.batch_size)
     columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("train", total=total, rate="")
-        for step, index in enumerate(order.split(config.batch_size), start=1):
-            inputs = model_input(config, [contexts[i] for i in index.tolist()])
+        task = progress.add_task("train", total=len(batches), rate="")
+        for step, (fold, index) in enumerate(batches, start=1):
+            inputs = model.encode([examples.contexts[i] for i in index.tolist()])
+            inputs.fold = fold if examples.num_folds > 1 else None
             inputs = inputs.to(device, non_blocking=True)
-            target = targets[index].to(device, non_blocking=True)
+            target = examples.targets[index].to(device, non_blocking=True)
             loss = _loss(model, inputs, target, sampler)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -177,7 +209,18 @@ def _train_epoch(
     return False
 
 
-def _loss(model: SessionRecommender, inputs, target: Tensor, sampler: _NegativeSampler | None) -> Tensor:
+def _fold_batches(examples: TrainExamples, batch_size: int) -> list[tuple[int, Tensor]]:
+    """Shuffled batches of example indices, each from a single fold, in shuffled order."""
+    order = torch.randperm(len(examples.contexts))
+    batches: list[tuple[int, Tensor]] = []
+    for fold in range(examples.num_folds):
+        members = order[examples.folds[order] == fold]
+        batches += [(fold, index) for index in members.split(batch_size)]
+    shuffle = torch.randperm(len(batches)).tolist()
+    return [batches[i] for i in shuffle]
+
+
+def _loss(model: SessionRecommender, inputs: ModelInput, target: Tensor, sampler: _NegativeSampler | None) -> Tensor:
     if sampler is None:
         return F.cross_entropy(model(inputs), target)
     candidates, log_q = sampler.candidates(target)
@@ -213,7 +256,7 @@ def evaluate(model: SessionRecommender, examples: EncodedExamples, batch_size: i
     ranks: list[Tensor] = [torch.full((without_context,), torch.inf)]
     for batch in _example_batches(examples, batch_size):
         contexts, targets, excluded = batch
-        logits = model(model_input(model.config, contexts).to(device))
+        logits = model.rank_scores(model.encode(contexts).to(device))
         rows = torch.repeat_interleave(torch.arange(len(excluded)), torch.tensor([len(e) for e in excluded]))
         logits[rows.to(device), torch.tensor([i for e in excluded for i in e], dtype=torch.long, device=device)] = float("-inf")
         target = torch.tensor(targets, device=device)

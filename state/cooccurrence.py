@@ -79,10 +79,6 @@ class CooccurrenceStats:
     def __contains__(self, item: str) -> bool:
         return item in self._pop
 
-    @property
-    def n_items(self) -> int:
-        return len(self._pop)
-
     def popularity(self, item: str) -> float:
         """Decayed click count of `item` in current units (0 for unknown items)."""
         return self._pop.get(item, 0.0)
@@ -95,7 +91,10 @@ class CooccurrenceStats:
         return list(itertools.islice(((i, c) for i, c in self._top_sorted if i not in skip), n))
 
     def neighbours(self, item: str) -> dict[str, float]:
-        """Row of `item`: neighbour -> decayed, distance-weighted co-occurrence (empty when unknown)."""
+        """Row of `item`: neighbour -> decayed, distance-weighted co-occurrence (empty when unknown).
+
+        The live row, for reading only: callers must not mutate it.
+        """
         if item not in self._pop:
             return {}
         return self._row(item)

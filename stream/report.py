@@ -199,7 +199,7 @@ def plot_timeline(report: ReplayReport, path: Path) -> None:
         rate.plot(x, [np.nan if w.throughput_eps is None else w.throughput_eps for w in s.timeline], marker=".", label=s.scorer)
     quality.set(ylabel="prequential metric", title=f"replay of {report.dataset}: metrics over the stream")
     latency.set(ylabel="latency (ms, log)", yscale="log")
-    rate.set(ylabel="recommendations / s", xlabel="clicks sent")
+    rate.set(ylabel="answers / s to the window's clicks", xlabel="clicks sent")
     rate.set_ylim(bottom=0)
     for ax in (quality, latency, rate):
         ax.grid(alpha=0.3)

@@ -1,10 +1,10 @@
 """The scoring stage: scoring requests in, recommendations out, at least once end to end.
 
 One loop: take a batch (up to `scoring.batch_max_size` records, waiting at most
-`batch_max_wait_ms` once the first arrived), decode it, let the scorer learn the new
-clicks (`observe`), rank (`recommend`), produce one Recommendation per request keyed by
-session_id, wait until the broker acknowledged every record, and only then commit the
-batch's offsets. A crash anywhere before the commit replays the batch; nothing is lost,
+`batch_max_wait_ms` once the first arrived), decode it, rank (`recommend`), let the
+scorer learn the new clicks (`observe`: after answering, so no answer has seen the click
+it is judged on), produce one Recommendation per request keyed by session_id, wait until
+the broker acknowledged every record, and only then commit the batch's offsets. A crash anywhere before the commit replays the batch; nothing is lost,
 a recommendation may be emitted twice (consumers dedupe by event_id).
 
 Nothing a record contains can stop the stage: a record that does not decode goes to the
@@ -21,13 +21,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from pydantic import ValidationError
 
 from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
-from streamrec.models.scorer import Query, Ranked, Scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer
 from streamrec.stream import metrics
 from streamrec.stream.consume import RecentEvents
 from streamrec.stream.engines.common import consumer_config, producer_config
@@ -148,7 +147,9 @@ class ScoringStage:
         if first is None:
             return []
         scoring = self.settings.scoring
-        rest = self._consumer.consume(scoring.batch_max_size - 1, scoring.batch_max_wait_ms / 1000) if scoring.batch_max_size > 1 else []
+        rest = []
+        if scoring.batch_max_size > 1:
+            rest = self._consumer.consume(scoring.batch_max_size - 1, scoring.batch_max_wait_ms / 1000)
         batch = []
         for message in [first, *rest]:
             error = message.error()
@@ -169,12 +170,14 @@ class ScoringStage:
 
     def _score(self, decoded: Decoded) -> list[Output]:
         requests = decoded.requests
-        self._observe([r.session_items for r in requests if self._recent.first_time(r.event_id)])
         queries = [Query(session_items=r.session_items, history_items=r.history_items, user_id=r.user_id) for r in requests]
         metrics.SCORING_BATCH_SIZE.observe(len(queries))
         with metrics.SCORING_BATCH_LATENCY.time():
             answers = self._recommend(queries)
         emitted_at = time.time()
+        # Learn only after answering: a batch can hold clicks t and t+1 of one session, and the
+        # answer to t must not have seen the pair it will be judged on (prequential honesty).
+        self._observe([r.session_items for r in requests if self._recent.first_time(r.event_id)])
         outputs = []
         for request, answer, source in zip(requests, answers, decoded.sources):
             if answer is None:
@@ -259,4 +262,7 @@ def run_scoring_stage(settings: Settings, stop: threading.Event) -> None:
     """Run the scoring stage of `settings` until `stop` is set (the worker's entry point)."""
     scorer = build_scorer(settings)
     fallback = build_popularity(settings, persist=False)
-    ScoringStage(settings, scorer, fallback).run(stop)
+    try:
+        ScoringStage(settings, scorer, fallback).run(stop)
+    finally:
+        close_scorer(scorer)

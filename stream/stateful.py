@@ -13,8 +13,7 @@ reached the broker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -36,8 +35,7 @@ def session_policy(settings: Settings) -> SessionPolicy:
     )
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(NamedTuple):
     """A record ready to produce: the topic, key and value bytes."""
 
     topic: str
@@ -45,9 +43,11 @@ class Output:
     value: bytes
 
 
-@dataclass(frozen=True)
-class StepResult:
-    """What one raw record did: the state to store (None: unchanged) and the record to produce."""
+class StepResult(NamedTuple):
+    """What one raw record did: the state to store (None: unchanged) and the record to produce.
+
+    NamedTuples here (and for `Output`) because one of each is built per click at >= 20k/s.
+    """
 
     state: dict[str, Any] | None
     output: Output

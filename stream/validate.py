@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from streamrec.config import ValidationSettings
 from streamrec.stream.topics import CLICKS, ClickEvent, ClickType, DeadLetter
@@ -51,6 +52,7 @@ class Rejection:
 
 
 _ID_FIELDS = ("event_id", "session_id", "item_id")
+_ID_FIELDS_WITH_USER = (*_ID_FIELDS, "user_id")
 _REQUIRED = frozenset((*_ID_FIELDS, "ts"))
 _ALLOWED = frozenset(ClickEvent.model_fields)
 _CLICK_TYPES = {t.value: t for t in ClickType}
@@ -77,7 +79,11 @@ class ClickValidator:
         rejection = self._check_fields(doc, now)
         if rejection is not None:
             return rejection
-        return _check_key(key, ClickEvent.model_validate(doc))
+        try:
+            click = ClickEvent.model_validate(doc)
+        except ValidationError as exc:  # the checks above should leave nothing for pydantic to refuse
+            return Rejection(Reason.wrong_type, str(exc.errors()[0]["msg"])[:200])
+        return _check_key(key, click)
 
     def _check_fields(self, doc: dict[str, Any], now: float) -> Rejection | None:
         fields = doc.keys()
@@ -85,25 +91,12 @@ class ClickValidator:
             return Rejection(Reason.missing_field, f"missing {sorted(_REQUIRED - fields)}")
         if not fields <= _ALLOWED:
             return Rejection(Reason.unknown_field, f"unknown {sorted(fields - _ALLOWED)}")
-        for name in _ID_FIELDS:
-            rejection = self._check_id(name, doc[name])
-            if rejection is not None:
-                return rejection
-        user_id = doc.get("user_id")
-        if user_id is not None:
-            rejection = self._check_id("user_id", user_id)
-            if rejection is not None:
-                return rejection
+        max_chars = self._limits.max_id_chars
+        for name in _ID_FIELDS if doc.get("user_id") is None else _ID_FIELDS_WITH_USER:
+            value = doc[name]
+            if type(value) is not str or not value.strip() or len(value) > max_chars:
+                return _bad_id(name, value, max_chars)
         return _check_type(doc.get("type", "view")) or self._check_ts(doc["ts"], now)
-
-    def _check_id(self, name: str, value: object) -> Rejection | None:
-        if not isinstance(value, str):
-            return Rejection(Reason.wrong_type, f"{name} is {type(value).__name__}, not a string")
-        if not value.strip():
-            return Rejection(Reason.empty_id, f"{name} is empty")
-        if len(value) > self._limits.max_id_chars:
-            return Rejection(Reason.id_too_long, f"{name} has {len(value)} chars > {self._limits.max_id_chars}")
-        return None
 
     def _check_ts(self, ts: object, now: float) -> Rejection | None:
         if isinstance(ts, bool) or not isinstance(ts, (int, float)):
@@ -112,6 +105,15 @@ class ClickValidator:
         if not self._limits.min_ts_s <= ts <= latest:
             return Rejection(Reason.ts_out_of_range, f"ts {ts} outside [{self._limits.min_ts_s}, {latest:.0f}]")
         return None
+
+
+def _bad_id(name: str, value: object, max_chars: int) -> Rejection:
+    """Why an id failed the one-line check in `_check_fields` (kept off the hot path)."""
+    if not isinstance(value, str):
+        return Rejection(Reason.wrong_type, f"{name} is {type(value).__name__}, not a string")
+    if not value.strip():
+        return Rejection(Reason.empty_id, f"{name} is empty")
+    return Rejection(Reason.id_too_long, f"{name} has {len(value)} chars > {max_chars}")
 
 
 def _check_type(click_type: object) -> Rejection | None:

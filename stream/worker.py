@@ -16,10 +16,11 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import get_args
 
 from prometheus_client import REGISTRY
 
-from streamrec.config import Settings, load_settings
+from streamrec.config import Settings, StateSettings, load_settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.lifecycle import die_with_parent
 from streamrec.stream.metrics import start_metrics_server
@@ -27,7 +28,8 @@ from streamrec.stream.metrics import start_metrics_server
 log = logging.getLogger("streamrec.worker")
 
 ROLES = ("all", "stateful", "scoring")
-ENGINES = ("quix", "faust")
+ENGINES: tuple[str, ...] = get_args(StateSettings.model_fields["engine"].annotation)
+"""The engines settings accept (the `state.engine` Literal is the one list)."""
 _RATE_INTERVAL_S = 10.0
 _CHILD_STOP_TIMEOUT_S = 30.0
 _CLEAN_EXITS = (0, -signal.SIGTERM)

@@ -9,11 +9,19 @@ With the target-attentive read the long-term part depends on the candidate, h_{U
     s_k = h_{U T_k} . h_{T_k},  h_{U T_k} = g_k * z_U + (1 - g_k) * h_{U T_k}^L   (6)
 
 Because g_k is an element-wise sigmoid, eq. 6 needs a d-vector per (user, candidate):
-scoring all V items is [B, V, d] work. `conditioned_scores` never holds more than one
-block of it: items are scored in blocks of at most `block_elements / (B d)`, and under
-autograd each block is checkpointed (recomputed in backward) instead of stored. Linearity
-saves most of the gate's cost: W_G h_{U T_k}^L = sum_j alpha_jk (W_G h_SE_j), so W_G is
-applied once to the M memory nodes, not to B*V reads.
+scoring all V items is [B, V, d] work. Two things keep it cheap (`conditioned_scores`):
+
+* Algebra. With r_k = sum_j a_jk h_j (eq. 5, h_j = h_SE_j^{L-1}) and u_k = g_k * h_{T_k},
+
+      s_k = h_{T_k} . r_k + u_k . z_U - u_k . r_k
+          = sum_j a_jk alpha_jk + u_k . z_U - sum_j a_jk (u_k . h_j)
+
+  and, W_G being linear, W_T z_U + W_G r_k = [a_k, 1] @ [W_G h_1 .. W_G h_M, W_T z_U + b]^T.
+  So the read r_k itself is never formed: the [R, K, d] passes are one matmul (gate
+  logits), a sigmoid, a product with h_T, and one matmul back to [R, K, M + 1].
+* Blocks. Targets are scored in blocks of at most `block_elements / (R d)` so that the
+  [R, K_b, d] intermediates stay in cache; under autograd each block is checkpointed
+  (recomputed in backward), so memory does not grow with V.
 """
 
 from __future__ import annotations
@@ -34,22 +42,25 @@ class OutputGate(nn.Module):
         self.w_long = nn.Linear(dim, dim, bias=False)  # W_G: linear, so it commutes with eq. 5's sum
 
     def forward(self, short: Tensor, long: Tensor) -> Tensor:
-        """Eq. 3-4: z_U [B, d], h_U^L [B, d] -> h_U [B, d]."""
-        return mix(self.w_short(short) + self.w_long(long), short, long)
+        """Eq. 3-4: z_U [B, d], h_U^L [B, d] -> h_U = g * z + (1 - g) * h = h + g * (z - h)  [B, d]."""
+        g = torch.sigmoid(self.w_short(short) + self.w_long(long))
+        return long + g * (short - long)
 
 
-def mix(gate_logits: Tensor, short: Tensor, long: Tensor) -> Tensor:
-    """g * z + (1 - g) * h with g = sigmoid(gate_logits), written as h + g * (z - h) (one fewer pass)."""
-    return long + torch.sigmoid(gate_logits) * (short - long)
+def _score_block(
+    read: TargetAttentiveRead, gate_rows: Tensor, value_rows: Tensor, nodes: Tensor, mask: Tensor, targets: Tensor
+) -> Tensor:
+    """Eq. 5, 3, 6 for one block of K targets -> s [R, K].
 
-
-def _score_block(read: TargetAttentiveRead, short: Tensor, short_logits: Tensor, nodes: Tensor, long_logits: Tensor, mask: Tensor, targets: Tensor) -> Tensor:
-    """Eq. 5, 3, 6 for one block of K targets -> s [R, K]. targets [K, d] (shared) or [R, K, d]."""
-    alpha = read.weights(nodes, mask, targets)  # [R, K, M]
-    long = alpha @ nodes  # h_{U T_k}^L  [R, K, d]    (eq. 5)
-    logits = short_logits.unsqueeze(1) + alpha @ long_logits  # W_T z + W_G h_{U T_k}^L   (eq. 3)
-    fused = mix(logits, short.unsqueeze(1), long)  # h_{U T_k}  [R, K, d]   (eq. 6)
-    return (fused * targets).sum(-1)  # s_k = h_{U T_k} . h_{T_k}
+    gate_rows [R, M+1, d] = [W_G h_1 .. W_G h_M, W_T z + b]; value_rows [R, M+1, d] = [h_1 .. h_M, z];
+    nodes [R, M, d]; targets [K, d] (shared) or [R, K, d].
+    """
+    alpha = read.logits(nodes, targets)  # h_T . h_j  [R, K, M]
+    a = read.weights(alpha, mask)  # eq. 5 weights  [R, K, M]
+    a1 = torch.cat([a, a.new_ones(a.shape[:-1] + (1,))], dim=-1)  # [R, K, M+1]
+    u = torch.sigmoid(a1 @ gate_rows) * targets  # g_k * h_T  [R, K, d]   (eq. 3)
+    w = u @ value_rows.transpose(1, 2)  # [u . h_1 .. u . h_M, u . z]  [R, K, M+1]
+    return (a * (alpha - w[..., :-1])).sum(-1) + w[..., -1]  # eq. 6
 
 
 def conditioned_scores(
@@ -61,15 +72,15 @@ def conditioned_scores(
     has >= 1 node); targets [K, d] shared by all rows (all items) or [R, K, d] (per-row
     candidates). The largest intermediate is one block [R, K_b, d], K_b = block_elements / (R d).
     """
-    short_logits = gate.w_short(short)  # [R, d]
-    long_logits = gate.w_long(nodes)  # W_G h_SE  [R, M, d]
+    z = short.unsqueeze(1)  # [R, 1, d]
+    gate_rows = torch.cat([gate.w_long(nodes), gate.w_short(z)], dim=1)
+    value_rows = torch.cat([nodes, z], dim=1)
     k_dim = targets.dim() - 2
     block = max(1, block_elements // (short.size(0) * short.size(1)))
-    args = (read, short, short_logits, nodes, long_logits, mask)
     scores = []
     for part in targets.split(block, dim=k_dim):
         if torch.is_grad_enabled():
-            scores.append(checkpoint(_score_block, *args, part, use_reentrant=False))
+            scores.append(checkpoint(_score_block, read, gate_rows, value_rows, nodes, mask, part, use_reentrant=False))
         else:
-            scores.append(_score_block(*args, part))
+            scores.append(_score_block(read, gate_rows, value_rows, nodes, mask, part))
     return torch.cat(scores, dim=1)

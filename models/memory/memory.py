@@ -4,6 +4,7 @@
     users (z_U) + memory nodes --GraphSAGE, L-1 layers (eq. 1-2)--> h^{L-1}
     target_attentive: h_{U T_k}^L = eq. 5 read per candidate, fused by eq. 3 + 6
     otherwise:        h_U^L       = eq. 1 last layer,          fused by eq. 3-4
+                      (GLAD's plain graph memory: a sum read, the same for every target)
 
 Rows whose user has no history (anonymous sessions, first visits) never touch the memory:
 their scores are exactly `short_term_scores`, the same expression the short-term-only
@@ -58,24 +59,25 @@ class LongTermMemory(nn.Module):
         cluster_seed: int = 0,
         target_attentive: bool = True,
         read_softmax: bool = True,
-        block_elements: int = 1 << 25,
-        encoder_attention: nn.ModuleList | None = None,
+        block_elements: int = 1 << 20,
     ) -> None:
         """`layers` is GLAD's L (GraphSAGE depth including the read layer, >= 1);
-        `block_elements` bounds the [R, K_b, d] blocks of the target-attentive scoring;
-        `encoder_attention` shares the session encoder's attention layers with the chunk encoder."""
+        `block_elements` bounds the [R, K_b, d] blocks of the target-attentive scoring (cache-sized by default)."""
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
         self.chunk_size = chunk_size
         self.use_clusters = use_clusters
-        self.target_attentive = target_attentive
         self.block_elements = block_elements
-        self.encoder = ChunkEncoder(dim, chunk_size, heads, dropout=dropout, attention=encoder_attention)
+        self.encoder = ChunkEncoder(dim, chunk_size, heads, dropout=dropout)
         self.graph = BipartiteSAGE(dim, layers - 1, users_out=not target_attentive)
         self.read: TargetAttentiveRead | GraphRead = TargetAttentiveRead(read_softmax) if target_attentive else GraphRead(dim)
         self.gate = OutputGate(dim)
         self.clusters = ClusterIndex(num_clusters, seed=cluster_seed) if use_clusters else None
+
+    @property
+    def target_attentive(self) -> bool:
+        return isinstance(self.read, TargetAttentiveRead)
 
     @torch.no_grad()
     def refresh_clusters(self, chunk_item_lists: Sequence[Sequence[int]], item_table: Tensor) -> int:
@@ -107,20 +109,18 @@ class LongTermMemory(nn.Module):
         if rows.numel() == 0:
             return fallback
         targets = item_table if candidates is None else item_table[candidates[rows]]  # [V, d] or [R, C, d]
-        if self.target_attentive:
+        if isinstance(self.read, TargetAttentiveRead):
             nodes, mask = self.memory_nodes(memory, short, item_table)
-            assert isinstance(self.read, TargetAttentiveRead)
             fused = conditioned_scores(self.gate, self.read, short[rows], nodes[rows], mask[rows], targets, self.block_elements)
         else:
-            fused = dot_scores(self._user_representation(memory, short, item_table)[rows], targets)
+            fused = dot_scores(self._user_representation(self.read, memory, short, item_table)[rows], targets)
         return fallback.index_copy(0, rows, fused)
 
-    def _user_representation(self, memory: MemoryBatch, short: Tensor, item_table: Tensor) -> Tensor:
-        """Eq. 1 (L layers) then eq. 3-4 -> h_U [B, d] (only meaningful for rows with memory)."""
-        assert isinstance(self.read, GraphRead)
+    def _user_representation(self, read: GraphRead, memory: MemoryBatch, short: Tensor, item_table: Tensor) -> Tensor:
+        """Eq. 1 (L layers) then eq. 3-4 -> h_U [B, d], one vector per user whatever the target."""
         graph = self.memory_graph(memory, item_table)
         users, nodes = self.graph(short, graph)
-        return self.gate(short, self.read(users, nodes, graph))
+        return self.gate(short, read(users, nodes, graph))
 
     def get_extra_state(self) -> dict[str, Any]:
         """Checkpoint the fitted clusters with the weights, so a served model assigns chunks as in training."""

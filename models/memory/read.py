@@ -43,17 +43,20 @@ class TargetAttentiveRead(nn.Module):
         super().__init__()
         self.softmax = softmax
 
-    def weights(self, nodes: Tensor, mask: Tensor, targets: Tensor) -> Tensor:
-        """nodes [R, M, d] (padded per user), mask Bool [R, M], targets [R, K, d] or [K, d] shared -> alpha [R, K, M].
+    @staticmethod
+    def logits(nodes: Tensor, targets: Tensor) -> Tensor:
+        """Eq. 5's alpha = h_T . h_SE: nodes [R, M, d] (padded per user), targets [R, K, d] or [K, d] shared -> [R, K, M]."""
+        if targets.dim() == 2:  # one target list for every row: one [K, d] x [d, R*M] matmul
+            r, m, d = nodes.shape
+            return (targets @ nodes.reshape(r * m, d).T).view(-1, r, m).transpose(0, 1)
+        return targets @ nodes.transpose(1, 2)
+
+    def weights(self, logits: Tensor, mask: Tensor) -> Tensor:
+        """alpha [R, K, M], mask Bool [R, M] (>= 1 node per row) -> read weights [R, K, M].
 
         Padded slots get weight exactly 0, so uneven memories batch together unchanged.
         """
-        if targets.dim() == 2:  # one target list for every row: one [K, d] x [d, R*M] matmul
-            r, m, d = nodes.shape
-            alpha = (targets @ nodes.reshape(r * m, d).T).view(-1, r, m).transpose(0, 1)
-        else:
-            alpha = targets @ nodes.transpose(1, 2)
         keep = mask.unsqueeze(1)  # [R, 1, M]
         if self.softmax:
-            return alpha.masked_fill(~keep, float("-inf")).softmax(dim=-1)
-        return alpha.masked_fill(~keep, 0.0)
+            return logits.masked_fill(~keep, float("-inf")).softmax(dim=-1)
+        return logits.masked_fill(~keep, 0.0)

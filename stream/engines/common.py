@@ -15,9 +15,13 @@ def stateful_group(settings: Settings) -> str:
 
 
 def consumer_config(settings: Settings) -> dict[str, str | int]:
-    """librdkafka consumer settings: the session timeout, heartbeats well inside it."""
+    """librdkafka consumer settings: the session timeout, heartbeats well inside it, the fetch wait."""
     timeout_ms = settings.kafka.session_timeout_ms
-    return {"session.timeout.ms": timeout_ms, "heartbeat.interval.ms": max(100, timeout_ms // 3)}
+    return {
+        "session.timeout.ms": timeout_ms,
+        "heartbeat.interval.ms": max(100, timeout_ms // 3),
+        "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
+    }
 
 
 def producer_config(settings: Settings) -> dict[str, str | int]:

@@ -81,12 +81,10 @@ def build_app(settings: Settings) -> faust.App:
         async for event in stream.events():
             key, value, message = event.key, event.value, event.message
             stored = table.get(key) if key is not None else None
-            result = step(key, value, stored, time.time(),
-                          partition=message.partition, offset=message.offset)
+            result = step(key, value, stored, time.time(), partition=message.partition, offset=message.offset)
             if result.state is not None:
                 table[key] = result.state
-            out = result.output
-            await outputs[out.topic].send(key=out.key, value=out.value)
+            await outputs[result.output.topic].send(key=result.output.key, value=result.output.value)
 
     return app
 
@@ -99,6 +97,7 @@ def run_stateful_stage(settings: Settings, stop: threading.Event | None = None) 
                      override_logging=False)
 
     def request_shutdown() -> None:
+        # What the worker's own SIGTERM handler does; it must run on the worker's loop.
         loop.call_soon_threadsafe(worker._schedule_shutdown, signal.SIGTERM)
 
     with stop_when_set(stop, request_shutdown):

@@ -33,7 +33,7 @@ def test_implements_the_scorer_protocol() -> None:
 
 
 def test_next_item_follows_learned_transitions() -> None:
-    scorer = knn().fit(SESSIONS)
+    scorer = knn(sknn_repeat=0.0).fit(SESSIONS)
     [ranked] = scorer.recommend([Query(session_items=["shoes"])], k=3)
     assert items(ranked)[0] == "socks"
     [ranked] = scorer.recommend([Query(session_items=["tent", "stove"])], k=2)
@@ -41,11 +41,19 @@ def test_next_item_follows_learned_transitions() -> None:
 
 
 def test_the_most_recent_item_dominates() -> None:
-    scorer = knn(sknn_recency_decay=0.3).fit(SESSIONS)
+    scorer = knn(sknn_recency_decay=0.3, sknn_repeat=0.0).fit(SESSIONS)
     [after_tent, after_shoes] = scorer.recommend(
         [Query(session_items=["shoes", "tent"]), Query(session_items=["tent", "shoes"])], k=1
     )
     assert items(after_tent) == ["stove"] and items(after_shoes) == ["socks"]
+
+
+def test_repeat_weight_brings_the_sessions_own_items_back() -> None:
+    query = [Query(session_items=["tent", "stove"])]
+    [without] = knn(sknn_repeat=0.0).fit(SESSIONS).recommend(query, k=3)
+    [with_repeat] = knn(sknn_repeat=5.0).fit(SESSIONS).recommend(query, k=3)
+    assert items(without)[0] == "gas"
+    assert items(with_repeat)[:2] == ["stove", "tent"]
 
 
 def test_lists_are_filled_with_popular_items_ranked_below_neighbours() -> None:
@@ -94,7 +102,7 @@ def test_version_changes_with_parameters_and_statistics() -> None:
 def test_persisted_statistics_survive_a_restart(tmp_path: Path) -> None:
     first = knn(tmp_path).fit(SESSIONS)
     expected = first.recommend([Query(session_items=["shoes"])], 5)
-    first.stats.close()
+    first.close()
     again = knn(tmp_path)
     assert again.recommend([Query(session_items=["shoes"])], 5) == expected
-    again.stats.close()
+    again.close()

@@ -8,7 +8,7 @@ import pytest
 
 from streamrec.config import load_settings
 from streamrec.models.registry import build_scorer, list_scorers
-from streamrec.models.scorer import Query, Scorer
+from streamrec.models.scorer import Query, Scorer, close_scorer
 
 
 def test_every_listed_scorer_builds_and_answers(tmp_path: Path) -> None:
@@ -22,11 +22,11 @@ def test_streaming_baselines_persist_under_the_state_dir(tmp_path: Path) -> None
     settings = load_settings(scoring={"scorer": "sknn"}, state={"dir": tmp_path})
     scorer = build_scorer(settings)
     scorer.observe([["a"], ["a", "b"]])
-    scorer.stats.close()  # type: ignore[attr-defined]
+    close_scorer(scorer)
     assert (tmp_path / "scoring" / "sknn").is_dir()
     again = build_scorer(settings)
     assert again.version == scorer.version and again.recommend([Query(session_items=["a"])], 1)[0][0][0] == "b"
-    again.stats.close()  # type: ignore[attr-defined]
+    close_scorer(again)
 
 
 def test_an_unknown_name_is_refused_with_the_choices(tmp_path: Path) -> None:

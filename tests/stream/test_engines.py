@@ -4,7 +4,8 @@
   local RocksDB directory); afterwards every session and user history is complete (rebuilt
   from the changelog) and every valid click got a recommendation at least once;
 - malformed mix: >= 10 kinds of malformed records among valid clicks all land in the DLQ with
-  their reason and original bytes, every valid click is answered, the worker never restarts.
+  their reason and original bytes, every valid click is answered, the worker never restarts;
+- `--role stateful` alone (the engine on the main thread) serves and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -227,3 +228,19 @@ def test_malformed_clicks_go_to_dlq_and_valid_ones_are_answered(
 def _b64decode(text: str | None) -> bytes | None:
     return None if text is None else base64.b64decode(text)
 
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stateful_role_alone_serves_and_stops_cleanly_on_sigterm(
+    engine: str, make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
+) -> None:
+    """`--role stateful` runs the engine on the main thread, where the engine's own signal handling applies."""
+    settings = make_settings(state={"engine": engine})
+    ensure_topics(settings)
+    stream = make_stream(users=2, anonymous=2, length=3)
+    worker = spawn_worker(settings, role="stateful", engine=engine)
+    produce(settings, stream.clicks)
+    requests = tail_topic(settings, Topics(settings.kafka.topic_prefix).scoring_requests)
+    valid = {str(c["event_id"]) for c in stream.clicks}
+    assert wait_event_ids(requests, valid) == valid, worker.log()
+    assert worker.terminate() == 0, worker.log()

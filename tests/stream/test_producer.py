@@ -9,58 +9,47 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Message, Producer
 
-from streamrec.config import Settings, load_settings
-from streamrec.stream.admin import ensure_topics
+from streamrec.config import Settings
 from streamrec.stream.consume import RecommendationFeed
 from streamrec.stream.producer import ClickProducer, produce_lines
 from streamrec.stream.topics import ClickEvent, Recommendation, ScoredItem, Topics
 from streamrec.stream.validate import ClickValidator
 
-PARTITIONS = 2
 ROOT = Path(__file__).resolve().parents[2]
+TailFactory = Callable[[Settings, str], Any]
+"""conftest's `tail_topic` fixture: opens a TopicTail (records of a topic, `wait_for(done)`)."""
 
 
-@pytest.fixture
-def settings(broker: str) -> Settings:
-    loaded = load_settings(kafka={"bootstrap_servers": broker, "topic_prefix": f"p{uuid.uuid4().hex[:8]}.",
-                                  "partitions": PARTITIONS, "session_timeout_ms": 2000})
-    ensure_topics(loaded)
-    return loaded
-
-
-def read(settings: Settings, topic: str, count: int, timeout_s: float = 30) -> list[Message]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "reader"})
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-    messages: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    while len(messages) < count and time.monotonic() < deadline:
-        message = consumer.poll(0.2)
-        if message is not None and message.error() is None:
-            messages.append(message)
-    consumer.close()
-    return messages
+def clicks_read(settings: Settings, tail_topic: TailFactory, count: int) -> list[Message]:
+    tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).clicks)
+    return tail.wait_for(lambda records: len(records) >= count)
 
 
 def click(n: int, user: str | None = None) -> ClickEvent:
     return ClickEvent(event_id=f"e{n}", session_id=f"s{n % 3}", user_id=user, item_id=f"i{n}", ts=time.time())
 
 
-def test_clicks_are_keyed_by_user_else_session(settings: Settings) -> None:
+def test_clicks_are_keyed_by_user_else_session(stream_settings: Settings, tail_topic: TailFactory) -> None:
+    settings = stream_settings
     with ClickProducer.from_settings(settings) as producer:
         producer.send(click(1))
         producer.send(click(2, user="alice"))
     assert producer.sent == 2 and producer.failed == 0
-    messages = read(settings, Topics(settings.kafka.topic_prefix).clicks, 2)
+    messages = clicks_read(settings, tail_topic, 2)
     keys = {ClickEvent.model_validate_json(m.value()).event_id: m.key() for m in messages}
     assert keys == {"e1": b"s1", "e2": b"alice"}
 
 
-def test_invalid_lines_are_reported_with_line_numbers_and_valid_ones_produced(settings: Settings) -> None:
+def test_invalid_lines_are_reported_with_line_numbers_and_valid_ones_produced(
+    stream_settings: Settings, tail_topic: TailFactory
+) -> None:
+    settings = stream_settings
     lines = [
         click(1).model_dump_json(),
         "not json",
@@ -77,11 +66,12 @@ def test_invalid_lines_are_reported_with_line_numbers_and_valid_ones_produced(se
     complaints = err.getvalue().splitlines()
     assert [c.split(":")[0] for c in complaints] == ["line 2", "line 4", "line 5"]
     assert "ts" in complaints[1] and "ts_out_of_range" in complaints[2]
-    produced = read(settings, Topics(settings.kafka.topic_prefix).clicks, 2)
+    produced = clicks_read(settings, tail_topic, 2)
     assert sorted(ClickEvent.model_validate_json(m.value()).event_id for m in produced) == ["e1", "e5"]
 
 
-def test_cli_produce_exits_nonzero_on_bad_lines(settings: Settings) -> None:
+def test_cli_produce_exits_nonzero_on_bad_lines(stream_settings: Settings, tail_topic: TailFactory) -> None:
+    settings = stream_settings
     env = {**os.environ, "STREAMREC_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
            "STREAMREC_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix}
     stdin = click(7).model_dump_json() + "\n{broken\n"
@@ -89,7 +79,7 @@ def test_cli_produce_exits_nonzero_on_bad_lines(settings: Settings) -> None:
                           text=True, env=env, cwd=ROOT, timeout=60)
     assert done.returncode == 1
     assert "line 2: invalid click" in done.stderr and "produced 1 clicks" in done.stderr
-    [message] = read(settings, Topics(settings.kafka.topic_prefix).clicks, 1)
+    [message] = clicks_read(settings, tail_topic, 1)
     assert message.key() == b"s1"
 
 
@@ -98,7 +88,8 @@ def recommendation(event_id: str, session: str = "s1") -> bytes:
                           scorer="sknn", model_version="v", ts_event=1.0, ts_emitted=2.0).model_dump_json().encode()
 
 
-def test_feed_decodes_skips_garbage_and_drops_redeliveries(settings: Settings) -> None:
+def test_feed_decodes_skips_garbage_and_drops_redeliveries(stream_settings: Settings) -> None:
+    settings = stream_settings
     topic = Topics(settings.kafka.topic_prefix).recommendations
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     for value in (recommendation("e1"), b"garbage", recommendation("e1"), recommendation("e2")):

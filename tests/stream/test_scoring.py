@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from streamrec.config import Settings, load_settings
 from streamrec.models.popularity import popularity
@@ -18,17 +17,13 @@ from streamrec.stream.admin import ensure_topics
 from streamrec.stream.scoring import INVALID_REQUEST, ScoringStage, run_scoring_stage
 from streamrec.stream.topics import DeadLetter, Recommendation, ScoringRequest, Topics
 
-PARTITIONS = 2
+TailFactory = Callable[[Settings, str], Any]
+"""conftest's `tail_topic` fixture: opens a TopicTail (records of a topic, `wait_for(done)`)."""
 
 
 @pytest.fixture
-def settings(broker: str, tmp_path: Path) -> Settings:
-    loaded = load_settings(
-        kafka={"bootstrap_servers": broker, "topic_prefix": f"t{uuid.uuid4().hex[:8]}.", "partitions": PARTITIONS,
-               "session_timeout_ms": 2000, "consumer_group": f"g{uuid.uuid4().hex[:8]}"},
-        scoring={"scorer": "sknn", "batch_max_wait_ms": 20, "top_k": 5},
-        state={"dir": tmp_path / "state"},
-    )
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    loaded = make_settings(scoring={"scorer": "sknn", "batch_max_wait_ms": 20, "top_k": 5})
     ensure_topics(loaded)
     return loaded
 
@@ -60,29 +55,10 @@ def produce_requests(settings: Settings, requests: Sequence[ScoringRequest]) -> 
     produce(settings, [(r.session_id.encode(), r.model_dump_json().encode()) for r in requests])
 
 
-def read_until(settings: Settings, topic: str, done: Callable[[list[bytes]], bool], timeout_s: float = 60) -> list[bytes]:
-    """Every value on `topic` from the beginning, until `done(values)` or the timeout."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "reader",
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not done(values) and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                values.append(message.value())
-    finally:
-        consumer.close()
-    return values
-
-
-def recommendations_for(settings: Settings, event_ids: set[str], min_count: int | None = None) -> list[Recommendation]:
-    topic = Topics(settings.kafka.topic_prefix).recommendations
-    decode = lambda values: [Recommendation.model_validate_json(v) for v in values]  # noqa: E731
-    values = read_until(settings, topic, lambda vs: len(vs) >= (min_count or 0)
-                        and event_ids <= {r.event_id for r in decode(vs)})
-    return decode(values)
+def answers(tail: Any, event_ids: set[str], min_count: int = 0) -> list[Recommendation]:
+    """Recommendations read so far, once they cover `event_ids` (and number at least `min_count`)."""
+    decode = lambda records: [Recommendation.model_validate_json(m.value()) for m in records]  # noqa: E731
+    return decode(tail.wait_for(lambda rs: len(rs) >= min_count and event_ids <= {r.event_id for r in decode(rs)}))
 
 
 class running:
@@ -102,11 +78,12 @@ class running:
         assert not self.thread.is_alive()
 
 
-def test_one_recommendation_per_request_stamped_with_the_scorer(settings: Settings) -> None:
+def test_one_recommendation_per_request_stamped_with_the_scorer(settings: Settings, tail_topic: TailFactory) -> None:
     requests = sessions_requests("s")
     produce_requests(settings, requests)
+    tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)
     with running(lambda stop: run_scoring_stage(settings, stop)):
-        recs = recommendations_for(settings, {r.event_id for r in requests})
+        recs = answers(tail, {r.event_id for r in requests})
     by_event = {r.event_id: r for r in recs}
     assert set(by_event) == {r.event_id for r in requests}
     assert len(recs) == len(requests)  # nothing answered twice in a clean run
@@ -119,15 +96,16 @@ def test_one_recommendation_per_request_stamped_with_the_scorer(settings: Settin
     assert all(rec.items for rec in recs)
 
 
-def test_undecodable_requests_are_dead_lettered_and_the_rest_answered(settings: Settings) -> None:
+def test_undecodable_requests_are_dead_lettered_and_the_rest_answered(settings: Settings, tail_topic: TailFactory) -> None:
     good = sessions_requests("ok", n_sessions=1)
     bad = [(b"k1", b"\xff not json"), (b"k2", b'{"event_id": "x"}'), (b"k3", b"")]
     produce(settings, bad)
     produce_requests(settings, good)
+    topics = Topics(settings.kafka.topic_prefix)
+    recommendations, dlq = tail_topic(settings, topics.recommendations), tail_topic(settings, topics.dlq)
     with running(lambda stop: run_scoring_stage(settings, stop)):
-        recs = recommendations_for(settings, {r.event_id for r in good})
-        dlq = Topics(settings.kafka.topic_prefix).dlq
-        letters = [DeadLetter.model_validate_json(v) for v in read_until(settings, dlq, lambda vs: len(vs) >= 3)]
+        recs = answers(recommendations, {r.event_id for r in good})
+        letters = [DeadLetter.model_validate_json(m.value()) for m in dlq.wait_for(lambda rs: len(rs) >= 3)]
     assert {r.event_id for r in recs} == {r.event_id for r in good}
     assert len(letters) == 3 and {letter.reason for letter in letters} == {INVALID_REQUEST}
     assert {letter.source_topic for letter in letters} == {Topics(settings.kafka.topic_prefix).scoring_requests}
@@ -141,16 +119,17 @@ class _NoCommitStage(ScoringStage):
         return None
 
 
-def test_at_least_once_across_a_crash_before_commit_and_a_clean_restart(settings: Settings) -> None:
+def test_at_least_once_across_a_crash_before_commit_and_a_clean_restart(settings: Settings, tail_topic: TailFactory) -> None:
     first, second = sessions_requests("a"), sessions_requests("b")
     produce_requests(settings, first)
+    tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)
     crashed = _NoCommitStage(settings, popularity(), popularity())
     with running(crashed.run):
-        recommendations_for(settings, {r.event_id for r in first})
+        answers(tail, {r.event_id for r in first})
     produce_requests(settings, second)
     # the restarted stage gets the uncommitted first batch again, and the new one
     with running(lambda stop: run_scoring_stage(settings, stop)):
-        recs = recommendations_for(settings, {r.event_id for r in first + second}, min_count=2 * len(first) + len(second))
+        recs = answers(tail, {r.event_id for r in first + second}, min_count=2 * len(first) + len(second))
     counts: dict[str, int] = {}
     for rec in recs:
         counts[rec.event_id] = counts.get(rec.event_id, 0) + 1
@@ -159,7 +138,9 @@ def test_at_least_once_across_a_crash_before_commit_and_a_clean_restart(settings
     # everything is committed now: a third run answers nothing again
     produce_requests(settings, [request("late", ["item1"], 0)])
     with running(lambda stop: run_scoring_stage(settings, stop)):
-        recs = recommendations_for(settings, {"late-e0"})
+        recs = answers(tail, {"late-e0"})
+        time.sleep(1.0)  # room for a wrongly redelivered batch to show up before we count
+        recs = answers(tail, {"late-e0"})
     assert sum(1 for rec in recs if rec.event_id == "late-e0") == 1
     assert len(recs) == sum(counts.values()) + 1
 
@@ -177,11 +158,12 @@ class _BrokenScorer:
         raise RuntimeError("cannot learn either")
 
 
-def test_a_failing_scorer_is_replaced_by_the_fallback_and_no_click_is_lost(settings: Settings) -> None:
+def test_a_failing_scorer_is_replaced_by_the_fallback_and_no_click_is_lost(settings: Settings, tail_topic: TailFactory) -> None:
     requests = sessions_requests("f", n_sessions=2)
     produce_requests(settings, requests)
+    tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)
     stage = ScoringStage(settings, _BrokenScorer(), popularity())
     with running(stage.run):
-        recs = recommendations_for(settings, {r.event_id for r in requests})
+        recs = answers(tail, {r.event_id for r in requests})
     assert {r.event_id for r in recs} == {r.event_id for r in requests}
     assert {r.scorer for r in recs} == {"pop"}

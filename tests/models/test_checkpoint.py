@@ -1,0 +1,63 @@
+"""Checkpoint round trip: weights, vocabulary, config, metrics and a content-derived version stamp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from _toy_split import toy_split
+
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.train import train_checkpoint
+from streamrec.state.vocab import ItemVocabulary
+
+
+@pytest.fixture(scope="module")
+def checkpoint() -> Checkpoint:
+    return train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=16, max_epochs=2)
+
+
+def test_round_trip_keeps_everything(checkpoint: Checkpoint, tmp_path: Path) -> None:
+    loaded = Checkpoint.load(checkpoint.save(tmp_path / "model.pt"))
+    assert loaded.version == checkpoint.version
+    assert loaded.preset == "grainrec-contextgnn" and loaded.config == checkpoint.config
+    assert loaded.vocab.to_list() == checkpoint.vocab.to_list()
+    assert loaded.metrics == checkpoint.metrics and "ndcg@10" in loaded.metrics["valid"]
+    contexts = [(checkpoint.vocab.encode(["a", "b"]), [])]
+    before = (m := checkpoint.build_model()).rank_scores(m.encode(contexts))
+    after = (m := loaded.build_model()).rank_scores(m.encode(contexts))
+    assert torch.equal(before, after)
+
+
+def test_version_is_preset_content_hash_and_time(checkpoint: Checkpoint) -> None:
+    preset, digest, stamp = checkpoint.version.rsplit("-", 2)
+    assert preset == "grainrec-contextgnn" and len(digest) == 12 and stamp.endswith("Z")
+
+
+def test_changed_weights_change_the_hash(checkpoint: Checkpoint) -> None:
+    state = {k: v.clone() for k, v in checkpoint.state_dict.items()}
+    state["encoder.items.weight"][1, 0] += 1.0
+    changed = Checkpoint(checkpoint.preset, checkpoint.config, checkpoint.vocab, state, checkpoint.metrics, checkpoint.created)
+    assert changed.content_hash != checkpoint.content_hash
+
+
+def test_tampered_or_foreign_files_are_refused(checkpoint: Checkpoint, tmp_path: Path) -> None:
+    path = checkpoint.save(tmp_path / "model.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["encoder.items.weight"] += 1.0
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="version stamp"):
+        Checkpoint.load(path)
+    torch.save({"weights": torch.zeros(1)}, path)
+    with pytest.raises(ValueError, match="not a"):
+        Checkpoint.load(path)
+
+
+def test_vocabulary_reserves_index_zero_and_round_trips() -> None:
+    vocab = ItemVocabulary(["x", "y", "x"])
+    assert len(vocab) == 3 and vocab.index("x") == 1 and vocab.index("unknown") == 0
+    assert vocab.encode(["y", "nope"]) == [2, 0] and vocab.encode_known(["nope", "y"]) == [2]
+    assert ItemVocabulary.from_list(vocab.to_list()).items == ["x", "y"]
+    with pytest.raises(ValueError):
+        ItemVocabulary.from_list(["x", "x"])

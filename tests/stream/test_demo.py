@@ -1,0 +1,70 @@
+"""`streamrec demo` end to end on a small events CSV: a sane report, and no process left behind."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LEAK_MARK = "STREAMREC_DEMO_TEST_MARK"
+
+
+def _write_events_csv(path: Path) -> int:
+    clicks = generate(SyntheticSpec(users=15, sessions=50, items=40, intents=3, days=1.0))
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["session_id", "user_id", "item_id", "timestamp"])
+        writer.writerows([c.session_id, c.user_id or "", c.item_id, c.ts] for c in clicks)
+    return len(clicks)
+
+
+def _processes_marked(mark: str) -> list[int]:
+    """Pids of live processes whose environment carries `mark` (children inherit it, orphans too)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # exited meanwhile, or not ours to read
+            continue
+        if f"{LEAK_MARK}={mark}".encode() in environ.split(b"\0"):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process check reads /proc")
+def test_demo_reports_both_scorers_and_leaves_no_process(tmp_path: Path) -> None:
+    events = tmp_path / "events.csv"
+    clicks = _write_events_csv(events)
+    mark = uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+    env[LEAK_MARK] = mark  # not a settings variable: pydantic-settings ignores unknown STREAMREC_* names
+
+    result = subprocess.run(
+        [sys.executable, "-m", "streamrec", "demo", "--dataset", str(events), "--format", "events-csv",
+         "--report", str(tmp_path / "report")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _processes_marked(mark) == []
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["counts"]["sent"] == clicks and report["counts"]["dlq"] == 0
+    assert {s["scorer"] for s in report["scorers"]} == {"sknn", "pop"}
+    for scorer in report["scorers"]:
+        assert scorer["recommended"] == clicks and scorer["missing"] == 0
+        assert 0 < scorer["judged"] < clicks
+    for name in ("report.md", "timeline.png", "latency.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    assert "HR@20" in result.stdout
