@@ -43,8 +43,8 @@ def cooccurrence_neighbours(
 
     Pairs (a_t, a_{t+d}) for d <= window count 1/d forward and 0.5/d backward (the next
     click matters most); with "cosine" the sum is divided by sqrt(freq(a) * freq(b)) so popular
-    items do not become everyone's neighbour, with "row" by the row's total (P(b | a)).
-    Missing neighbours are PAD_INDEX with weight 0.
+    items do not become everyone's neighbour (and re-clicks a -> a are dropped), with "row" by
+    the row's total (P(b | a), re-clicks kept: exactly the SKNN baseline's rows). Missing neighbours are PAD_INDEX with weight 0.
     """
     flat = np.fromiter((i for s in sequences for i in s), dtype=np.int64)
     seq_id = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])
@@ -56,7 +56,7 @@ def cooccurrence_neighbours(
         targets += [b, a]
         weights += [np.full(a.size, 1.0 / d), np.full(a.size, 0.5 / d)]
     src, dst, w = np.concatenate(sources), np.concatenate(targets), np.concatenate(weights)
-    keep = src != dst
+    keep = src != dst if normalisation == "cosine" else np.ones(src.size, dtype=bool)  # the kNN's rows count re-clicks
     keys, inverse = np.unique(src[keep] * num_items + dst[keep], return_inverse=True)
     total = np.bincount(inverse, weights=w[keep])
     row, col = keys // num_items, keys % num_items

@@ -59,7 +59,7 @@ class ModelConfig:
     """Co-occurrence neighbours kept per item for the pair-wise evidence."""
     cooccurrence_window: int = 3
     """Clicks after (and before) an item that count as co-occurring with it."""
-    cooccurrence_folds: int = 2
+    cooccurrence_folds: int = 5
     """Training examples of fold f (sequence index mod folds) read co-occurrence tables built
     without fold f (stacking); <= 1 uses the full table, which leaks each target's own transition."""
     recency_decay: float = 0.7
