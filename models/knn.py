@@ -20,11 +20,13 @@ users and short sessions.
 from __future__ import annotations
 
 import hashlib
-import heapq
 from collections.abc import Sequence
+from operator import itemgetter
 
 from streamrec.models.scorer import Query, Ranked
 from streamrec.state.cooccurrence import CooccurrencePolicy, CooccurrenceStats
+
+_SCORE_THEN_ITEM = itemgetter(1, 0)
 
 
 class SessionKNN:
@@ -68,26 +70,33 @@ class SessionKNN:
         scores = self.neighbour_scores(query.session_items)
         for item in query.exclude:
             scores.pop(item, None)
-        ranked = heapq.nlargest(k, scores.items(), key=lambda kv: (kv[1], kv[0]))
+        # Score first, then item id, both descending: ties resolve the same way in every run.
+        ranked = sorted(scores.items(), key=_SCORE_THEN_ITEM, reverse=True)[:k]
         if len(ranked) < k:
             ranked += self._popular_below(ranked, query.exclude, k)
         return ranked
 
     def neighbour_scores(self, session_items: Sequence[str]) -> dict[str, float]:
-        """score(c) of the module docstring for every item some session item co-occurs with."""
+        """score(c) of the module docstring for every item some session item co-occurs with.
+
+        The hot path of the scoring stage (one call per click): loops are kept to plain dict
+        operations with the per-row factor hoisted out.
+        """
         scores: dict[str, float] = {}
+        get = scores.get
         for weight, item in self._recency_weights(session_items):
             if self.repeat > 0 and item in self.stats:
-                scores[item] = scores.get(item, 0.0) + weight * self.repeat
+                scores[item] = get(item, 0.0) + weight * self.repeat
             row = self.stats.neighbours(item)
             total = sum(row.values())
             if total <= 0:
                 continue
+            factor = weight / total
             for neighbour, w in row.items():
-                scores[neighbour] = scores.get(neighbour, 0.0) + weight * w / total
+                scores[neighbour] = get(neighbour, 0.0) + w * factor
         if self.idf > 0:
-            for item in scores:
-                scores[item] *= max(self.stats.popularity(item), 1e-12) ** -self.idf
+            popularity, exponent = self.stats.popularities, -self.idf
+            scores = {c: v * max(popularity.get(c, 0.0), 1e-12) ** exponent for c, v in scores.items()}
         return scores
 
     def _recency_weights(self, session_items: Sequence[str]) -> list[tuple[float, str]]:

@@ -46,7 +46,7 @@ class Scorer(Protocol):
         """Learn the newest click of each session (online statistics); a frozen model ignores it.
 
         Each sequence is a session's clicks so far, oldest first, and only its LAST click is
-        new: the scoring stage calls this once per batch, before `recommend`, with each new
+        new: the scoring stage calls this once per batch, after `recommend`, with each new
         click's `session_items`, so a scorer counts what that click adds and never recounts
         the earlier ones (a redelivered click is filtered out before). Learning whole logged
         sessions offline is a scorer's own business (the baselines' `fit` streams every

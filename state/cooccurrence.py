@@ -24,9 +24,10 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
@@ -82,6 +83,11 @@ class CooccurrenceStats:
     def popularity(self, item: str) -> float:
         """Decayed click count of `item` in current units (0 for unknown items)."""
         return self._pop.get(item, 0.0)
+
+    @property
+    def popularities(self) -> Mapping[str, float]:
+        """Every item's decayed click count, read-only (for scorers that look up many items per query)."""
+        return MappingProxyType(self._pop)
 
     def top(self, n: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
         """The n most popular items not in `exclude`, with their counts, most popular first."""

@@ -16,7 +16,7 @@ import numpy as np
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.metrics import RankingMetrics
 from streamrec.stream.report import LatencyHistogram, LatencySummary, ScorerReport, TimelineWindow
-from streamrec.stream.topics import ClickEvent, ClickType, Recommendation
+from streamrec.stream.topics import Answer, ClickEvent, ClickType
 
 MAX_WINDOWS = 20
 MIN_CLICKS_PER_WINDOW = 50
@@ -88,22 +88,21 @@ class PhaseTally:
     def window_of(self, index: int) -> int:
         return index * self.windows // max(self.size, 1)
 
-    def on_recommendation(self, index: int, rec: Recommendation, received_at: float) -> None:
+    def on_recommendation(self, index: int, answer: Answer, received_at: float) -> None:
         """Record an answer; the first answer per click and scorer counts, later ones are duplicates."""
-        tally = self.scorers.get(rec.scorer)
+        tally = self.scorers.get(answer.scorer)
         if tally is None:
-            tally = self.scorers[rec.scorer] = _ScorerTally(rec.scorer, self.size, self.windows)
+            tally = self.scorers[answer.scorer] = _ScorerTally(answer.scorer, self.size, self.windows)
         if not np.isnan(tally.received_at[index]):
             tally.duplicates += 1
             return
-        tally.versions.add(rec.model_version)
+        tally.versions.add(answer.model_version)
         tally.received_at[index] = received_at
         tally.latency_ms[index] = (received_at - self.sent_at[index]) * 1000.0
         target = self.targets[index]
         if target is not None:
-            ranked = [item.item_id for item in rec.items]
-            tally.overall.add(ranked, target)
-            tally.per_window[self.window_of(index)].add(ranked, target)
+            tally.overall.add(answer.item_ids, target)
+            tally.per_window[self.window_of(index)].add(answer.item_ids, target)
 
     def on_dead_letter(self, index: int) -> None:
         self.dead.add(index)

@@ -19,11 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from time import perf_counter, time
+from time import perf_counter, sleep, time
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -33,10 +32,12 @@ from streamrec.stream.engines.common import consumer_config
 from streamrec.stream.prequential import PhaseTally
 from streamrec.stream.producer import ClickProducer
 from streamrec.stream.report import ReplayCounts, ReplayReport, print_report, write_report
-from streamrec.stream.topics import DeadLetter, Recommendation, Topics
+from streamrec.stream.topics import Answer, DeadLetter, Topics, read_answer
 
-_PUMP_EVERY = 200
-"""Clicks sent between two reads of the output topics when sending flat out."""
+_PUMP_INTERVAL_S = 0.002
+"""Longest gap between two reads of the output topics while sending (answers are timed on arrival)."""
+_MIN_POLL_S = 0.001
+"""Shortest wait handed to librdkafka (it rounds down to whole milliseconds)."""
 
 
 _CONSUME_BATCH = 1000
@@ -90,7 +91,11 @@ class OutputCollector:
         return offsets
 
     def pump(self, until: float) -> None:
-        """Handle every record that arrives before perf_counter() reaches `until` (0: only what is queued)."""
+        """Handle every record that arrives before perf_counter() reaches `until` (0: only what is queued).
+
+        librdkafka counts timeouts in whole milliseconds, so a wait under 1 ms would return at
+        once and spin: it is slept instead (the harness shares the CPU with the pipeline it measures).
+        """
         while True:
             batch = self._consumer.consume(_CONSUME_BATCH, timeout=0)
             if batch:
@@ -99,7 +104,10 @@ class OutputCollector:
             remaining = until - perf_counter()
             if remaining <= 0:
                 return
-            message = self._consumer.poll(remaining)
+            if remaining < _MIN_POLL_S:
+                sleep(remaining)
+                return
+            message = self._consumer.poll(remaining)  # returns at the first record: its arrival time is exact
             if message is not None:
                 self._handle([message], perf_counter())
 
@@ -114,8 +122,8 @@ class OutputCollector:
                 if message.topic() == self.topics.dlq:
                     self._on_dead_letter(DeadLetter.model_validate_json(message.value() or b""))
                 else:
-                    self._on_recommendation(Recommendation.model_validate_json(message.value() or b""), received_at)
-            except ValidationError:
+                    self._on_recommendation(read_answer(message.value()), received_at)
+            except ValueError:  # pydantic's ValidationError is a ValueError too
                 self.undecodable += 1
 
     def _locate(self, event_id: str) -> tuple[PhaseTally, int] | None:
@@ -125,10 +133,10 @@ class OutputCollector:
                 return phase, index
         return None
 
-    def _on_recommendation(self, rec: Recommendation, received_at: float) -> None:
-        found = self._locate(rec.event_id)
+    def _on_recommendation(self, answer: Answer, received_at: float) -> None:
+        found = self._locate(answer.event_id)
         if found is not None:
-            found[0].on_recommendation(found[1], rec, received_at)
+            found[0].on_recommendation(found[1], answer, received_at)
 
     def _on_dead_letter(self, dead: DeadLetter) -> None:
         """Attribute a dead letter to its click through the event id inside the original bytes."""
@@ -189,12 +197,15 @@ class _Replayer:
         task = self.progress.add_task(f"{label}: sent", total=len(clicks), rate="")
         start = perf_counter()
         first_ts = clicks[0].ts if clicks else 0.0
+        next_pump = start
         for index, click in enumerate(clicks):
             due = start + pacing.due_s(index, click.ts, first_ts)
-            if due > perf_counter():
+            now = perf_counter()
+            if due > now:
                 self.collector.pump(until=due)
-            elif index % _PUMP_EVERY == 0:
+            elif now >= next_pump:  # behind schedule or flat out: still read answers as they come
                 self.collector.pump(until=0.0)
+                next_pump = now + _PUMP_INTERVAL_S
             event = phase.event(index, click)
             phase.mark_sent(index, perf_counter())
             self.producer.send(event)

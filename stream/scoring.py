@@ -30,7 +30,7 @@ from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer
 from streamrec.stream import metrics
 from streamrec.stream.consume import RecentEvents
 from streamrec.stream.engines.common import consumer_config, producer_config
-from streamrec.stream.topics import DeadLetter, Recommendation, ScoredItem, ScoringRequest, Topics
+from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics, encode_recommendation
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +91,8 @@ def decode_batch(batch: Sequence[Message], now: float, dlq: str) -> Decoded:
 
 
 def recommendation(request: ScoringRequest, ranked: Ranked, scorer: Scorer, emitted_at: float) -> bytes:
-    """The Recommendation record answering `request`, stamped with the scorer that answered."""
-    return Recommendation(
-        session_id=request.session_id,
-        user_id=request.user_id,
-        event_id=request.event_id,
-        items=[ScoredItem(item_id=item, score=score) for item, score in ranked],
-        scorer=scorer.name,
-        model_version=scorer.version,
-        ts_event=request.ts_event,
-        ts_emitted=emitted_at,
-    ).model_dump_json().encode()
+    """The Recommendation record answering `request`, stamped with the scorer (and version) that answered."""
+    return encode_recommendation(request, ranked, scorer.name, scorer.version, emitted_at)
 
 
 def scoring_group(settings: Settings) -> str:

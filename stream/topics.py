@@ -6,8 +6,12 @@ JSON examples of each schema.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
+
+import orjson
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,3 +123,47 @@ class DeadLetter(_Record):
     source_partition: int | None = None
     source_offset: int | None = None
     ts_dead: float
+
+
+# --- hot-path codecs -------------------------------------------------------------------
+# One recommendation is written per click and read by every consumer of the topic. Building
+# and validating the pydantic models above costs ~30 us (write) and ~13 us (read) per list of
+# 20; these plain-dict codecs cost ~3 us each and produce/accept exactly the same JSON
+# (tests/stream/test_topics.py checks both directions against the models).
+
+
+def encode_recommendation(
+    request: ScoringRequest, ranked: Sequence[tuple[str, float]], scorer: str, model_version: str, emitted_at: float
+) -> bytes:
+    """The `Recommendation` JSON answering `request` with `ranked` (item_id, score) pairs, best first."""
+    return orjson.dumps({
+        "session_id": request.session_id,
+        "user_id": request.user_id,
+        "event_id": request.event_id,
+        "items": [{"item_id": item, "score": score} for item, score in ranked],
+        "scorer": scorer,
+        "model_version": model_version,
+        "ts_event": request.ts_event,
+        "ts_emitted": emitted_at,
+    })
+
+
+class Answer(NamedTuple):
+    """What a reader judging recommendations needs of one record: which click, who answered, the items."""
+
+    event_id: str
+    scorer: str
+    model_version: str
+    item_ids: list[str]
+
+
+def read_answer(value: bytes | None) -> Answer:
+    """The `Answer` in a `recommendations` record; ValueError when it is not a recommendation."""
+    try:
+        doc = orjson.loads(value or b"")
+        answer = Answer(doc["event_id"], doc["scorer"], doc["model_version"], [i["item_id"] for i in doc["items"]])
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a recommendation: {exc}") from exc
+    if not all(type(f) is str for f in (answer.event_id, answer.scorer, answer.model_version, *answer.item_ids)):
+        raise ValueError("not a recommendation: a field that must be a string is not")
+    return answer

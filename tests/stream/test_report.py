@@ -9,7 +9,7 @@ import pytest
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.prequential import PhaseTally, next_items
 from streamrec.stream.report import LatencySummary, ReplayCounts, ReplayReport, read_report, write_report
-from streamrec.stream.topics import Recommendation, ScoredItem
+from streamrec.stream.topics import Answer, Recommendation, ScoredItem, read_answer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -20,13 +20,15 @@ def _clicks() -> list[LoggedClick]:
     return [LoggedClick(session_id=s, user_id=None, item_id=i, ts=1_700_000_000.0 + n) for n, (s, i) in enumerate(rows)]
 
 
-def _answer(phase: PhaseTally, index: int, items: list[str], scorer: str = "sknn") -> Recommendation:
+def _answer(phase: PhaseTally, index: int, items: list[str], scorer: str = "sknn") -> Answer:
+    """The answer a replay reads off the wire for a Recommendation record."""
     click = phase.clicks[index]
-    return Recommendation(
+    record = Recommendation(
         session_id=click.session_id, user_id=None, event_id=f"{phase.prefix}{index}",
         items=[ScoredItem(item_id=i, score=1.0) for i in items], scorer=scorer, model_version="v1",
         ts_event=click.ts, ts_emitted=click.ts,
     )
+    return read_answer(record.model_dump_json().encode())
 
 
 def test_next_items_are_the_following_click_of_the_same_session() -> None:

@@ -92,8 +92,32 @@ def test_one_recommendation_per_request_stamped_with_the_scorer(settings: Settin
         assert rec.session_id == req.session_id and rec.ts_event == req.ts_event
         assert rec.scorer == "sknn" and rec.model_version.startswith("sknn-")
         assert rec.ts_emitted >= rec.ts_event
-    # each batch is learned (observe) before it is ranked, so even the very first answer has items
-    assert all(rec.items for rec in recs)
+
+    # What was answered was learned afterwards (observe after recommend): the same sessions asked
+    # again, under new event ids, are now answered from co-occurrence statistics.
+    again = sessions_requests("t")
+    produce_requests(settings, again)
+    with running(lambda stop: run_scoring_stage(settings, stop)):
+        recs_again = answers(tail, {r.event_id for r in again})
+    assert all(rec.items for rec in recs_again if rec.event_id in {r.event_id for r in again})
+
+
+def test_an_answer_never_learned_from_its_own_click(make_settings: Callable[..., Settings], tail_topic: TailFactory) -> None:
+    """Prequential honesty: a batch is learned only after it is answered.
+
+    One partition holds click x1 -> x2 of one session, then click x1 of another; both are fetched
+    into one batch. Had the batch been learned first, the second answer would offer x2, an item
+    the stage could only know from that very batch.
+    """
+    settings = make_settings(scoring={"scorer": "sknn", "batch_max_wait_ms": 200, "top_k": 5})
+    ensure_topics(settings)
+    first = request("solo", ["x1", "x2"], 1)
+    probe = request("other", ["x1"], 2)
+    produce(settings, [(b"one-partition", r.model_dump_json().encode()) for r in (first, probe)])
+    tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)
+    with running(lambda stop: run_scoring_stage(settings, stop)):
+        recs = {r.event_id: r for r in answers(tail, {first.event_id, probe.event_id})}
+    assert "x2" not in [i.item_id for i in recs[probe.event_id].items]
 
 
 def test_undecodable_requests_are_dead_lettered_and_the_rest_answered(settings: Settings, tail_topic: TailFactory) -> None:
