@@ -76,11 +76,12 @@ def demo(
     format: FormatOpt = "synthetic",
     report: Annotated[Path, typer.Option("--report", help="Report folder.")] = Path("reports/demo"),
     engine: Annotated[str, typer.Option(help="quix | faust")] = "quix",
+    warm: Annotated[Optional[Path], typer.Option(help="Log replayed first, unjudged, to warm state (e.g. a train split).")] = None,
 ) -> None:
-    """Start the embedded broker and a worker, replay a stream, print the report, stop everything."""
+    """Start the embedded broker and a worker (+ a shadow popularity scorer), replay a stream, report, stop everything."""
     from streamrec.stream.demo import run_demo
 
-    run_demo(dataset=dataset, fmt=format, report_dir=report, engine=engine)
+    run_demo(dataset=dataset, fmt=format, report_dir=report, engine=engine, warm=warm)
 
 
 @app.command()
