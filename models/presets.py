@@ -11,21 +11,25 @@ a preset is a ModelConfig with some flags turned on. The ladder is cumulative:
     contextgnn     + ContextGNN fusion of pair-wise (familiar) and two-tower (exploratory) scores
     grainrec-contextgnn  grainrec + ContextGNN fusion, no memory (runs without the memory module)
 
-"default" is the best measured combination (docs/models.md has the ablation tables and
-docs/benchmarks.md the commands). Measured on the shared 2-core CPU, seed 0, 2026-11-24:
+"default" is the best measured combination: the highest validation NDCG@20 (the selection
+metric) of the ladder on YooChoose and on Beauty (docs/models.md has the ablation tables,
+docs/benchmarks.md every command). Measured on the shared 2-core CPU, seed 0, 2026-11-24:
 
-    yoochoose-100k session split, `streamrec evaluate ... --models pop,sknn,default`, test:
-        default HR@20 0.6851 / MRR@20 0.3793 vs SKNN 0.6839 / 0.3702 (same run)
-    ablation on the same split (bench/ablation.py, full recipe), test HR@20 / MRR@20:
-        srgnn 0.6609 / 0.3618, grainrec 0.6628 / 0.3658, glad 0.6515 / 0.3584
-        (YooChoose sessions are anonymous: the memory only sees clicks older than the window)
-    amazon-beauty loo: `streamrec train --model default` test NDCG@10 0.0523 / HR@20 0.1141
-        (840 s cap, under load; SKNN 0.0516 / 0.1054 in this repo)
+    amazon-beauty loo, `streamrec evaluate --models pop,sknn,default`, test NDCG@10 / HR@20:
+        default 0.0524 / 0.1132 vs SKNN 0.0516 / 0.1054 (same run; 600 s cap, best epoch 4);
+        `streamrec train --model default`: 11:55 wall under load, same test figures
+    yoochoose-100k session split, same command, test HR@20 / MRR@20:
+        default 0.6851 / 0.3793 vs SKNN 0.6839 / 0.3702 (same run); seeds 1 and 2 give
+        0.6839 / 0.3793 and 0.6843 / 0.3800: MRR is clearly above SKNN, HR@20 only at its level
+    ablation (bench/ablation.py), yoochoose test HR@20 / MRR@20: srgnn 0.6609 / 0.3618,
+        grainrec 0.6628 / 0.3658, glad-attentive 0.6529 / 0.3611, contextgnn 0.6818 / 0.3758
 
 Without the ContextGNN head the graph encoders stay below SKNN on both data sets; the head
-(SKNN-equivalent kNN evidence + repeat/recency + node pair scores, fused per session, trained
-on out-of-fold co-occurrence tables) is what lifts the model above it. The memory presets
-cost 1.4x per batch and did not help within the same budget, so the default has no memory.
+(the SKNN score, repeat/recency and node pair evidence fused per session, trained on
+out-of-fold co-occurrence tables) is what lifts the model above it. The GLAD memory costs
+1.4x the time per batch (glad, profiled) to ~3x per epoch (glad-attentive, under load) and did
+not improve validation within the same budget, so the default has no memory (anonymous
+YooChoose sessions give it nothing to read; see docs/models.md).
 """
 
 from __future__ import annotations
