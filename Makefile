@@ -27,6 +27,7 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: setup
+	$(PY) bench/stateful_stage.py --processes 2
 	$(PY) bench/run_all.py
 
 clean:

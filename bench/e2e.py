@@ -23,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 from streamrec.config import Settings, load_settings
+from streamrec.config.settings import SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
@@ -94,7 +95,8 @@ def _overrides(plan: BenchPlan, system: System, state_dir: Path) -> Overrides:
     return {
         "kafka": {"bootstrap_servers": plan.bootstrap_servers, "topic_prefix": f"bench-{system.name}-{uuid.uuid4().hex[:6]}-",
                   "consumer_group": f"bench-{system.name}", "session_timeout_ms": 2000,
-                  "single_record_batches": plan.single_record_batches},
+                  "single_record_batches": plan.single_record_batches,
+                  **({"fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS} if plan.single_record_batches else {})},
         "state": {"dir": state_dir, "engine": engine},
     }
 

@@ -30,6 +30,7 @@ from prometheus_client import REGISTRY
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streamrec.config import Settings, load_settings
+from streamrec.config.settings import SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
@@ -164,7 +165,8 @@ def main() -> None:
             settings = load_settings(
                 kafka={"bootstrap_servers": args.bootstrap or broker.bootstrap_servers, "topic_prefix": f"bench{tag}.",
                        "consumer_group": f"bench{tag}", "session_timeout_ms": 2000,
-                       "single_record_batches": args.single_record_batches},
+                       "single_record_batches": args.single_record_batches,
+                       **({"fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS} if args.single_record_batches else {})},
                 state={"dir": Path(state_dir)},
             )
             engine = args.engine or settings.state.engine

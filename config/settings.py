@@ -13,12 +13,16 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
 class _Group(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS = 500
+"""librdkafka's default fetch wait; see `KafkaSettings.fetch_wait_max_ms`."""
 
 
 class KafkaSettings(_Group):
@@ -41,8 +45,19 @@ class KafkaSettings(_Group):
         ge=0,
         description="Consumer fetch.wait.max.ms. The embedded Tansu broker holds every fetch about this long even "
         "when records are waiting (the 500 ms librdkafka default costs ~250 ms per hop); Kafka answers as soon as "
-        "data arrives, so a low value only adds idle fetch requests there.",
+        "data arrives, so a low value only adds idle fetch requests there. With single_record_batches it must be "
+        f">= {SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS}: Tansu then skips a record now and then under short "
+        "fetch waits (measured: 3 in 10 short replays at 10 ms and at 100 ms, none at 500 ms).",
     )
+
+    @model_validator(mode="after")
+    def _single_record_batches_need_long_fetch_waits(self) -> KafkaSettings:
+        if self.single_record_batches and self.fetch_wait_max_ms < SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS:
+            raise ValueError(
+                f"single_record_batches needs fetch_wait_max_ms >= {SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS} "
+                f"(got {self.fetch_wait_max_ms}): on the embedded Tansu broker consumers skip records otherwise"
+            )
+        return self
 
 
 class ValidationSettings(_Group):

@@ -62,6 +62,10 @@ class OutputCollector:
             "group.id": f"{settings.kafka.consumer_group}-replay-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
+            # Should a start offset be refused as out of range (Tansu does so on a partition that is
+            # still empty), re-read from the start rather than jump to the end past early answers:
+            # records of other runs are dropped by event id anyway.
+            "auto.offset.reset": "earliest",
             **consumer_config(settings),
         })
 

@@ -4,7 +4,7 @@
   (or of an existing cluster named by $STREAMREC_TEST_BOOTSTRAP_SERVERS). No Kafka mocks.
 - `make_settings(**groups)`: Settings for a fresh deployment on that broker: its own topic
   prefix, consumer group and state dir, a short session timeout (group joins take about half
-  of it), single-record batches (Tansu's watermarks), 2 partitions; keyword groups override
+  of it), single-record batches (Tansu's watermarks) with the fetch wait they need, 2 partitions; keyword groups override
   (`make_settings(scoring={"top_k": 5})`). `stream_settings` is `make_settings()` with topics created.
 - `spawn_worker(settings, role=..., engine=...)`: `python -m streamrec worker` as a real
   subprocess configured only through STREAMREC_* env vars; SIGKILL-able; killed at teardown.
@@ -28,6 +28,7 @@ import pytest
 from confluent_kafka import Consumer, Message
 
 from streamrec.config import Settings, load_settings
+from streamrec.config.settings import SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS
 from streamrec.stream.admin import ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,7 @@ def make_settings(broker: str, tmp_path: Path) -> SettingsFactory:
             "partitions": TEST_PARTITIONS,
             "session_timeout_ms": TEST_SESSION_TIMEOUT_MS,
             "single_record_batches": True,
+            "fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS,
             **groups.pop("kafka", {}),
         }
         state = {"dir": tmp_path / f"state-{tag}", **groups.pop("state", {})}

@@ -42,3 +42,10 @@ def test_settings_are_frozen_and_validated() -> None:
 def test_configuration_reference_is_up_to_date() -> None:
     documented = (REPO / "docs" / "configuration.md").read_text()
     assert documented == settings_markdown(), "run: streamrec settings --markdown > docs/configuration.md"
+
+
+def test_single_record_batches_refuse_short_fetch_waits() -> None:
+    """On Tansu, one-record batches with short fetch waits make consumers skip records (see the setting)."""
+    with pytest.raises(pydantic.ValidationError, match="fetch_wait_max_ms"):
+        load_settings(kafka={"single_record_batches": True, "fetch_wait_max_ms": 10})
+    assert load_settings(kafka={"single_record_batches": True, "fetch_wait_max_ms": 500}).kafka.fetch_wait_max_ms == 500
