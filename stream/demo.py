@@ -168,7 +168,7 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
                 running.enter_context(process)
             wait_for_groups(settings, groups, fleet)
             report = replay(settings, clicks, warm=warm_clicks, pacing=Pacing(),
-                            drain=DrainPolicy(idle_s=20.0), dataset=str(dataset or "synthetic"), fmt=fmt,
+                            drain=DrainPolicy(idle_s=20.0, scorers=len(fleet)), dataset=str(dataset or "synthetic"), fmt=fmt,
                             warm_dataset=str(warm) if warm else None, console=console)
     print_report(report, console)
     paths = write_report(report, report_dir)

@@ -116,9 +116,11 @@ class PhaseTally:
             return len(self.dead)
         return min(t.answered for t in self.scorers.values()) + len(self.dead)
 
-    def complete(self) -> bool:
-        """Every scorer seen so far answered every click that was not dead-lettered."""
-        return self.size == 0 or (bool(self.scorers) and self.answered_by_all() >= self.size)
+    def complete(self, scorers: int = 1) -> bool:
+        """At least `scorers` scorers were seen, and every one seen answered every click not dead-lettered."""
+        if self.size == 0:
+            return True
+        return len(self.scorers) >= max(scorers, 1) and self.answered_by_all() >= self.size
 
     def _window_report(self, tally: _ScorerTally, window: int, bounds: tuple[int, int]) -> TimelineWindow:
         lo, hi = bounds

@@ -178,6 +178,9 @@ class DrainPolicy:
     idle_s: float = 15.0
     """Give up when nothing new arrived for this long (the rest is reported missing)."""
     max_s: float = 600.0
+    scorers: int = 1
+    """Scorers expected to answer (the primary plus shadows): draining goes on until that many were seen,
+    so a slower shadow is not left out because the primary finished first."""
 
 
 def _progress(console: Console, enabled: bool) -> Progress:
@@ -224,7 +227,7 @@ class _Replayer:
         """Read outputs until every scorer seen answered (or dead-lettered) every click, or idle."""
         task = self.progress.add_task(f"{label}: answered", total=phase.size, rate="")
         started = perf_counter()
-        while not phase.complete() and perf_counter() - started < policy.max_s:
+        while not phase.complete(policy.scorers) and perf_counter() - started < policy.max_s:
             if perf_counter() - self.collector.last_arrival > policy.idle_s and perf_counter() - started > policy.idle_s:
                 break
             self.collector.pump(until=perf_counter() + 0.25)

@@ -41,7 +41,7 @@ def test_replay_judges_knn_and_shadow_popularity_on_the_same_stream(stream_setti
             worker_process("shadow", "scoring", "quix", shadow, tmp_path) as shadow_worker:
         groups = [stateful_group(stream_settings), scoring_group(stream_settings), scoring_group(shadow)]
         wait_for_groups(stream_settings, groups, [worker, shadow_worker])
-        report = replay(stream_settings, main, warm=warm, drain=DrainPolicy(idle_s=30.0), progress=False)
+        report = replay(stream_settings, main, warm=warm, drain=DrainPolicy(idle_s=30.0, scorers=2), progress=False)
 
     assert (report.counts.sent, report.counts.warm_sent, report.counts.dlq) == (len(main), len(warm), 1)
     by_scorer = {s.scorer: s for s in report.scorers}

@@ -47,6 +47,7 @@ def test_phase_judges_each_answer_against_the_next_click() -> None:
     phase.on_dead_letter(4)
 
     assert phase.complete()
+    assert not phase.complete(scorers=2)  # a shadow scorer that has not answered yet keeps a replay draining
     (report,) = phase.scorer_reports()
     assert (report.recommended, report.duplicates, report.missing, report.judged) == (4, 1, 0, 3)
     assert report.metrics["HR@20"] == pytest.approx(2 / 3)
@@ -65,6 +66,8 @@ def test_each_scorer_is_judged_separately_and_missing_is_counted() -> None:
     phase.on_recommendation(0, _answer(phase, 0, ["q"], scorer="pop"), received_at=0.2)
 
     assert not phase.complete()  # pop has not answered clicks 1..4
+    assert not PhaseTally("run-m", _clicks()).complete()  # nobody answered yet
+
     reports = {r.scorer: r for r in phase.scorer_reports()}
     assert reports["sknn"].metrics["HR@10"] == 1.0 and reports["sknn"].missing == 0
     assert reports["pop"].metrics["HR@10"] == 0.0 and reports["pop"].missing == 4
