@@ -86,6 +86,10 @@ class ScoringSettings(_Group):
     top_k: int = Field(20, ge=1, le=200, description="Recommendations per click.")
     batch_max_size: int = Field(512, ge=1, description="Scoring requests per model call.")
     batch_max_wait_ms: int = Field(10, ge=0, description="Longest wait to fill a batch once its first request arrived.")
+    commit_interval_ms: int = Field(
+        1000, ge=0, description="Offsets of answered batches are committed this often (0: after every batch); a crash "
+        "re-answers at most this much."
+    )
     sknn_neighbours: int = Field(100, ge=1, description="Co-occurring items kept per item for the kNN scorer.")
     sknn_recency_decay: float = Field(0.5, ge=0, le=1, description="Weight of the i-th most recent session item: decay**i.")
     sknn_window: int = Field(3, ge=0, description="A click co-occurs with up to this many earlier clicks of its session (weight 1/distance).")

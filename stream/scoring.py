@@ -4,7 +4,8 @@ One loop: take a batch (up to `scoring.batch_max_size` records, waiting at most
 `batch_max_wait_ms` once the first arrived), decode it, rank (`recommend`), let the
 scorer learn the new clicks (`observe`: after answering, so no answer has seen the click
 it is judged on), produce one Recommendation per request keyed by session_id, wait until
-the broker acknowledged every record, and only then commit the batch's offsets. A crash anywhere before the commit replays the batch; nothing is lost,
+the broker acknowledged every record, and only then (at the next checkpoint, every
+`scoring.commit_interval_ms`) commit the batch's offsets. A crash anywhere before the commit replays the batch; nothing is lost,
 a recommendation may be emitted twice (consumers dedupe by event_id).
 
 Nothing a record contains can stop the stage: a record that does not decode goes to the
@@ -108,6 +109,9 @@ class ScoringStage:
         self.scorer = scorer
         self.fallback = fallback
         self.topics = Topics(settings.kafka.topic_prefix)
+        self._done: dict[tuple[str, int], int] = {}
+        """Next offset per (topic, partition) past the answered batches, not committed yet."""
+        self._next_commit_at = 0.0
         self._recent = RecentEvents()
         """Redelivered clicks (the stateful stage answers them again) are answered but not learned twice."""
         kafka = settings.kafka
@@ -122,15 +126,23 @@ class ScoringStage:
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first."""
-        self._consumer.subscribe([self.topics.scoring_requests])
+        self._consumer.subscribe([self.topics.scoring_requests], on_revoke=lambda _consumer, _partitions: self._commit())
         try:
             while not stop.is_set():
                 batch = self._next_batch()
                 if batch and self._process(batch, stop):
-                    self._commit(batch)
+                    self._answered(batch)
+                if time.monotonic() >= self._next_commit_at:
+                    self._commit()
+            self._commit()
         finally:
             self._consumer.close()
             self._producer.flush(5.0)
+
+    def _answered(self, batch: list[Message]) -> None:
+        """Every output of `batch` is acknowledged: its offsets may be committed at the next checkpoint."""
+        for message in batch:
+            self._done[(message.topic(), message.partition())] = message.offset() + 1
 
     def _next_batch(self) -> list[Message]:
         """Block up to `_IDLE_POLL_S` for one record, then gather the rest of the batch within the wait budget."""
@@ -237,16 +249,22 @@ class ScoringStage:
             except BufferError:  # local queue full: let deliveries drain
                 self._producer.poll(0.1)
 
-    def _commit(self, batch: list[Message]) -> None:
-        """Commit the next offset of every partition in `batch` (synchronously: the batch is done)."""
-        next_offsets: dict[tuple[str, int], int] = {}
-        for message in batch:
-            next_offsets[(message.topic(), message.partition())] = message.offset() + 1
-        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+    def _commit(self) -> None:
+        """Commit the offsets past every answered batch (synchronously), at most every `commit_interval_ms`.
+
+        Committing per batch would cost a broker round trip per batch; committing answered
+        batches later only widens what a crash re-reads (at least once: re-answered, never lost).
+        Also called when partitions are revoked, so a rebalance re-reads as little as possible.
+        """
+        self._next_commit_at = time.monotonic() + self.settings.scoring.commit_interval_ms / 1000
+        if not self._done:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()]
+        self._done = {}
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:  # e.g. partitions moved away meanwhile: the batch is redelivered, not lost
-            log.warning("offset commit failed (%s); the batch will be redelivered", exc)
+        except KafkaException as exc:  # e.g. partitions moved away meanwhile: those records are re-read, not lost
+            log.warning("offset commit failed (%s); answered records will be re-read", exc)
 
 
 def run_scoring_stage(settings: Settings, stop: threading.Event) -> None:

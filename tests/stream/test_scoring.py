@@ -139,7 +139,7 @@ def test_undecodable_requests_are_dead_lettered_and_the_rest_answered(settings: 
 class _NoCommitStage(ScoringStage):
     """Produces its answers but dies before committing, like a crash between the two."""
 
-    def _commit(self, batch: object) -> None:
+    def _commit(self) -> None:
         return None
 
 
