@@ -37,6 +37,9 @@ class Popularity:
     def observe(self, sessions: Sequence[Sequence[str]]) -> None:
         for items in sessions:
             self.stats.observe_click(items)
+
+    def persist(self) -> None:
+        """Write what `observe` learned since the last call (see `persist_scorer`)."""
         self.stats.flush()
 
     def close(self) -> None:

@@ -50,8 +50,10 @@ class Scorer(Protocol):
         click's `session_items`, so a scorer counts what that click adds and never recounts
         the earlier ones (a redelivered click is filtered out before). Learning whole logged
         sessions offline is a scorer's own business (the baselines' `fit` streams every
-        prefix through the same path, so offline and online statistics agree). When it
-        returns, what was learned is durable if the scorer persists anything.
+        prefix through the same path, so offline and online statistics agree). What was
+        learned becomes durable at the next `persist_scorer` call: the scoring stage makes it
+        right before it commits the offsets of the clicks learned, so after a crash the
+        statistics and the re-read clicks agree (nothing counted twice or lost).
         """
         ...
 
@@ -65,3 +67,13 @@ def close_scorer(scorer: Scorer) -> None:
     close = getattr(scorer, "close", None)
     if callable(close):
         close()
+
+
+def persist_scorer(scorer: Scorer) -> None:
+    """Make what a scorer learned durable if it persists anything (defines `persist()`).
+
+    Not part of the protocol either: frozen models and in-memory statistics need nothing.
+    """
+    persist = getattr(scorer, "persist", None)
+    if callable(persist):
+        persist()

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.recommender import Context
-from streamrec.models.scorer import Query, Ranked, Scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, persist_scorer
 
 
 def resolve_device(device: str) -> torch.device:
@@ -56,6 +56,11 @@ class NeuralScorer:
         """The network is frozen between checkpoints; the fallback keeps learning online."""
         if self.fallback is not None:
             self.fallback.observe(sessions)
+
+    def persist(self) -> None:
+        """The fallback's statistics are all this scorer learns online."""
+        if self.fallback is not None:
+            persist_scorer(self.fallback)
 
     def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
         results: list[Ranked | None] = [None] * len(queries)

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
-from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer
 from streamrec.stream import metrics
 from streamrec.stream.consume import RecentEvents
 from streamrec.stream.engines.common import consumer_config, producer_config
@@ -254,11 +254,20 @@ class ScoringStage:
 
         Committing per batch would cost a broker round trip per batch; committing answered
         batches later only widens what a crash re-reads (at least once: re-answered, never lost).
+        The scorers persist what they learned just before, so after a crash the re-read clicks
+        are learned exactly once.
         Also called when partitions are revoked, so a rebalance re-reads as little as possible.
         """
         self._next_commit_at = time.monotonic() + self.settings.scoring.commit_interval_ms / 1000
         if not self._done:
             return
+        for scorer in (self.scorer, self.fallback):  # what they learned from these clicks first, then the offsets
+            try:
+                persist_scorer(scorer)
+            except Exception:
+                metrics.SCORER_ERRORS.inc()
+                log.exception("%s could not persist its statistics; offsets stay uncommitted", scorer.name)
+                return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()]
         self._done = {}
         try:
