@@ -17,7 +17,8 @@ docs/benchmarks.md every command). Measured on the shared 2-core CPU, seed 0, 20
 
     amazon-beauty loo, `streamrec evaluate --models pop,sknn,default`, test NDCG@10 / HR@20:
         default 0.0524 / 0.1132 vs SKNN 0.0516 / 0.1054 (same run; 600 s cap, best epoch 4);
-        `streamrec train --model default`: 11:55 wall under load, same test figures
+        `streamrec train --model default`: 11:55 wall under load (same test figures), 10:47
+        nearly idle (5 epochs in the cap: 0.0525 / 0.1138)
     yoochoose-100k session split, same command, test HR@20 / MRR@20:
         default 0.6851 / 0.3793 vs SKNN 0.6839 / 0.3702 (same run); seeds 1 and 2 give
         0.6839 / 0.3793 and 0.6843 / 0.3800: MRR is clearly above SKNN, HR@20 only at its level
