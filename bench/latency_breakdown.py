@@ -6,13 +6,11 @@ recommendations. Every record carries enough clocks to split each click's latenc
 
     send      harness produce() call              (kept by the harness, wall clock)
     accepted  stateful stage took the click       (ScoringRequest.ts_received)
-    readable  scoring request read by this tool   (a second consumer of the internal topic)
     emitted   scoring stage answered              (Recommendation.ts_emitted)
     answered  recommendation written              (Kafka CreateTime of the recommendation)
 
-and prints p50/p90/p99 of each hop. All processes share this machine's clock. `readable`
-is when a consumer as fast as the scoring stage's could first have seen the request, so a
-negative `readable -> emitted` is possible.
+and prints p50/p90/p99 of each hop. All processes share this machine's clock. This tool reads
+the internal requests topic only for `accepted`, after the fact: its own lag does not count.
 
     .venv/bin/python bench/latency_breakdown.py [--rate 2000] [--seconds 8] [--engine quix] [--warm 20000]
 """
@@ -40,14 +38,15 @@ from streamrec.stream.engines.common import consumer_config, producer_config, st
 from streamrec.stream.scoring import scoring_group
 from streamrec.stream.topics import Topics
 
-HOPS = (("send -> accepted", "send", "accepted"), ("accepted -> readable", "accepted", "readable"),
-        ("readable -> emitted", "readable", "emitted"), ("emitted -> answered", "emitted", "answered"),
-        ("send -> answered", "send", "answered"))
+HOPS = (("send -> accepted", "send", "accepted"), ("accepted -> emitted", "accepted", "emitted"),
+        ("emitted -> answered", "emitted", "answered"), ("send -> answered", "send", "answered"))
 
 
 def _clicks(count: int, seed: int, tag: str) -> list[tuple[bytes, dict[str, object]]]:
     """`count` synthetic clicks (event time shifted to the last hours, so validation accepts them)."""
     clicks = sorted(generate(SyntheticSpec(seed=seed)), key=lambda c: c.ts)[:count]
+    if not clicks:
+        return []
     shift = time.time() - 3600 * (2 if tag == "warm" else 1) - clicks[-1].ts
     return [((c.user_id or c.session_id).encode(),
              {"event_id": f"{tag}{n}", "session_id": f"{tag}-{c.session_id}", "user_id": c.user_id, "item_id": c.item_id,
@@ -101,7 +100,6 @@ def measure(rate: float, seconds: float, engine: str, warm: int) -> dict[str, di
                     created_s = message.timestamp()[1] / 1000
                     if message.topic() == topics.scoring_requests:
                         stamps.setdefault("accepted", doc["ts_received"])
-                        stamps.setdefault("readable", time.time())
                     elif "emitted" not in stamps:
                         stamps["emitted"], stamps["answered"] = doc["ts_emitted"], created_s
                         answered += 1
@@ -126,7 +124,7 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=20_000, help="clicks sent flat out (and answered) first")
     args = parser.parse_args()
     clock = measure(args.rate, args.seconds, args.engine, args.warm)
-    complete = [s for s in clock.values() if len(s) == 5]
+    complete = [s for s in clock.values() if len(s) == 4]
     table = Table(title=f"latency by hop at {args.rate:,.0f} clicks/s ({len(complete):,} of {len(clock):,} clicks traced), ms")
     for column in ("hop", "p50", "p90", "p99"):
         table.add_column(column, justify="left" if column == "hop" else "right")
