@@ -73,6 +73,8 @@ class BenchPlan:
     max_spec: SyntheticSpec = SyntheticSpec()
     warm_clicks: int = 2_000
     half_rate_s: float = 15.0
+    latency_rate_eps: float | None = None
+    """Rate of the latency run; None: half the measured maximum (issue 2's target is p99 at 2,500/s)."""
     single_record_batches: bool = False
     """Tansu's watermark work-around; off by default: it caps every producer at a few thousand records/s."""
 
@@ -142,7 +144,7 @@ def measure(system: System, plan: BenchPlan, reports: Path, console: Console) ->
         replay(settings, warm, pacing=Pacing(), drain=DrainPolicy(idle_s=30.0), progress=False)
         max_report = _run(settings, max_clicks, Pacing(), f"{system.name}/max", reports, console)
         max_eps, _, max_p99, missing = _only_scorer(max_report, system.name)
-        half_rate = max(max_eps / 2, 1.0)
+        half_rate = plan.latency_rate_eps or max(max_eps / 2, 1.0)
         half_clicks = _stream(spec, 200, start_ts=max_clicks[-1].ts + _DAY_S)[: int(half_rate * plan.half_rate_s)]
         half_report = _run(settings, half_clicks, Pacing(rate_eps=half_rate), f"{system.name}/half", reports, console)
         half_eps, half_p50, half_p99, half_missing = _only_scorer(half_report, system.name)

@@ -66,6 +66,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, from: " + ", ".join(SYSTEMS))
     parser.add_argument("--half-rate-s", type=float, default=15.0, help="duration of the 50%%-rate latency run")
+    parser.add_argument("--latency-rate-eps", type=float, default=None,
+                        help="send the latency run at this rate instead of half the measured maximum")
     parser.add_argument("--single-record-batches", action="store_true", help="produce one record per batch everywhere")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args()
@@ -73,6 +75,7 @@ def main() -> None:
     results = []
     with EmbeddedBroker() as broker:
         plan = BenchPlan(bootstrap_servers=broker.bootstrap_servers, half_rate_s=args.half_rate_s,
+                         latency_rate_eps=args.latency_rate_eps,
                          single_record_batches=args.single_record_batches)
         for name in args.systems.split(","):
             console.rule(name)
