@@ -5,8 +5,9 @@ One loop: take a batch (up to `scoring.batch_max_size` records, waiting at most
 scorer learn the new clicks (`observe`: after answering, so no answer has seen the click
 it is judged on), produce one Recommendation per request keyed by session_id, wait until
 the broker acknowledged every record, and only then (at the next checkpoint, every
-`scoring.commit_interval_ms`) commit the batch's offsets. A crash anywhere before the commit replays the batch; nothing is lost,
-a recommendation may be emitted twice (consumers dedupe by event_id).
+`scoring.commit_interval_ms`) commit the batch's offsets. A crash anywhere before the commit
+replays the batch; nothing is lost, a recommendation may be emitted twice (consumers dedupe
+by event_id).
 
 Nothing a record contains can stop the stage: a record that does not decode goes to the
 DLQ with its reason; a scorer that raises is retried query by query, then replaced by the
