@@ -2,7 +2,8 @@
 
 A system is a set of processes that read `clicks` and answer on `recommendations`: the
 real pipeline (`streamrec worker` on either engine) or the bare passthrough. Each is
-measured the same way, in its own topic prefix on a shared broker:
+measured the same way, in its own topic prefix on a shared broker, by one replay session
+whose producer and reader stay connected across the three runs (as a web app's would):
 
 1. warm-up: a short replay, drained, so group joins, imports and first fetches are paid;
 2. max: a synthetic stream sent flat out; throughput = answers / (last answer - first send);
@@ -29,7 +30,7 @@ from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
 from streamrec.stream.engines.common import stateful_group
-from streamrec.stream.replay import DrainPolicy, Pacing, replay
+from streamrec.stream.replay import DrainPolicy, Pacing, Replayer
 from streamrec.stream.report import ReplayReport, write_report
 from streamrec.stream.scoring import scoring_group
 
@@ -112,14 +113,6 @@ def _ordered(clicks: Sequence[LoggedClick]) -> list[LoggedClick]:
     return sorted(clicks, key=lambda c: c.ts)
 
 
-def _run(settings: Settings, clicks: Sequence[LoggedClick], pacing: Pacing, label: str, reports: Path,
-         console: Console) -> ReplayReport:
-    report = replay(settings, clicks, pacing=pacing, drain=DrainPolicy(idle_s=20.0), dataset=f"synthetic ({label})",
-                    console=console)
-    write_report(report, reports / label)
-    return report
-
-
 def _only_scorer(report: ReplayReport, system: str) -> tuple[float, float | None, float | None, int]:
     """(throughput, p50, p99, missing) of the one scorer that answered; zeros when none did."""
     if not report.scorers:
@@ -141,12 +134,17 @@ def measure(system: System, plan: BenchPlan, reports: Path, console: Console) ->
         spec = plan.max_spec
         warm = _stream(spec, 100, start_ts=spec.start_ts - (spec.days + 1) * _DAY_S)[: plan.warm_clicks]
         max_clicks = _ordered(generate(spec))
-        replay(settings, warm, pacing=Pacing(), drain=DrainPolicy(idle_s=30.0), progress=False)
-        max_report = _run(settings, max_clicks, Pacing(), f"{system.name}/max", reports, console)
-        max_eps, _, max_p99, missing = _only_scorer(max_report, system.name)
-        half_rate = plan.latency_rate_eps or max(max_eps / 2, 1.0)
-        half_clicks = _stream(spec, 200, start_ts=max_clicks[-1].ts + _DAY_S)[: int(half_rate * plan.half_rate_s)]
-        half_report = _run(settings, half_clicks, Pacing(rate_eps=half_rate), f"{system.name}/half", reports, console)
+        # One replayer for all three runs: its clients stay connected, as a web app's would.
+        with Replayer(settings, drain=DrainPolicy(idle_s=20.0), console=console) as replayer:
+            replayer.warm_up(warm)
+            max_report = replayer.judge(max_clicks, dataset=f"synthetic ({system.name}/max)", label="max rate")
+            write_report(max_report, reports / system.name / "max")
+            max_eps, _, max_p99, missing = _only_scorer(max_report, system.name)
+            half_rate = plan.latency_rate_eps or max(max_eps / 2, 1.0)
+            half_clicks = _stream(spec, 200, start_ts=max_clicks[-1].ts + _DAY_S)[: int(half_rate * plan.half_rate_s)]
+            half_report = replayer.judge(half_clicks, pacing=Pacing(rate_eps=half_rate),
+                                         dataset=f"synthetic ({system.name}/half)", label=f"{half_rate:,.0f}/s")
+            write_report(half_report, reports / system.name / "half")
         half_eps, half_p50, half_p99, half_missing = _only_scorer(half_report, system.name)
     return BenchResult(system=system.name, max_eps=max_eps, max_p99_ms=max_p99, half_target_eps=half_rate,
                        half_eps=half_eps, half_p50_ms=half_p50, half_p99_ms=half_p99,

@@ -13,145 +13,26 @@ main log starts, so the report covers only the main log.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from time import perf_counter, sleep, time
+from time import perf_counter, time
 
-import orjson
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streamrec.config.settings import Settings, load_settings
 from streamrec.state.clicklog.types import LoggedClick
-from streamrec.stream.engines.common import consumer_config
+from streamrec.stream.collector import OutputCollector
 from streamrec.stream.prequential import PhaseTally
 from streamrec.stream.producer import ClickProducer
 from streamrec.stream.report import ReplayCounts, ReplayReport, print_report, write_report
-from streamrec.stream.topics import Answer, DeadLetter, Topics, read_answer
 
 _PUMP_INTERVAL_S = 0.002
 """Longest gap between two reads of the output topics while sending (answers are timed on arrival)."""
-_MIN_POLL_S = 0.001
-"""Shortest wait handed to librdkafka (it rounds down to whole milliseconds)."""
-
-
-_CONSUME_BATCH = 1000
-_METADATA_TIMEOUT_S = 30.0
-
-
-class OutputCollector:
-    """Reads `recommendations` and the DLQ from the moment it opens and routes each record to its phase.
-
-    It assigns partitions itself (no consumer group: no join delay, no committed offsets)
-    starting at the first offset written after it opened. Records of other traffic on the
-    same topics are skipped by event id; undecodable ones are counted, never fatal.
-    """
-
-    def __init__(self, settings: Settings, phases: Sequence[PhaseTally]) -> None:
-        self.topics = Topics(settings.kafka.topic_prefix)
-        self.phases = phases
-        self.undecodable = 0
-        self.last_arrival = perf_counter()
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"{settings.kafka.consumer_group}-replay-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            # Should a start offset be refused as out of range (Tansu does so on a partition that is
-            # still empty), re-read from the start rather than jump to the end past early answers:
-            # records of other runs are dropped by event id anyway.
-            "auto.offset.reset": "earliest",
-            **consumer_config(settings),
-        })
-
-    def __enter__(self) -> OutputCollector:
-        self._consumer.assign(self._start_offsets(int(time() * 1000)))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._consumer.close()
-
-    def _start_offsets(self, since_ms: int) -> list[TopicPartition]:
-        """First offset at/after `since_ms` per partition; where none yet, the high watermark.
-
-        A concrete offset (not the logical END) leaves no window in which an early answer
-        could be skipped. Brokers that under-report the watermark (Tansu) only make us read
-        a few older records, which the event-id filter drops.
-        """
-        names = (self.topics.recommendations, self.topics.dlq)
-        metadata = self._consumer.list_topics(timeout=_METADATA_TIMEOUT_S).topics
-        wanted = [TopicPartition(t, p, since_ms) for t in names for p in (metadata[t].partitions if t in metadata else {})]
-        if len(wanted) == 0:
-            raise RuntimeError(f"topics {names} do not exist on the broker (start a worker first, it creates them)")
-        offsets = self._consumer.offsets_for_times(wanted, timeout=_METADATA_TIMEOUT_S)
-        for tp in offsets:
-            if tp.offset < 0:
-                tp.offset = self._consumer.get_watermark_offsets(tp, timeout=_METADATA_TIMEOUT_S)[1]
-        return offsets
-
-    def pump(self, until: float) -> None:
-        """Handle every record that arrives before perf_counter() reaches `until` (0: only what is queued).
-
-        librdkafka counts timeouts in whole milliseconds, so a wait under 1 ms would return at
-        once and spin: it is slept instead (the harness shares the CPU with the pipeline it measures).
-        """
-        while True:
-            batch = self._consumer.consume(_CONSUME_BATCH, timeout=0)
-            if batch:
-                self._handle(batch, perf_counter())
-                continue
-            remaining = until - perf_counter()
-            if remaining <= 0:
-                return
-            if remaining < _MIN_POLL_S:
-                sleep(remaining)
-                return
-            message = self._consumer.poll(remaining)  # returns at the first record: its arrival time is exact
-            if message is not None:
-                self._handle([message], perf_counter())
-
-    def _handle(self, messages: list[Message], received_at: float) -> None:
-        self.last_arrival = received_at
-        for message in messages:
-            if message.error() is not None:
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    self.undecodable += 1
-                continue
-            try:
-                if message.topic() == self.topics.dlq:
-                    self._on_dead_letter(DeadLetter.model_validate_json(message.value() or b""))
-                else:
-                    self._on_recommendation(read_answer(message.value()), received_at)
-            except ValueError:  # pydantic's ValidationError is a ValueError too
-                self.undecodable += 1
-
-    def _locate(self, event_id: str) -> tuple[PhaseTally, int] | None:
-        for phase in self.phases:
-            index = phase.index_of(event_id)
-            if index is not None:
-                return phase, index
-        return None
-
-    def _on_recommendation(self, answer: Answer, received_at: float) -> None:
-        found = self._locate(answer.event_id)
-        if found is not None:
-            found[0].on_recommendation(found[1], answer, received_at)
-
-    def _on_dead_letter(self, dead: DeadLetter) -> None:
-        """Attribute a dead letter to its click through the event id inside the original bytes."""
-        try:
-            original = orjson.loads(base64.b64decode(dead.original_b64))
-        except (ValueError, orjson.JSONDecodeError):
-            return  # not one of ours: our clicks are always valid JSON
-        event_id = original.get("event_id") if isinstance(original, dict) else None
-        found = self._locate(event_id) if isinstance(event_id, str) else None
-        if found is not None:
-            found[0].on_dead_letter(found[1])
 
 
 @dataclass(frozen=True)
@@ -190,18 +71,83 @@ def _progress(console: Console, enabled: bool) -> Progress:
     )
 
 
-class _Replayer:
-    """Sends one phase's clicks, pumping the output topics while it paces, then drains."""
+class Replayer:
+    """A replay session: one producer and one output reader, connected once, for any number of replays.
 
-    def __init__(self, settings: Settings, collector: OutputCollector, producer: ClickProducer, progress: Progress) -> None:
+    Like a web app's long-lived clients, they stay connected between replays, so a replay that
+    follows another (the benchmark's max-rate then fixed-rate runs) does not time connection
+    set-up as pipeline latency. Each `judge` call is one judged replay with its own report.
+
+    >>> with Replayer(settings) as replayer:
+    ...     replayer.warm_up(train_clicks)
+    ...     report = replayer.judge(test_clicks, pacing=Pacing(rate_eps=2500))
+    """
+
+    def __init__(self, settings: Settings, *, drain: DrainPolicy = DrainPolicy(), progress: bool = True,
+                 console: Console | None = None) -> None:
         self.settings = settings
-        self.collector = collector
-        self.producer = producer
-        self.progress = progress
+        self.drain_policy = drain
+        self.run_id = uuid.uuid4().hex[:10]
+        self.console = console or Console()
+        self._stack = ExitStack()
+        self._bar = _progress(self.console, progress)
+        self._phases = 0
+        self._warm_sent = self._warm_dlq = 0
+        self._warm_dataset: str | None = None
+        self.collector: OutputCollector
+        self.producer: ClickProducer
 
-    def send(self, phase: PhaseTally, clicks: Sequence[LoggedClick], pacing: Pacing, label: str) -> float:
-        """Produce every click of `phase` on schedule; returns the wall time the first was sent."""
-        task = self.progress.add_task(f"{label}: sent", total=len(clicks), rate="")
+    def __enter__(self) -> Replayer:
+        self.collector = self._stack.enter_context(OutputCollector(self.settings))
+        self.producer = self._stack.enter_context(ClickProducer.from_settings(self.settings))
+        self._stack.enter_context(self._bar)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _phase(self, kind: str, clicks: Sequence[LoggedClick]) -> PhaseTally:
+        """A phase with event ids `<run id>-<kind><phase number>-<index>`, unique per run and phase."""
+        self._phases += 1
+        phase = PhaseTally(f"{self.run_id}-{kind}{self._phases}-", clicks)
+        self.collector.follow(phase)
+        return phase
+
+    def warm_up(self, clicks: Sequence[LoggedClick], dataset: str | None = None) -> None:
+        """Replay `clicks` flat out, unjudged, and drain them: state, statistics and clients are warm after."""
+        if not clicks:
+            return
+        phase = self._phase("w", clicks)
+        self._send(phase, clicks, Pacing(), "warm-up")
+        self._drain(phase, "warm-up")
+        self._warm_sent, self._warm_dlq, self._warm_dataset = len(clicks), phase.dlq, dataset
+
+    def judge(self, clicks: Sequence[LoggedClick], *, pacing: Pacing = Pacing(), dataset: str = "synthetic",
+              fmt: str = "synthetic", label: str = "replay") -> ReplayReport:
+        """Replay `clicks` (in event-time order) at `pacing`, drain, and judge every answer prequentially."""
+        phase = self._phase("m", clicks)
+        failed_before, undecodable_before = self.producer.failed, self.collector.undecodable
+        started_wall = time()
+        start = self._send(phase, clicks, pacing, label)
+        send_s = perf_counter() - start
+        self._drain(phase, label)
+        total_s = perf_counter() - start
+        return ReplayReport(
+            dataset=dataset, fmt=fmt, warm_dataset=self._warm_dataset,
+            bootstrap_servers=self.settings.kafka.bootstrap_servers, topic_prefix=self.settings.kafka.topic_prefix,
+            speed=pacing.speed, rate_eps=pacing.rate_eps,
+            started_at=datetime.fromtimestamp(started_wall, tz=timezone.utc).isoformat(timespec="seconds"),
+            send_duration_s=send_s, total_duration_s=total_s,
+            send_rate_eps=len(clicks) / send_s if send_s > 0 else 0.0,
+            counts=ReplayCounts(sent=len(clicks), dlq=phase.dlq, warm_sent=self._warm_sent, warm_dlq=self._warm_dlq,
+                                undelivered=self.producer.failed - failed_before,
+                                unexpected=self.collector.undecodable - undecodable_before),
+            scorers=phase.scorer_reports(),
+        )
+
+    def _send(self, phase: PhaseTally, clicks: Sequence[LoggedClick], pacing: Pacing, label: str) -> float:
+        """Produce every click of `phase` on schedule, reading answers while it paces; returns the start time."""
+        task = self._bar.add_task(f"{label}: sent", total=len(clicks), rate="")
         start = perf_counter()
         first_ts = clicks[0].ts if clicks else 0.0
         next_pump = start
@@ -218,21 +164,22 @@ class _Replayer:
             self.producer.send(event)
             if index % 1000 == 999:
                 elapsed = perf_counter() - start
-                self.progress.update(task, completed=index + 1, rate=f"{(index + 1) / elapsed:,.0f} clicks/s")
+                self._bar.update(task, completed=index + 1, rate=f"{(index + 1) / elapsed:,.0f} clicks/s")
         self.producer.flush()
-        self.progress.update(task, completed=len(clicks))
+        self._bar.update(task, completed=len(clicks))
         return start
 
-    def drain(self, phase: PhaseTally, label: str, policy: DrainPolicy) -> None:
+    def _drain(self, phase: PhaseTally, label: str) -> None:
         """Read outputs until every scorer seen answered (or dead-lettered) every click, or idle."""
-        task = self.progress.add_task(f"{label}: answered", total=phase.size, rate="")
+        policy = self.drain_policy
+        task = self._bar.add_task(f"{label}: answered", total=phase.size, rate="")
         started = perf_counter()
         while not phase.complete(policy.scorers) and perf_counter() - started < policy.max_s:
             if perf_counter() - self.collector.last_arrival > policy.idle_s and perf_counter() - started > policy.idle_s:
                 break
             self.collector.pump(until=perf_counter() + 0.25)
-            self.progress.update(task, completed=phase.answered_by_all(), rate=", ".join(phase.scorer_names()))
-        self.progress.update(task, completed=phase.answered_by_all())
+            self._bar.update(task, completed=phase.answered_by_all(), rate=", ".join(phase.scorer_names()))
+        self._bar.update(task, completed=phase.answered_by_all())
 
 
 def replay(
@@ -250,34 +197,12 @@ def replay(
 ) -> ReplayReport:
     """Replay `warm` (unjudged, drained) then `clicks` through the pipeline at `settings`; judge the answers.
 
-    Clicks must already be in event-time order. Event ids are `<run id>-<phase><index>`,
-    unique per run, so outputs of other traffic on the same topics are ignored.
+    Clicks must already be in event-time order. Event ids are unique per run and phase,
+    so outputs of other traffic on the same topics are ignored.
     """
-    run_id = uuid.uuid4().hex[:10]
-    warm_phase = PhaseTally(f"{run_id}-w", warm)
-    main_phase = PhaseTally(f"{run_id}-m", clicks)
-    console = console or Console()
-    with OutputCollector(settings, (warm_phase, main_phase)) as collector, ClickProducer.from_settings(settings) as producer, \
-            _progress(console, progress) as bar:
-        replayer = _Replayer(settings, collector, producer, bar)
-        if warm:
-            replayer.send(warm_phase, warm, Pacing(), "warm-up")
-            replayer.drain(warm_phase, "warm-up", drain)
-        started_wall = time()
-        start = replayer.send(main_phase, clicks, pacing, "replay")
-        send_s = perf_counter() - start
-        replayer.drain(main_phase, "replay", drain)
-        total_s = perf_counter() - start
-    return ReplayReport(
-        dataset=dataset, fmt=fmt, warm_dataset=warm_dataset,
-        bootstrap_servers=settings.kafka.bootstrap_servers, topic_prefix=settings.kafka.topic_prefix,
-        speed=pacing.speed, rate_eps=pacing.rate_eps,
-        started_at=datetime.fromtimestamp(started_wall, tz=timezone.utc).isoformat(timespec="seconds"),
-        send_duration_s=send_s, total_duration_s=total_s, send_rate_eps=len(clicks) / send_s if send_s > 0 else 0.0,
-        counts=ReplayCounts(sent=len(clicks), dlq=main_phase.dlq, warm_sent=len(warm), warm_dlq=warm_phase.dlq,
-                            undelivered=producer.failed, unexpected=collector.undecodable),
-        scorers=main_phase.scorer_reports(),
-    )
+    with Replayer(settings, drain=drain, progress=progress, console=console) as replayer:
+        replayer.warm_up(warm, warm_dataset)
+        return replayer.judge(clicks, pacing=pacing, dataset=dataset, fmt=fmt)
 
 
 def load_clicks(dataset: Path | None, fmt: str, limit: int | None = None) -> list[LoggedClick]:

@@ -14,7 +14,8 @@ from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.demo import shadow_settings, wait_for_groups, worker_process
 from streamrec.stream.engines.common import stateful_group
 from streamrec.stream.prequential import PhaseTally, next_items
-from streamrec.stream.replay import DrainPolicy, OutputCollector, load_clicks, replay
+from streamrec.stream.collector import OutputCollector
+from streamrec.stream.replay import DrainPolicy, load_clicks, replay
 from streamrec.stream.scoring import scoring_group
 from streamrec.stream.topics import Recommendation, Topics
 
