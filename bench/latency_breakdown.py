@@ -12,7 +12,7 @@ recommendations. Every record carries enough clocks to split each click's latenc
 and prints p50/p90/p99 of each hop. All processes share this machine's clock. This tool reads
 the internal requests topic only for `accepted`, after the fact: its own lag does not count.
 
-    .venv/bin/python bench/latency_breakdown.py [--rate 2000] [--seconds 8] [--engine quix] [--warm 20000]
+    .venv/bin/python bench/latency_breakdown.py [--rate 2000] [--seconds 8] [--engine quix] [--warm 20000] [--out clocks.json]
 """
 
 from __future__ import annotations
@@ -122,8 +122,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--engine", default="quix")
     parser.add_argument("--warm", type=int, default=20_000, help="clicks sent flat out (and answered) first")
+    parser.add_argument("--out", type=Path, default=None, help="also write every traced click's clocks (JSON)")
     args = parser.parse_args()
     clock = measure(args.rate, args.seconds, args.engine, args.warm)
+    if args.out is not None:
+        args.out.write_bytes(orjson.dumps(clock))
     complete = [s for s in clock.values() if len(s) == 4]
     table = Table(title=f"latency by hop at {args.rate:,.0f} clicks/s ({len(complete):,} of {len(clock):,} clicks traced), ms")
     for column in ("hop", "p50", "p90", "p99"):

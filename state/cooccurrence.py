@@ -26,6 +26,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
 
@@ -35,6 +36,8 @@ from rocksdict import Options, Rdict, WriteBatch
 _ROW = b"n\x00"
 _POP = b"p\x00"
 _META = b"m\x00meta"
+_ITEM = itemgetter(0)
+_COUNT = itemgetter(1)
 _RESCALE_AT_LOG2 = 60.0
 """Divide everything by the boost once it reaches 2**60 (floats keep ~2**1000 of headroom)."""
 
@@ -91,8 +94,9 @@ class CooccurrenceStats:
 
     def top(self, n: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
         """The n most popular items not in `exclude`, with their counts, most popular first."""
-        if self._top_sorted is None:
-            self._top_sorted = sorted(self._top.items(), key=lambda kv: (-kv[1], kv[0]))
+        if self._top_sorted is None:  # count descending, then item ascending: two stable sorts on C-level keys
+            by_item = sorted(self._top.items(), key=_ITEM)
+            self._top_sorted = sorted(by_item, key=_COUNT, reverse=True)
         skip = set(exclude)
         return list(itertools.islice(((i, c) for i, c in self._top_sorted if i not in skip), n))
 

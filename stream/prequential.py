@@ -43,6 +43,7 @@ class _ScorerTally:
         self.received_at = np.full(size, np.nan)
         self.duplicates = 0
         self.versions: set[str] = set()
+        self.first_version = self.last_version = ""
         self.overall = RankingMetrics()
         self.per_window = [RankingMetrics() for _ in range(windows)]
 
@@ -97,6 +98,8 @@ class PhaseTally:
             tally.duplicates += 1
             return
         tally.versions.add(answer.model_version)
+        tally.first_version = tally.first_version or answer.model_version
+        tally.last_version = answer.model_version
         tally.received_at[index] = received_at
         tally.latency_ms[index] = (received_at - self.sent_at[index]) * 1000.0
         target = self.targets[index]
@@ -143,7 +146,8 @@ class PhaseTally:
         span = float(np.nanmax(tally.received_at) - np.nanmin(self.sent_at)) if answered else 0.0
         edges = [w * self.size // self.windows for w in range(self.windows + 1)]
         return ScorerReport(
-            scorer=tally.name, model_versions=sorted(tally.versions), recommended=answered,
+            scorer=tally.name, first_model_version=tally.first_version, last_model_version=tally.last_version,
+            model_versions_seen=len(tally.versions), recommended=answered,
             duplicates=tally.duplicates, missing=self.size - answered - len(self.dead - self._answered_set(tally)),
             judged=tally.overall.count, metrics=tally.overall.summary(),
             latency=LatencySummary.of(latencies), latency_histogram=LatencyHistogram.of(latencies),

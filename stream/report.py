@@ -79,7 +79,9 @@ class ScorerReport(_Model):
     """Everything measured for one scorer serving the replayed stream."""
 
     scorer: str
-    model_versions: list[str]
+    first_model_version: str = Field(description="model_version stamped on the first answer received.")
+    last_model_version: str = Field(description="model_version of the last answer received (online learning moves it on).")
+    model_versions_seen: int = Field(description="Distinct model_version stamps among the answers.")
     recommended: int = Field(description="Distinct clicks of the main log this scorer answered.")
     duplicates: int = Field(description="Extra recommendations for an already answered click (redelivery).")
     missing: int = Field(description="Clicks neither answered by this scorer nor dead-lettered.")
@@ -160,6 +162,8 @@ def to_markdown(report: ReplayReport) -> str:
         f"- started {report.started_at}; drained after {report.total_duration_s:.1f} s; "
         f"speed {report.speed:g}; rate limit {_fmt(report.rate_eps, 0)} events/s",
         f"- broker `{report.bootstrap_servers}`, topic prefix `{report.topic_prefix}`",
+        *(f"- {s.scorer}: model version `{s.first_model_version}` to `{s.last_model_version}` "
+          f"({s.model_versions_seen:,} distinct)" for s in report.scorers),
         "",
         "![metrics over time](timeline.png)",
         "",

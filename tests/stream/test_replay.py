@@ -15,7 +15,7 @@ from streamrec.stream.demo import shadow_settings, wait_for_groups, worker_proce
 from streamrec.stream.engines.common import stateful_group
 from streamrec.stream.prequential import PhaseTally, next_items
 from streamrec.stream.collector import OutputCollector
-from streamrec.stream.replay import DrainPolicy, load_clicks, replay
+from streamrec.stream.replay import DrainPolicy, Pacing, Replayer, load_clicks, replay
 from streamrec.stream.scoring import scoring_group
 from streamrec.stream.topics import Recommendation, Topics
 
@@ -53,6 +53,22 @@ def test_replay_judges_knn_and_shadow_popularity_on_the_same_stream(stream_setti
         assert scorer.judged == judged and scorer.latency.count == len(main) - 1
         assert all(0.0 <= value <= 1.0 for value in scorer.metrics.values())
     assert by_scorer["sknn"].metrics["HR@20"] > by_scorer["pop"].metrics["HR@20"]
+
+
+def test_a_replayer_judges_consecutive_runs_apart_on_connected_clients(stream_settings: Settings, tmp_path: Path) -> None:
+    log = _small_log()
+    warm, first, second = log[:100], log[100:250], log[250:330]
+    with worker_process("worker", "all", "quix", stream_settings, tmp_path) as worker:
+        wait_for_groups(stream_settings, [stateful_group(stream_settings), scoring_group(stream_settings)], [worker])
+        with Replayer(stream_settings, drain=DrainPolicy(idle_s=30.0), progress=False) as replayer:
+            replayer.warm_up(warm, "warm.tsv")
+            reports = [replayer.judge(first), replayer.judge(second, pacing=Pacing(rate_eps=400.0))]
+
+    for report, clicks in zip(reports, (first, second)):
+        (sknn,) = report.scorers
+        assert (report.counts.sent, report.counts.warm_sent, report.warm_dataset) == (len(clicks), len(warm), "warm.tsv")
+        assert sknn.recommended == len(clicks) and sknn.missing == 0 and sknn.latency.count == len(clicks)
+    assert reports[1].send_duration_s >= (len(second) - 1) / 400.0
 
 
 def test_collector_routes_answers_and_ignores_foreign_traffic(stream_settings: Settings) -> None:
