@@ -64,7 +64,9 @@ def run_passthrough(settings: Settings, stop: threading.Event) -> None:
     consumer.subscribe([topics.clicks])
     try:
         while not stop.is_set():
-            for message in consumer.consume(_BATCH, _POLL_S):
+            first = consumer.poll(_POLL_S)  # then what is already fetched: no waiting to fill a batch
+            batch = [first, *consumer.consume(_BATCH - 1, 0)] if first is not None else []
+            for message in batch:
                 error = message.error()
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
                     continue

@@ -85,7 +85,11 @@ class SessionSettings(_Group):
 class HistorySettings(_Group):
     chunk_size: int = Field(10, ge=2, description="Items per long-term memory chunk (GLAD's c).")
     max_items: int = Field(500, ge=10, description="Items of closed sessions kept per user (oldest dropped first).")
-    max_request_items: int = Field(200, ge=0, description="History items sent with each scoring request.")
+    max_request_items: int = Field(
+        0, ge=0, description="History items sent with each scoring request, newest last. Only scorers with long-term "
+        "memory (the GLAD presets) read them; the baselines and the default graph model do not (200 items double the "
+        "average request of the synthetic stream, 323 -> 617 bytes). Set it (e.g. 200) when serving a memory preset: its scoring stage warns otherwise."
+    )
 
 
 class ScoringSettings(_Group):

@@ -77,3 +77,12 @@ def persist_scorer(scorer: Scorer) -> None:
     persist = getattr(scorer, "persist", None)
     if callable(persist):
         persist()
+
+
+def reads_history(scorer: Scorer) -> bool:
+    """Whether `scorer` uses `Query.history_items` (its optional `reads_history` attribute; False when absent).
+
+    Long-term memory models (the GLAD presets) do; the baselines and memory-less graph models
+    do not, and sending them history only costs bytes on every scoring request.
+    """
+    return bool(getattr(scorer, "reads_history", False))

@@ -47,6 +47,8 @@ class NeuralScorer:
         self.fallback_max_length = fallback_max_length
         self.batch_size = batch_size
         self._version = checkpoint.version
+        self.reads_history = self.model.memory is not None
+        """Only a model with long-term memory reads the history sent with a query (see `reads_history`)."""
 
     @property
     def version(self) -> str:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
-from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer, reads_history
 from streamrec.stream import metrics
 from streamrec.stream.consume import RecentEvents
 from streamrec.stream.engines.common import consumer_config, producer_config
@@ -277,10 +277,21 @@ class ScoringStage:
             log.warning("offset commit failed (%s); answered records will be re-read", exc)
 
 
+def history_supply_warning(scorer: Scorer, settings: Settings) -> str | None:
+    """Why `scorer` will not see the history it reads (the stateful stage sends none), or None."""
+    if reads_history(scorer) and settings.history.max_request_items == 0:
+        return (f"scorer {scorer.name} reads long-term history but history.max_request_items is 0, so scoring "
+                "requests carry none: set it (e.g. STREAMREC_HISTORY__MAX_REQUEST_ITEMS=200) for every worker")
+    return None
+
+
 def run_scoring_stage(settings: Settings, stop: threading.Event) -> None:
     """Run the scoring stage of `settings` until `stop` is set (the worker's entry point)."""
     scorer = build_scorer(settings)
     fallback = build_popularity(settings, persist=False)
+    warning = history_supply_warning(scorer, settings)
+    if warning is not None:
+        log.warning(warning)
     try:
         ScoringStage(settings, scorer, fallback).run(stop)
     finally:

@@ -9,7 +9,7 @@ import pytest
 from _toy_split import CHAINS, toy_split
 
 from streamrec.models.checkpoint import Checkpoint
-from streamrec.models.scorer import Query, Ranked, Scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, reads_history
 from streamrec.models.serving import NeuralScorer, load_checkpoint_scorer
 from streamrec.models.train import train_checkpoint
 
@@ -75,3 +75,9 @@ def test_short_and_unknown_sessions_go_to_the_fallback(checkpoint: Checkpoint) -
     assert [q.session_items for q in fallback.asked] == [("a",), ("zz", "yy")]
     scorer.observe([["a", "b"]])
     assert fallback.observed == [["a", "b"]]
+
+
+def test_only_a_model_with_long_term_memory_reads_history(checkpoint: Checkpoint) -> None:
+    glad = train_checkpoint("glad", toy_split(), device="cpu", dim=8, max_epochs=1, patience=1, batch_size=16)
+    assert reads_history(NeuralScorer(glad, device="cpu"))
+    assert not reads_history(NeuralScorer(checkpoint, device="cpu"))

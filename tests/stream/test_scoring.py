@@ -12,9 +12,10 @@ from confluent_kafka import Producer
 
 from streamrec.config import Settings, load_settings
 from streamrec.models.popularity import popularity
+from streamrec.models.registry import build_scorer
 from streamrec.models.scorer import Query, Ranked
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.scoring import INVALID_REQUEST, ScoringStage, run_scoring_stage
+from streamrec.stream.scoring import INVALID_REQUEST, ScoringStage, history_supply_warning, run_scoring_stage
 from streamrec.stream.topics import DeadLetter, Recommendation, ScoringRequest, Topics
 
 TailFactory = Callable[[Settings, str], Any]
@@ -191,3 +192,14 @@ def test_a_failing_scorer_is_replaced_by_the_fallback_and_no_click_is_lost(setti
         recs = answers(tail, {r.event_id for r in requests})
     assert {r.event_id for r in recs} == {r.event_id for r in requests}
     assert {r.scorer for r in recs} == {"pop"}
+
+
+def test_a_scorer_that_reads_history_is_warned_about_when_requests_carry_none() -> None:
+    class WithMemory:  # stands for a GLAD memory preset: the only thing that matters here is the declaration
+        name, version, reads_history = "glad", "v", True
+
+    knn = build_scorer(load_settings(), persist=False)
+    assert history_supply_warning(knn, load_settings()) is None  # the kNN reads no history
+    warning = history_supply_warning(WithMemory(), load_settings())  # type: ignore[arg-type]
+    assert warning is not None and "max_request_items" in warning
+    assert history_supply_warning(WithMemory(), load_settings(history={"max_request_items": 200})) is None  # type: ignore[arg-type]

@@ -1,0 +1,114 @@
+"""CPU of the embedded broker and of each process at a constant click rate, as the topics fill up.
+
+Starts one system of `make bench` (the bare passthrough or streamrec) on fresh topics, warms
+it up, then replays `--streams` synthetic streams back to back at `--rate` clicks/s. Every
+`--every-s` it prints each process's share of a core; at the end, p50/p99 per stretch of the
+replay. With the rate constant, a share that climbs is a cost that grows with the data held:
+
+    .venv/bin/python bench/broker_growth.py --system passthrough
+    .venv/bin/python bench/broker_growth.py --system streamrec-quix
+
+This is why every run of `make bench` (bench/e2e.py) starts on topics of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from e2e import BenchPlan, fresh_system
+from run_all import SYSTEMS
+from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
+from streamrec.state.clicklog.types import LoggedClick
+from streamrec.stream.broker import EmbeddedBroker
+from streamrec.stream.replay import Pacing
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+_DAY_S = 86_400.0
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:  # the process ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def processes_of(port: str) -> dict[str, int]:
+    """name -> pid of the broker on `port`, the system's processes and this harness."""
+    found = {"harness": os.getpid()}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "tansu" in command and f":{port}" in command:
+            found["broker"] = int(entry)
+        elif "streamrec worker" in command:
+            found["worker (scoring)"] = int(entry)
+        elif "spawn_main" in command and "resource_tracker" not in command:
+            found["worker (stateful)"] = int(entry)
+        elif "passthrough.py" in command:
+            found["passthrough"] = int(entry)
+    return found
+
+
+def back_to_back(streams: int) -> list[LoggedClick]:
+    spec, clicks = SyntheticSpec(), []
+    start_ts = spec.start_ts
+    for n in range(streams):
+        part = sorted(generate(replace(spec, seed=spec.seed + 10 + n, start_ts=start_ts)), key=lambda c: c.ts)
+        clicks += part
+        start_ts = part[-1].ts + _DAY_S
+    return clicks
+
+
+def sample(pids: dict[str, int], every_s: float, stop: threading.Event, console: Console) -> None:
+    last, began = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.perf_counter()
+    while not stop.wait(every_s):
+        now = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        shares = "  ".join(f"{name} {100 * (now[name] - last[name]) / every_s:3.0f}%" for name in sorted(now))
+        console.print(f"t={time.perf_counter() - began:4.0f} s  {shares}")
+        last = now
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--system", choices=sorted(SYSTEMS), default="passthrough")
+    parser.add_argument("--rate", type=float, default=2500.0, help="clicks per second")
+    parser.add_argument("--streams", type=int, default=3, help="synthetic streams (~24k clicks each) back to back")
+    parser.add_argument("--every-s", type=float, default=5.0)
+    args = parser.parse_args()
+    console = Console()
+    clicks = back_to_back(args.streams)
+    with EmbeddedBroker() as broker:
+        plan = BenchPlan(bootstrap_servers=broker.bootstrap_servers)
+        with fresh_system(SYSTEMS[args.system], plan, Path("reports/broker_growth"), console) as replayer:
+            stop = threading.Event()
+            pids = processes_of(broker.bootstrap_servers.rsplit(":", 1)[1])
+            sampler = threading.Thread(target=sample, args=(pids, args.every_s, stop, console), daemon=True)
+            sampler.start()
+            report = replayer.judge(clicks, pacing=Pacing(rate_eps=args.rate), label=f"{args.rate:,.0f}/s")
+            stop.set()
+            sampler.join()
+    for scorer in report.scorers:
+        console.print(f"{args.system} ({scorer.scorer}): {len(clicks):,} clicks at {args.rate:,.0f}/s, "
+                      f"p50 {scorer.latency.p50_ms:.1f} ms, p99 {scorer.latency.p99_ms:.1f} ms; per stretch of the replay:")
+        for window in scorer.timeline:
+            p50, p99 = (f"{v:6.1f}" if v is not None else "     -" for v in (window.latency_p50_ms, window.latency_p99_ms))
+            console.print(f"  up to click {window.clicks_sent:>7,}: p50 {p50} ms  p99 {p99} ms")
+
+
+if __name__ == "__main__":
+    main()
