@@ -26,20 +26,19 @@ from pathlib import Path
 
 import orjson
 from confluent_kafka import Producer
-from prometheus_client import REGISTRY
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streamrec.config import Settings, load_settings
 from streamrec.config.settings import SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
+from streamrec.stream import metrics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.stateful import StatefulStep
 from streamrec.stream.topics import Topics
 from streamrec.stream.worker import stateful_runner
 
 Record = tuple[bytes, bytes]
-_PROCESSED_SAMPLES = ("streamrec_clicks_accepted_total", "streamrec_clicks_duplicate_total")
 
 
 def synthetic_records(events: int) -> list[Record]:
@@ -69,10 +68,13 @@ def produce_backlog(settings: Settings, records: list[Record]) -> None:
 
 
 def processed() -> float:
-    """Clicks this process's stage has handled so far (from its own metrics)."""
-    dead = sum(s.value for m in REGISTRY.collect() if m.name == "streamrec_clicks_dead_lettered"
-               for s in m.samples if s.name.endswith("_total"))
-    return dead + sum(REGISTRY.get_sample_value(name) or 0.0 for name in _PROCESSED_SAMPLES)
+    """Clicks this process's stage has handled so far (from its own counters).
+
+    Read counter by counter: collecting the whole registry costs ~0.5 ms, which the stage
+    being measured would pay 20 times a second.
+    """
+    counters = (metrics.CLICKS_ACCEPTED, metrics.CLICKS_DUPLICATE, metrics.CLICKS_DEAD_LETTERED)
+    return sum(s.value for counter in counters for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
 
 
 def run_stage_process(settings: Settings, engine: str, progress: Synchronized, cpu_s: Synchronized,
