@@ -32,7 +32,7 @@ class KafkaSettings(_Group):
     partitions: int = Field(
         2, ge=1, description="Partitions for topics streamrec creates: the most processes one stage can spread over. "
         "Every partition splits each request into smaller batches: on the embedded broker (2 cores) 4 partitions "
-        "gave p99 212 ms at 2,500 clicks/s where 2 gave 58-71 ms (docs/benchmarks.md). On a cluster, set it to the "
+        "gave p99 211-252 ms at 2,500 clicks/s where 2 gave 58-71 ms (docs/benchmarks.md). On a cluster, set it to the "
         "worker processes you plan to run."
     )
     replication_factor: int = Field(1, ge=1, description="Replication factor for topics streamrec creates.")
@@ -47,7 +47,7 @@ class KafkaSettings(_Group):
     linger_ms: int = Field(
         10, ge=0, description="Producer linger: how long a record waits for others to share its produce request. "
         "Fuller requests cost the broker less, the wait adds latency at every producing hop: on the embedded broker "
-        "5 ms saturated the broker (p99 248-719 ms at 2,500 clicks/s), 10 ms gave the lowest p99 (docs/benchmarks.md)."
+        "5 ms saturated the broker (p99 248-2,636 ms at 2,500 clicks/s), 10 ms gave the lowest p99 (docs/benchmarks.md)."
     )
     fetch_wait_max_ms: int = Field(
         10,
