@@ -92,9 +92,10 @@ def decode_batch(batch: Sequence[Message], now: float, dlq: str) -> Decoded:
     return decoded
 
 
-def recommendation(request: ScoringRequest, ranked: Ranked, scorer: Scorer, emitted_at: float) -> bytes:
-    """The Recommendation record answering `request`, stamped with the scorer (and version) that answered."""
-    return encode_recommendation(request, ranked, scorer.name, scorer.version, emitted_at)
+def version_stamps(scorers: Sequence[Scorer]) -> dict[int, tuple[str, str]]:
+    """(name, version) of each scorer by identity, read once per batch: right after answering and
+    before learning, so every answer is stamped with the statistics that made it."""
+    return {id(scorer): (scorer.name, scorer.version) for scorer in scorers}
 
 
 def scoring_group(settings: Settings) -> str:
@@ -179,6 +180,7 @@ class ScoringStage:
         with metrics.SCORING_BATCH_LATENCY.time():
             answers = self._recommend(queries)
         emitted_at = time.time()
+        stamps = version_stamps((self.scorer, self.fallback))
         # Learn only after answering: a batch can hold clicks t and t+1 of one session, and the
         # answer to t must not have seen the pair it will be judged on (prequential honesty).
         self._observe([r.session_items for r in requests if self._recent.first_time(r.event_id)])
@@ -189,7 +191,7 @@ class ScoringStage:
                 outputs.append(dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq))
                 continue
             scorer, ranked = answer
-            record = recommendation(request, ranked, scorer, emitted_at)
+            record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at)
             outputs.append((self.topics.recommendations, request.session_id.encode(), record))
         return outputs
 

@@ -93,6 +93,9 @@ def test_one_recommendation_per_request_stamped_with_the_scorer(settings: Settin
         assert rec.session_id == req.session_id and rec.ts_event == req.ts_event
         assert rec.scorer == "sknn" and rec.model_version.startswith("sknn-")
         assert rec.ts_emitted >= rec.ts_event
+    # The stamp names the statistics that answered, taken before the batch was learned: the
+    # first batch met empty statistics ("sknn-<params>-c0").
+    assert min(int(r.model_version.rsplit("-c", 1)[1]) for r in recs) == 0
 
     # What was answered was learned afterwards (observe after recommend): the same sessions asked
     # again, under new event ids, are now answered from co-occurrence statistics.
