@@ -79,8 +79,9 @@ class Replayer:
     """A replay session: one producer and one output reader, connected once, for any number of replays.
 
     Like a web app's long-lived clients, they stay connected between replays, so a replay that
-    follows another (the benchmark's max-rate then fixed-rate runs) does not time connection
-    set-up as pipeline latency. Each `judge` call is one judged replay with its own report.
+    follows a warm-up or another replay does not time connection set-up as pipeline latency
+    (the first second of a run on fresh clients did). Each `judge` call is one judged replay
+    with its own report.
 
     >>> with Replayer(settings) as replayer:
     ...     replayer.warm_up(train_clicks)
