@@ -5,8 +5,8 @@ it up, then replays `--streams` synthetic streams back to back at `--rate` click
 `--every-s` it prints each process's share of a core; at the end, p50/p99 per stretch of the
 replay. With the rate constant, a share that climbs is a cost that grows with the data held:
 
-    .venv/bin/python bench/broker_growth.py --system passthrough
-    .venv/bin/python bench/broker_growth.py --system streamrec-quix
+    .venv/bin/python bench/broker_growth.py --system passthrough --streams 3
+    .venv/bin/python bench/broker_growth.py --system streamrec-quix --streams 3
 
 This is why every run of `make bench` (bench/e2e.py) starts on topics of its own.
 """
@@ -17,14 +17,13 @@ import argparse
 import os
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
-from e2e import BenchPlan, fresh_system
+from e2e import BenchPlan, fresh_system, synthetic_stream
 from run_all import SYSTEMS
-from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
+from streamrec.state.clicklog.synthetic import SyntheticSpec
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.replay import Pacing
@@ -42,20 +41,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
 
 
-def processes_of(port: str) -> dict[str, int]:
-    """name -> pid of the broker on `port`, the system's processes and this harness."""
-    found = {"harness": os.getpid()}
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        pid = _parent(pid)
+    return False
+
+
+def processes_of(broker_pid: int) -> dict[str, int]:
+    """name -> pid of this harness, the broker and the system's processes (this harness's descendants only)."""
+    found = {"harness": os.getpid(), "broker": broker_pid}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or not _descends_from(int(entry), os.getpid()):
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 command = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "tansu" in command and f":{port}" in command:
-            found["broker"] = int(entry)
-        elif "streamrec worker" in command:
+        if "streamrec worker" in command:
             found["worker (scoring)"] = int(entry)
         elif "spawn_main" in command and "resource_tracker" not in command:
             found["worker (stateful)"] = int(entry)
@@ -68,7 +81,7 @@ def back_to_back(streams: int) -> list[LoggedClick]:
     spec, clicks = SyntheticSpec(), []
     start_ts = spec.start_ts
     for n in range(streams):
-        part = sorted(generate(replace(spec, seed=spec.seed + 10 + n, start_ts=start_ts)), key=lambda c: c.ts)
+        part = synthetic_stream(spec, 10 + n, start_ts)
         clicks += part
         start_ts = part[-1].ts + _DAY_S
     return clicks
@@ -96,7 +109,8 @@ def main() -> None:
         plan = BenchPlan(bootstrap_servers=broker.bootstrap_servers)
         with fresh_system(SYSTEMS[args.system], plan, Path("reports/broker_growth"), console) as replayer:
             stop = threading.Event()
-            pids = processes_of(broker.bootstrap_servers.rsplit(":", 1)[1])
+            assert broker.pid is not None
+            pids = processes_of(broker.pid)
             sampler = threading.Thread(target=sample, args=(pids, args.every_s, stop, console), daemon=True)
             sampler.start()
             report = replayer.judge(clicks, pacing=Pacing(rate_eps=args.rate), label=f"{args.rate:,.0f}/s")

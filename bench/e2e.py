@@ -102,16 +102,17 @@ class BenchResult:
 
 def _overrides(plan: BenchPlan, system: System, state_dir: Path) -> Overrides:
     engine = system.name.removeprefix("streamrec-") if system.name.startswith("streamrec-") else "quix"
+    tag = uuid.uuid4().hex[:6]  # topics and groups of their own: nothing left by an earlier run is seen
     return {
-        "kafka": {"bootstrap_servers": plan.bootstrap_servers, "topic_prefix": f"bench-{system.name}-{uuid.uuid4().hex[:6]}-",
-                  "consumer_group": f"bench-{system.name}", "session_timeout_ms": 2000,
+        "kafka": {"bootstrap_servers": plan.bootstrap_servers, "topic_prefix": f"bench-{system.name}-{tag}-",
+                  "consumer_group": f"bench-{system.name}-{tag}", "session_timeout_ms": 2000,
                   "single_record_batches": plan.single_record_batches,
                   **({"fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS} if plan.single_record_batches else {})},
         "state": {"dir": state_dir, "engine": engine},
     }
 
 
-def _stream(spec: SyntheticSpec, seed_offset: int, start_ts: float) -> list[LoggedClick]:
+def synthetic_stream(spec: SyntheticSpec, seed_offset: int, start_ts: float) -> list[LoggedClick]:
     """Another synthetic stream of the same shape starting at `start_ts` (event time keeps moving forward)."""
     return _ordered(generate(replace(spec, seed=spec.seed + seed_offset, start_ts=start_ts)))
 
@@ -145,7 +146,7 @@ def fresh_system(system: System, plan: BenchPlan, reports: Path, console: Consol
         processes = [running.enter_context(p) for p in system.processes(settings, reports / system.name)]
         wait_for_groups(settings, system.groups(settings), processes)
         spec = plan.max_spec
-        warm = _stream(spec, 100, start_ts=spec.start_ts - (spec.days + 1) * _DAY_S)[: plan.warm_clicks]
+        warm = synthetic_stream(spec, 100, start_ts=spec.start_ts - (spec.days + 1) * _DAY_S)[: plan.warm_clicks]
         # One replayer for the warm-up and the run: its clients stay connected, as a web app's would.
         with Replayer(settings, drain=DrainPolicy(idle_s=20.0), console=console) as replayer:
             replayer.warm_up(warm)
@@ -170,12 +171,12 @@ def measure(system: System, plan: BenchPlan, reports: Path, console: Console) ->
     target_eps = target_p50 = target_p99 = None
     target_clicks: list[LoggedClick] = []
     if plan.target_rate_eps:
-        target_clicks = _stream(spec, 300, start_ts=spec.start_ts)[: int(plan.target_rate_eps * plan.half_rate_s)]
+        target_clicks = synthetic_stream(spec, 300, start_ts=spec.start_ts)[: int(plan.target_rate_eps * plan.half_rate_s)]
         target = _run(system, plan, reports, console, "target", target_clicks, plan.target_rate_eps)
         target_eps, target_p50, target_p99, target_missing = _only_scorer(target, system.name)
         missing += target_missing
     half_rate = plan.latency_rate_eps or max(max_eps / 2, 1.0)
-    half_clicks = _stream(spec, 200, start_ts=spec.start_ts)[: int(half_rate * plan.half_rate_s)]
+    half_clicks = synthetic_stream(spec, 200, start_ts=spec.start_ts)[: int(half_rate * plan.half_rate_s)]
     half = _run(system, plan, reports, console, "half", half_clicks, half_rate)
     half_eps, half_p50, half_p99, half_missing = _only_scorer(half, system.name)
     return BenchResult(system=system.name, max_eps=max_eps, max_p99_ms=max_p99, half_target_eps=half_rate,

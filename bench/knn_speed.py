@@ -4,7 +4,8 @@ Learns the default synthetic stream's first 70% of clicks (scoring.sknn_* defaul
 answers every later click's session both ways and checks they rank the same items:
 
 - `recommend`: the scorer's path (dict votes, vectorised idf and partial sort);
-- plain: `neighbour_scores` (idf applied per candidate in Python) and a full sort.
+- plain: the same votes, the idf factor applied per candidate in Python and a full sort (the
+  ranking it replaced).
 
     .venv/bin/python bench/knn_speed.py [--repeats 3]
 """
@@ -43,9 +44,15 @@ def learned_knn_and_queries() -> tuple[SessionKNN, list[Query]]:
 
 
 def plain(knn: SessionKNN, queries: list[Query]) -> list[Ranked]:
+    """The ranking `recommend` replaced: the idf factor per candidate in Python, then a sort of them all."""
     by_score_then_item = itemgetter(1, 0)
-    return [sorted(knn.neighbour_scores(q.session_items).items(), key=by_score_then_item, reverse=True)[:K]
-            for q in queries]
+    popularity, exponent = knn.stats.popularities, -knn.idf
+    ranked = []
+    for query in queries:
+        votes = knn._session_votes(query.session_items)  # noqa: SLF001 - the shared first half of both rankings
+        scores = {c: v * max(popularity.get(c, 0.0), 1e-12) ** exponent for c, v in votes.items()}
+        ranked.append(sorted(scores.items(), key=by_score_then_item, reverse=True)[:K])
+    return ranked
 
 
 def best_us_per_query(run: Callable[[], list[Ranked]], queries: int, repeats: int) -> tuple[float, list[Ranked]]:

@@ -47,7 +47,8 @@ class KafkaSettings(_Group):
     linger_ms: int = Field(
         10, ge=0, description="Producer linger: how long a record waits for others to share its produce request. "
         "Fuller requests cost the broker less, the wait adds latency at every producing hop: on the embedded broker "
-        "5 ms saturated the broker (p99 248-2,636 ms at 2,500 clicks/s), 10 ms gave the lowest p99 (docs/benchmarks.md)."
+        "5 ms saturated the broker (p99 248-2,636 ms at 2,500 clicks/s); with 2 partitions 10 ms gave the lowest p99 "
+        "(docs/benchmarks.md)."
     )
     fetch_wait_max_ms: int = Field(
         10,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from itertools import repeat
+import itertools
 from operator import itemgetter
 
 import numpy as np
@@ -83,11 +83,8 @@ class SessionKNN:
 
     def neighbour_scores(self, session_items: Sequence[str]) -> dict[str, float]:
         """score(c) of the module docstring for every item some session item co-occurs with."""
-        scores = self._session_votes(session_items)
-        if self.idf > 0:
-            popularity, exponent = self.stats.popularities, -self.idf
-            scores = {c: v * max(popularity.get(c, 0.0), 1e-12) ** exponent for c, v in scores.items()}
-        return scores
+        items, scores = self._scored(self._session_votes(session_items))
+        return dict(zip(items, scores.tolist()))
 
     def _session_votes(self, session_items: Sequence[str]) -> dict[str, float]:
         """The recency-weighted sum of the module docstring, before the idf factor.
@@ -112,20 +109,25 @@ class SessionKNN:
                 scores[neighbour] = get(neighbour, 0.0) + w * factor
         return scores
 
-    def _top(self, votes: dict[str, float], k: int) -> Ranked:
-        """The k best candidates by idf-weighted score, then item id, both descending (ties resolve the same in every run).
-
-        Vectorised: the idf factor, a partial sort to the k-th score, and a full sort of the few
-        that reach it, instead of a Python sort of every candidate.
-        """
-        if not votes:
-            return []
+    def _scored(self, votes: dict[str, float]) -> tuple[list[str], np.ndarray]:
+        """Candidates and their scores: the votes times the idf factor pop(c) ** -idf (the one place it is computed)."""
         items = list(votes)
         scores = np.fromiter(votes.values(), dtype=np.float64, count=len(items))
         if self.idf > 0:
             popularity = self.stats.popularities.get
-            counts = np.fromiter(map(popularity, items, repeat(0.0, len(items))), dtype=np.float64, count=len(items))
+            counts = np.fromiter(map(popularity, items, itertools.repeat(0.0, len(items))), dtype=np.float64, count=len(items))
             scores *= np.maximum(counts, 1e-12) ** -self.idf
+        return items, scores
+
+    def _top(self, votes: dict[str, float], k: int) -> Ranked:
+        """The k best candidates by score, then item id, both descending (ties resolve the same in every run).
+
+        Vectorised: the idf factor, a partial sort to the k-th score, and a full sort of the few
+        that reach it, instead of a Python sort of every candidate.
+        """
+        if not votes or k <= 0:
+            return []
+        items, scores = self._scored(votes)
         if len(items) > k:
             kth = np.partition(scores, len(items) - k)[len(items) - k]
             chosen = np.flatnonzero(scores >= kth).tolist()  # ties at the k-th score are all kept, then cut

@@ -34,9 +34,9 @@ from streamrec.stream.report import ReplayCounts, ReplayReport, print_report, wr
 _PUMP_INTERVAL_S = 0.002
 """Longest gap between two reads of the output topics while sending (answers are timed on arrival)."""
 _EARLY_S = 0.001
-"""A click due within this is sent at once: sleeping for each of 2,500 clicks a second would cost
-the harness ~10% of a core in wake-ups, taken from the pipeline it measures. Latency is timed
-from the actual send, so sending slightly early changes nothing measured."""
+"""A click due within this is sent at once: sleeping before each of 2,500 clicks a second kept the
+harness at 18-21% of a core, 13-17% without (bench/broker_growth.py), CPU taken from the pipeline it
+measures. Latency is timed from the actual send, so sending slightly early changes nothing measured."""
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,11 @@ class Replayer:
         self.producer: ClickProducer
 
     def __enter__(self) -> Replayer:
-        self.collector = self._stack.enter_context(OutputCollector(self.settings))
-        self.producer = self._stack.enter_context(ClickProducer.from_settings(self.settings))
-        self._stack.enter_context(self._bar)
+        with ExitStack() as opening:  # what opened is closed again if a later client fails to open
+            self.collector = opening.enter_context(OutputCollector(self.settings))
+            self.producer = opening.enter_context(ClickProducer.from_settings(self.settings))
+            opening.enter_context(self._bar)
+            self._stack = opening.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
