@@ -21,39 +21,25 @@ from pathlib import Path
 
 from rich.console import Console
 
-from e2e import BenchPlan, fresh_system, synthetic_stream
+from cpu_shares import command_line, proc_stat
+from e2e import DAY_S, BenchPlan, fresh_system, synthetic_stream
 from run_all import SYSTEMS
 from streamrec.state.clicklog.synthetic import SyntheticSpec
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.replay import Pacing
 
-_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-_DAY_S = 86_400.0
-
-
 def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:  # the process ended
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
-
-
-def _parent(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return 0
+    stat = proc_stat(pid)
+    return stat[1] if stat is not None else 0.0  # 0 once the process ended
 
 
 def _descends_from(pid: int, ancestor: int) -> bool:
     while pid > 1:
         if pid == ancestor:
             return True
-        pid = _parent(pid)
+        stat = proc_stat(pid)
+        pid = stat[0] if stat is not None else 0
     return False
 
 
@@ -63,11 +49,7 @@ def processes_of(broker_pid: int) -> dict[str, int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or not _descends_from(int(entry), os.getpid()):
             continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                command = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+        command = command_line(int(entry)) or ""
         if "streamrec worker" in command:
             found["worker (scoring)"] = int(entry)
         elif "spawn_main" in command and "resource_tracker" not in command:
@@ -83,7 +65,7 @@ def back_to_back(streams: int) -> list[LoggedClick]:
     for n in range(streams):
         part = synthetic_stream(spec, 10 + n, start_ts)
         clicks += part
-        start_ts = part[-1].ts + _DAY_S
+        start_ts = part[-1].ts + DAY_S
     return clicks
 
 

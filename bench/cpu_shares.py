@@ -16,20 +16,34 @@ import time
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
+def proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds so far) of `pid`; None once it has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def command_line(pid: int) -> str | None:
+    """The command line of `pid`, arguments joined by spaces; None once it has ended."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+
+
 def cpu_seconds() -> dict[int, tuple[str, float]]:
     """pid -> (command line, user + system CPU seconds so far) of every readable process."""
     out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        out[int(entry)] = (command, (int(fields[11]) + int(fields[12])) / _TICKS_PER_S)
+        command, stat = command_line(int(entry)), proc_stat(int(entry))
+        if command is not None and stat is not None:  # else it ended meanwhile
+            out[int(entry)] = (command, stat[1])
     return out
 
 

@@ -37,7 +37,7 @@ from streamrec.stream.scoring import scoring_group
 
 Overrides = dict[str, dict[str, object]]
 _BENCH_DIR = Path(__file__).resolve().parent
-_DAY_S = 86_400.0
+DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def fresh_system(system: System, plan: BenchPlan, reports: Path, console: Consol
         processes = [running.enter_context(p) for p in system.processes(settings, reports / system.name)]
         wait_for_groups(settings, system.groups(settings), processes)
         spec = plan.max_spec
-        warm = synthetic_stream(spec, 100, start_ts=spec.start_ts - (spec.days + 1) * _DAY_S)[: plan.warm_clicks]
+        warm = synthetic_stream(spec, 100, start_ts=spec.start_ts - (spec.days + 1) * DAY_S)[: plan.warm_clicks]
         # One replayer for the warm-up and the run: its clients stay connected, as a web app's would.
         with Replayer(settings, drain=DrainPolicy(idle_s=20.0), console=console) as replayer:
             replayer.warm_up(warm)
