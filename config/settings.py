@@ -122,6 +122,39 @@ class StateSettings(_Group):
     engine: Literal["quix", "faust"] = Field("quix", description="Stream engine for the stateful stage.")
 
 
+class TrainingSettings(_Group):
+    """The trainer role (`streamrec worker --role trainer`): continual fine-tuning on the click stream."""
+
+    checkpoint_dir: Path = Field(Path(".streamrec/checkpoints"), description="Checkpoint store: one folder of versioned "
+                                 "checkpoints (written tmp + fsync + rename), shared by the trainer and every scoring stage.")
+    base_checkpoint: Path | None = Field(None, description="Checkpoint the trainer starts from when the store is empty "
+                                         "(default: scoring.checkpoint_path).")
+    device: str = Field("auto", description="torch device of the trainer: auto, cpu, cuda, cuda:N.")
+    publish_every_steps: int = Field(200, ge=1, description="Publish a version after this many fine-tune steps ...")
+    publish_every_s: float = Field(30.0, gt=0, description="... or this many seconds after the last publish, whichever "
+                                   "comes first (only when at least one step was made since).")
+    keep_versions: int = Field(5, ge=2, description="Versions kept in the store (older files are deleted); the "
+                               "model-updates topic keeps as many announcements.")
+    max_lag_examples: int = Field(5000, ge=1, description="Examples waiting for training at most; when the stream is "
+                                  "faster than training the oldest waiting ones are skipped (counted), so the trainer "
+                                  "never falls unboundedly behind.")
+    poll_max_records: int = Field(2000, ge=1, description="Scoring requests read per poll between two training steps.")
+    start_from: Literal["earliest", "latest"] = Field("latest", description="Where a trainer with an empty store starts "
+                                                      "reading scoring requests; once a version is published it "
+                                                      "resumes exactly after the offsets stored with it.")
+
+
+class UpdatesSettings(_Group):
+    """Scoring stages following the model-updates topic (hot swap of published versions)."""
+
+    follow: bool = Field(True, description="A scoring stage serving a checkpoint installs every newer published "
+                         "version between two batches; off: it serves its checkpoint frozen (a frozen twin).")
+    prequential_guard: bool = Field(True, description="Install a version only once this stage has answered past its "
+                                    "trained-through offsets on every partition, so no answer comes from a version "
+                                    "that trained on a later click. Off only to show what the guard prevents (tests).")
+    smoke_queries: int = Field(8, ge=1, description="Queries of the smoke batch a new version must answer before it is installed.")
+
+
 class Settings(BaseSettings):
     """Everything a worker reads; immutable once loaded."""
 
@@ -133,6 +166,8 @@ class Settings(BaseSettings):
     history: HistorySettings = HistorySettings()
     scoring: ScoringSettings = ScoringSettings()
     state: StateSettings = StateSettings()
+    training: TrainingSettings = TrainingSettings()
+    updates: UpdatesSettings = UpdatesSettings()
     metrics_port: int = Field(0, ge=0, description="Prometheus /metrics port (0: off).")
 
     @classmethod

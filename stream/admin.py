@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamrec.config import Settings
-from streamrec.stream.topics import Topics
+from streamrec.stream.topics import COMPACTED_TOPICS, Topics
 
 _TIMEOUT_S = 30.0
 
@@ -26,9 +26,11 @@ def ensure_topics(settings: Settings) -> list[str]:
     kafka = settings.kafka
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
     existing = set(admin.list_topics(timeout=_TIMEOUT_S).topics)
+    compacted = {kafka.topic_prefix + name for name in COMPACTED_TOPICS}
     wanted = [
-        NewTopic(name, num_partitions=kafka.partitions, replication_factor=kafka.replication_factor,
-                 config=topic_config(settings))
+        NewTopic(name, num_partitions=1 if name in compacted else kafka.partitions,
+                 replication_factor=kafka.replication_factor,
+                 config={**topic_config(settings), **({"cleanup.policy": "compact"} if name in compacted else {})})
         for name in Topics(kafka.topic_prefix).all
         if name not in existing
     ]

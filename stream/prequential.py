@@ -42,7 +42,9 @@ class _ScorerTally:
         self.latency_ms = np.full(size, np.nan)
         self.received_at = np.full(size, np.nan)
         self.duplicates = 0
-        self.versions: set[str] = set()
+        self.versions: dict[str, None] = {}
+        """Distinct model versions in the order they first answered."""
+        self.trained_on_later = 0
         self.first_version = self.last_version = ""
         self.overall = RankingMetrics()
         self.per_window = [RankingMetrics() for _ in range(windows)]
@@ -97,7 +99,8 @@ class PhaseTally:
         if not np.isnan(tally.received_at[index]):
             tally.duplicates += 1
             return
-        tally.versions.add(answer.model_version)
+        tally.versions.setdefault(answer.model_version)
+        tally.trained_on_later += answer.trained_on_later_click
         tally.first_version = tally.first_version or answer.model_version
         tally.last_version = answer.model_version
         tally.received_at[index] = received_at
@@ -147,7 +150,8 @@ class PhaseTally:
         edges = [w * self.size // self.windows for w in range(self.windows + 1)]
         return ScorerReport(
             scorer=tally.name, first_model_version=tally.first_version, last_model_version=tally.last_version,
-            model_versions_seen=len(tally.versions), recommended=answered,
+            model_versions_seen=len(tally.versions), model_versions=list(tally.versions),
+            answers_trained_on_later_clicks=tally.trained_on_later, recommended=answered,
             duplicates=tally.duplicates, missing=self.size - answered - len(self.dead - self._answered_set(tally)),
             judged=tally.overall.count, metrics=tally.overall.summary(),
             latency=LatencySummary.of(latencies), latency_histogram=LatencyHistogram.of(latencies),

@@ -82,6 +82,11 @@ class ScorerReport(_Model):
     first_model_version: str = Field(description="model_version stamped on the first answer received.")
     last_model_version: str = Field(description="model_version of the last answer received (online learning moves it on).")
     model_versions_seen: int = Field(description="Distinct model_version stamps among the answers.")
+    model_versions: list[str] = Field(default_factory=list, description="Those stamps, in the order they first answered.")
+    answers_trained_on_later_clicks: int = Field(
+        0, description="Answers made by a model version that had trained on a later request of the same partition "
+        "(a prequential leak; the hot-swap guard keeps it at 0)."
+    )
     recommended: int = Field(description="Distinct clicks of the main log this scorer answered.")
     duplicates: int = Field(description="Extra recommendations for an already answered click (redelivery).")
     missing: int = Field(description="Clicks neither answered by this scorer nor dead-lettered.")
@@ -163,7 +168,8 @@ def to_markdown(report: ReplayReport) -> str:
         f"speed {report.speed:g}; rate limit {_fmt(report.rate_eps, 0)} events/s",
         f"- broker `{report.bootstrap_servers}`, topic prefix `{report.topic_prefix}`",
         *(f"- {s.scorer}: model version `{s.first_model_version}` to `{s.last_model_version}` "
-          f"({s.model_versions_seen:,} distinct)" for s in report.scorers),
+          f"({s.model_versions_seen:,} distinct; answers by a version trained on a later click: "
+          f"{s.answers_trained_on_later_clicks:,})" for s in report.scorers),
         "",
         "![metrics over time](timeline.png)",
         "",

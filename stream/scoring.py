@@ -33,6 +33,7 @@ from streamrec.stream import metrics
 from streamrec.stream.consume import RecentEvents
 from streamrec.stream.engines.common import consumer_config, producer_config
 from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics, encode_recommendation
+from streamrec.stream.updates.follower import follow_updates, provenance
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +126,15 @@ class ScoringStage:
             **consumer_config(settings),
         })
         self._producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all", **producer_config(settings)})
+        self._updates = follow_updates(settings, scorer)
+        """Newer published versions of a neural scorer, swapped in between two batches (stream/updates/)."""
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first."""
         self._consumer.subscribe([self.topics.scoring_requests], on_revoke=lambda _consumer, _partitions: self._commit())
         try:
             while not stop.is_set():
+                self.scorer = self._updates.take_ready(self.scorer, self._consumer)
                 batch = self._next_batch()
                 if batch and self._process(batch, stop):
                     self._answered(batch)
@@ -138,6 +142,7 @@ class ScoringStage:
                     self._commit()
             self._commit()
         finally:
+            self._updates.close()
             self._consumer.close()
             self._producer.flush(5.0)
 
@@ -191,7 +196,7 @@ class ScoringStage:
                 outputs.append(dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq))
                 continue
             scorer, ranked = answer
-            record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at)
+            record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at, provenance(scorer, source))
             outputs.append((self.topics.recommendations, request.session_id.encode(), record))
         return outputs
 

@@ -24,7 +24,12 @@ DLQ = "clicks.dlq"
 SCORING_REQUESTS = "streamrec.scoring-requests"
 """Internal: one request per valid click, from the stateful stage to the scoring stage."""
 
-ALL_TOPICS = (CLICKS, RECOMMENDATIONS, DLQ, SCORING_REQUESTS)
+MODEL_UPDATES = "streamrec.model-updates"
+"""Compacted: one announcement per published model version (ModelUpdate), from the trainer to every scoring stage."""
+
+ALL_TOPICS = (CLICKS, RECOMMENDATIONS, DLQ, SCORING_REQUESTS, MODEL_UPDATES)
+COMPACTED_TOPICS = (MODEL_UPDATES,)
+"""Created with cleanup.policy=compact and one partition (announcements stay in order)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ class Topics:
     @property
     def scoring_requests(self) -> str:
         return self.prefix + SCORING_REQUESTS
+
+    @property
+    def model_updates(self) -> str:
+        return self.prefix + MODEL_UPDATES
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -110,6 +119,27 @@ class Recommendation(_Record):
     model_version: str
     ts_event: float
     ts_emitted: float
+    request_partition: int | None = Field(None, description="scoring-requests partition of the answered request.")
+    request_offset: int | None = Field(None, description="Its offset there.")
+    trained_through: int | None = Field(None, description="Offset on that partition the answering model version was "
+                                        "trained up to (exclusive; None: a model that does not train on the stream).")
+
+
+class ModelUpdate(_Record):
+    """An announcement on `model-updates`: a version the trainer published to the checkpoint store."""
+
+    model: str = Field(description="Preset of the model; the record key (compaction keeps the last `keep_versions` per model).")
+    sequence: int = Field(description="Store version number, increasing by one per publish.")
+    version: str = Field(description="The checkpoint's version stamp (what recommendations carry).")
+    path: str = Field(description="Checkpoint file in the store, readable by every scoring stage.")
+    sha256: str = Field(description="sha256 of the file's bytes; a scoring stage refuses a file that does not match.")
+    trained_through: dict[int, int] = Field(description="scoring-requests partition -> next offset: every example the "
+                                            "version trained on came from a request before it.")
+    last_click_ts: float | None = Field(description="Event time of the latest click trained on.")
+    examples_trained: int
+    steps: int
+    published_at: float = Field(description="Wall clock of the announcement (unix seconds).")
+    candidates_path: str | None = Field(None, description="Candidate index shipped with this version, if any.")
 
 
 class DeadLetter(_Record):
@@ -132,10 +162,33 @@ class DeadLetter(_Record):
 # (tests/stream/test_topics.py checks both directions against the models).
 
 
+class Provenance(NamedTuple):
+    """Where an answered request sat on scoring-requests, and how far the answering version had trained there."""
+
+    partition: int
+    offset: int
+    trained_through: int | None
+
+
+def trained_on_later_click(trained_through: int | None, offset: int) -> bool:
+    """Whether a version trained through `trained_through` (exclusive) saw a request after the one at `offset`.
+
+    The request at `offset` itself yields only the example ending in the click being answered, which the
+    scorer knows anyway; any later request of the partition may hold the click the answer is judged on.
+    The hot-swap guard and the replay report both decide with this one function.
+    """
+    return trained_through is not None and trained_through > offset + 1
+
+
 def encode_recommendation(
-    request: ScoringRequest, ranked: Sequence[tuple[str, float]], scorer: str, model_version: str, emitted_at: float
+    request: ScoringRequest, ranked: Sequence[tuple[str, float]], scorer: str, model_version: str, emitted_at: float,
+    provenance: Provenance | None = None,
 ) -> bytes:
     """The `Recommendation` JSON answering `request` with `ranked` (item_id, score) pairs, best first."""
+    extra = {} if provenance is None else {
+        "request_partition": provenance.partition, "request_offset": provenance.offset,
+        "trained_through": provenance.trained_through,
+    }
     return orjson.dumps({
         "session_id": request.session_id,
         "user_id": request.user_id,
@@ -145,6 +198,7 @@ def encode_recommendation(
         "model_version": model_version,
         "ts_event": request.ts_event,
         "ts_emitted": emitted_at,
+        **extra,
     })
 
 
@@ -155,14 +209,18 @@ class Answer(NamedTuple):
     scorer: str
     model_version: str
     item_ids: list[str]
+    trained_on_later_click: bool = False
+    """The answering version had trained on a request after the answered one (see `trained_on_later_click`)."""
 
 
 def read_answer(value: bytes | None) -> Answer:
     """The `Answer` in a `recommendations` record; ValueError when it is not a recommendation."""
     try:
         doc = orjson.loads(value or b"")
-        answer = Answer(doc["event_id"], doc["scorer"], doc["model_version"], [i["item_id"] for i in doc["items"]])
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        offset, through = doc.get("request_offset"), doc.get("trained_through")
+        later = isinstance(offset, int) and isinstance(through, int) and trained_on_later_click(through, offset)
+        answer = Answer(doc["event_id"], doc["scorer"], doc["model_version"], [i["item_id"] for i in doc["items"]], later)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a recommendation: {exc}") from exc
     if not all(type(f) is str for f in (answer.event_id, answer.scorer, answer.model_version, *answer.item_ids)):
         raise ValueError("not a recommendation: a field that must be a string is not")

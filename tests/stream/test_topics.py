@@ -5,7 +5,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamrec.stream.topics import Recommendation, ScoringRequest, Topics, encode_recommendation, read_answer
+from streamrec.stream.topics import (
+    Provenance,
+    Recommendation,
+    ScoringRequest,
+    Topics,
+    encode_recommendation,
+    read_answer,
+)
 
 
 def _request() -> ScoringRequest:
@@ -23,7 +30,7 @@ def test_encoded_recommendation_is_a_valid_recommendation() -> None:
 
 def test_read_answer_round_trips_a_recommendation() -> None:
     value = encode_recommendation(_request(), [("c", 0.9), ("d", 0.25)], "pop", "pop-c3", 0.0)
-    assert tuple(read_answer(value)) == ("e7", "pop", "pop-c3", ["c", "d"])
+    assert tuple(read_answer(value)) == ("e7", "pop", "pop-c3", ["c", "d"], False)
 
 
 @pytest.mark.parametrize("value", [
@@ -40,4 +47,17 @@ def test_read_answer_refuses_what_is_not_a_recommendation(value: bytes | None) -
 def test_topic_names_carry_the_deployment_prefix() -> None:
     topics = Topics("shop1.")
     assert topics.clicks == "shop1.clicks" and topics.recommendations == "shop1.recommendations"
-    assert set(topics.all) == {"shop1.clicks", "shop1.recommendations", "shop1.clicks.dlq", "shop1.streamrec.scoring-requests"}
+    assert set(topics.all) == {"shop1.clicks", "shop1.recommendations", "shop1.clicks.dlq", "shop1.streamrec.scoring-requests",
+                           "shop1.streamrec.model-updates"}
+
+
+def test_answers_carry_whether_their_version_trained_on_a_later_click() -> None:
+    def answer(offset: int, trained_through: int | None) -> bool:
+        value = encode_recommendation(_request(), [("c", 0.9)], "default", "v1", 0.0,
+                                      provenance=Provenance(partition=1, offset=offset, trained_through=trained_through))
+        assert Recommendation.model_validate_json(value).request_offset == offset
+        return read_answer(value).trained_on_later_click
+
+    assert not answer(offset=10, trained_through=None)  # a model that does not train on the stream
+    assert not answer(offset=10, trained_through=11)  # trained on this very request: its click is known anyway
+    assert answer(offset=10, trained_through=12)  # trained on the next request of the partition

@@ -1,0 +1,1 @@
+"""Scoring-stage side of continual learning: follow `model-updates`, verify each version, hot-swap it in."""

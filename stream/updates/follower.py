@@ -1,0 +1,196 @@
+"""Hot swap: a scoring stage follows `model-updates` and installs each newer version between two batches.
+
+A background thread reads the compacted topic from its beginning (its own consumer, no group
+offsets), so a scoring stage that starts late still finds the newest versions. For the newest
+announcement it has not tried it loads and verifies the file (stream/updates/verify.py) while
+the stage keeps answering with the version serving; a refused version is logged and counted and
+the next older announced one (still newer than the serving one) is tried, so the stage always
+converges on the latest good version. A verified version waits, staged, until
+`take_ready` - called by the scoring loop at the top of every batch - installs it:
+
+- consumption never stops and no request is dropped: the swap is a reference assignment between
+  two batches, each batch is answered by exactly one version;
+- prequential guard: a version is installed only once this stage has answered past its
+  trained-through offset on every scoring-requests partition it owns (the consumer's position is
+  the next offset it will answer), so no answer comes from a version that trained on a later click
+  (`trained_on_later_click`, the same rule the replay report counts violations with).
+
+Every answer carries its request's partition/offset and the serving version's trained-through
+offset there (`provenance`), so a replay can check the guard from the outside.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from pydantic import ValidationError
+
+from streamrec.config import Settings
+from streamrec.models.scorer import Scorer
+from streamrec.models.serving import NeuralScorer
+from streamrec.stream.topics import ModelUpdate, Provenance, Topics, trained_on_later_click
+from streamrec.stream.updates import metrics
+from streamrec.stream.updates.verify import Refused, load_verified
+
+log = logging.getLogger(__name__)
+
+ONLINE_SUFFIX = "+online"
+"""Appended to the scorer name of a stage that swaps versions in, so a frozen twin of the same preset
+(`updates.follow = false`) is told apart in every report."""
+_POLL_S = 0.5
+
+
+def provenance(scorer: Scorer, message: Message) -> Provenance:
+    """Partition/offset of the answered request and how far `scorer`'s version trained on that partition."""
+    trained: dict[int, int] | None = getattr(scorer, "trained_through", None)
+    partition = message.partition() or 0
+    return Provenance(partition, message.offset() or 0, None if trained is None else trained.get(partition, 0))
+
+
+class FrozenModel:
+    """A stage that does not follow updates: it serves its scorer as it is."""
+
+    def take_ready(self, current: Scorer, consumer: Consumer) -> Scorer:
+        return current
+
+    def close(self) -> None:
+        pass
+
+
+class ModelUpdates:
+    """Follows model-updates in a thread; `take_ready` swaps a verified version in when the guard allows."""
+
+    def __init__(self, settings: Settings, serving: NeuralScorer) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self.model = serving.checkpoint.preset
+        self._serving = serving
+        self._serving_sequence = 0
+        self._announced: dict[int, ModelUpdate] = {}
+        self._tried: set[int] = set()
+        self._staged: tuple[ModelUpdate, NeuralScorer] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._consumer = Consumer({
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"{settings.kafka.consumer_group}-updates-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
+        })
+        self._consumer.assign([TopicPartition(self.topics.model_updates, 0, OFFSET_BEGINNING)])
+        self._thread = threading.Thread(target=self._follow, name="model-updates", daemon=True)
+        self._thread.start()
+
+    # --- background thread ------------------------------------------------------------
+    def _follow(self) -> None:
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.consume(100, _POLL_S)
+                for message in messages:
+                    if message.error() is None:
+                        self._read(message.value())
+                self._prepare()
+        except Exception:  # noqa: BLE001 - the stage keeps serving the version it has
+            log.exception("model-updates follower stopped; this stage keeps serving %s", self._serving.version)
+        finally:
+            self._consumer.close()
+
+    def _read(self, value: bytes | None) -> None:
+        metrics.UPDATES_SEEN.inc()
+        try:
+            update = ModelUpdate.model_validate_json(value or b"")
+        except ValidationError as exc:
+            metrics.UPDATES_REFUSED.labels("invalid_announcement").inc()
+            log.warning("model-updates record is not an announcement (%s); ignored", str(exc).splitlines()[0])
+            return
+        if update.model == self.model:
+            self._announced[update.sequence] = update
+
+    def _prepare(self) -> None:
+        """Verify the newest untried announcement newer than what serves or is staged; older ones if it fails."""
+        with self._lock:
+            floor = self._staged[0].sequence if self._staged else self._serving_sequence
+            serving = self._serving
+        for sequence in sorted(self._announced, reverse=True):
+            if sequence <= floor:
+                return
+            if sequence in self._tried:
+                continue
+            self._tried.add(sequence)
+            update = self._announced[sequence]
+            try:
+                candidate = load_verified(update, serving, self.settings.updates.smoke_queries)
+            except Refused as refused:
+                metrics.UPDATES_REFUSED.labels(refused.reason).inc()
+                log.warning("model version %s (#%d) refused, %s keeps serving: %s",
+                            update.version, sequence, serving.version, refused)
+                continue
+            candidate.trained_through = dict(update.trained_through)  # type: ignore[attr-defined]
+            with self._lock:
+                self._staged = (update, candidate)
+            log.info("model version %s (#%d) verified; installs once answered past %s",
+                     update.version, sequence, update.trained_through)
+            return
+
+    # --- scoring loop -----------------------------------------------------------------
+    def take_ready(self, current: Scorer, consumer: Consumer) -> Scorer:
+        """The scorer for the next batch: the staged version when the guard allows, else `current`."""
+        with self._lock:
+            staged = self._staged
+        if staged is None:
+            return current
+        update, candidate = staged
+        if self.settings.updates.prequential_guard and not self._answered_past(update, consumer):
+            metrics.GUARD_WAITS.inc()
+            return current
+        self._install(update, candidate, current)
+        return candidate
+
+    def _answered_past(self, update: ModelUpdate, consumer: Consumer) -> bool:
+        """Whether the next request this stage answers, on every partition it owns, is after what `update` trained on."""
+        assignment = [tp for tp in consumer.assignment() if tp.topic == self.topics.scoring_requests]
+        if not assignment:
+            return False
+        for tp in consumer.position(assignment):
+            next_offset = tp.offset if tp.offset >= 0 else 0  # nothing read yet: the partition's start at best
+            if trained_on_later_click(update.trained_through.get(tp.partition, 0), next_offset):
+                return False
+        return True
+
+    def _install(self, update: ModelUpdate, candidate: NeuralScorer, current: Scorer) -> None:
+        _inherit(candidate, current)
+        with self._lock:
+            self._staged = None
+            self._serving = candidate
+            self._serving_sequence = update.sequence
+        metrics.SWAPS.inc()
+        metrics.SERVING_SEQUENCE.set(update.sequence)
+        metrics.SWAP_DELAY.observe(max(0.0, time.time() - update.published_at))
+        log.info("now serving model version %s (#%d), trained through %s", update.version, update.sequence,
+                 update.trained_through)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _inherit(candidate: NeuralScorer, current: Scorer) -> None:
+    """The new version serves under the old one's name, with its online fallback (learned statistics kept)."""
+    attributes: dict[str, Any] = {"name": current.name}
+    if isinstance(current, NeuralScorer):
+        attributes.update(fallback=current.fallback, fallback_max_length=current.fallback_max_length)
+    for key, value in attributes.items():
+        setattr(candidate, key, value)
+
+
+def follow_updates(settings: Settings, scorer: Scorer) -> ModelUpdates | FrozenModel:
+    """What keeps `scorer` current: a follower when it serves a checkpoint and `updates.follow`, else nothing."""
+    if not settings.updates.follow or not isinstance(scorer, NeuralScorer):
+        return FrozenModel()
+    scorer.name = scorer.name + ONLINE_SUFFIX
+    return ModelUpdates(settings, scorer)

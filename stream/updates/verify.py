@@ -1,0 +1,91 @@
+"""Verify an announced version before it may serve: file, checksum, format, compatibility, a smoke batch.
+
+A version is refused (`Refused`, with a reason that labels the refusal counter) when:
+- `missing`: the file is not (or no longer) in the store;
+- `checksum`: its bytes do not hash to the announced sha256 (truncated, corrupt, overwritten);
+- `format`: it does not load as a streamrec checkpoint, or its stamp differs from the announcement;
+- `incompatible`: another preset or architecture than the version serving;
+- `vocabulary`: its vocabulary does not extend the serving one (items must keep their rows);
+- `smoke`: it cannot answer a small batch with finite scores.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.scorer import Query
+from streamrec.models.serving import NeuralScorer
+from streamrec.state.checkpoint_store import sha256_of
+from streamrec.stream.topics import ModelUpdate
+
+RECIPE_FIELDS = frozenset({
+    "lr", "weight_decay", "batch_size", "max_epochs", "patience", "lr_decay_every", "lr_decay", "sampled_negatives",
+    "max_train_seconds", "select_metric", "embedding_dropout",
+})
+"""Config fields of the training recipe: they may change between versions; every other field is architecture."""
+SMOKE_K = 10
+
+
+class Refused(Exception):
+    """A version that must not serve; `reason` labels the refusal counter."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def load_verified(update: ModelUpdate, serving: NeuralScorer, smoke_queries: int) -> NeuralScorer:
+    """A scorer for `update` on `serving`'s device, without fallback yet; raises Refused."""
+    path = Path(update.path)
+    if not path.is_file():
+        raise Refused("missing", f"{path} does not exist")
+    sha = sha256_of(path)
+    if sha != update.sha256:
+        raise Refused("checksum", f"{path} hashes to {sha[:12]}, announced {update.sha256[:12]}")
+    try:
+        checkpoint = Checkpoint.load(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to load is a bad file
+        raise Refused("format", f"{path}: {exc}") from exc
+    if checkpoint.version != update.version:
+        raise Refused("format", f"{path} holds {checkpoint.version}, announced {update.version}")
+    check_compatible(checkpoint, serving.checkpoint)
+    try:
+        candidate = NeuralScorer(checkpoint, device=str(serving.device), fallback=None, batch_size=serving.batch_size)
+    except Exception as exc:  # noqa: BLE001 - e.g. weights whose shapes do not fit the config
+        raise Refused("incompatible", f"{update.version} does not build: {exc}") from exc
+    smoke_test(candidate, smoke_queries)
+    return candidate
+
+
+def check_compatible(new: Checkpoint, serving: Checkpoint) -> None:
+    """Same preset and architecture, and a vocabulary that only appends to the serving one."""
+    if new.preset != serving.preset:
+        raise Refused("incompatible", f"preset {new.preset}, serving {serving.preset}")
+    old_config, new_config = serving.config.to_dict(), new.config.to_dict()
+    differing = sorted(k for k in old_config if k not in RECIPE_FIELDS and old_config[k] != new_config.get(k))
+    if differing:
+        raise Refused("incompatible", f"architecture differs in {', '.join(differing)}")
+    old_items, new_items = serving.vocab.to_list(), new.vocab.to_list()
+    if new_items[: len(old_items)] != old_items:
+        raise Refused("vocabulary", f"{len(new_items)} items do not extend the serving {len(old_items)} in order")
+
+
+def smoke_test(scorer: NeuralScorer, queries: int) -> None:
+    """The version answers sessions of its first and newest items with finite scores."""
+    items = scorer.vocab.items
+    if not items:
+        raise Refused("smoke", "empty vocabulary")
+    half = max(1, queries // 2)
+    chosen = list(dict.fromkeys(items[:half] + items[-half:]))
+    batch = [Query(session_items=[item]) for item in chosen]
+    try:
+        answers = scorer.recommend(batch, SMOKE_K)
+    except Exception as exc:  # noqa: BLE001
+        raise Refused("smoke", f"recommend raised {exc!r}") from exc
+    if len(answers) != len(batch) or not all(answers):
+        raise Refused("smoke", "an answer of the smoke batch is empty")
+    if not all(math.isfinite(score) for answer in answers for _, score in answer):
+        raise Refused("smoke", "non-finite scores")
