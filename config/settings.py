@@ -135,10 +135,13 @@ class TrainingSettings(_Group):
                                    "comes first (only when at least one step was made since).")
     keep_versions: int = Field(5, ge=2, description="Versions kept in the store (older files are deleted); the "
                                "model-updates topic keeps as many announcements.")
-    max_lag_examples: int = Field(5000, ge=1, description="Examples waiting for training at most; when the stream is "
-                                  "faster than training the oldest waiting ones are skipped (counted), so the trainer "
-                                  "never falls unboundedly behind.")
-    poll_max_records: int = Field(2000, ge=1, description="Scoring requests read per poll between two training steps.")
+    learner: dict[str, float] = Field(default_factory=dict, description="Overrides of the continual learner's "
+                                      "OnlineSettings (models/online/settings.py holds the defaults and their meaning), "
+                                      "e.g. {\"lr\": 1e-4, \"max_pending_examples\": 2048}. When the stream is faster "
+                                      "than training, examples beyond max_pending_examples skip the gradient step "
+                                      "(counted), so the trainer never falls unboundedly behind.")
+    poll_max_records: int = Field(2000, ge=1, description="Scoring requests read per consume call; the trainer reads "
+                                  "everything waiting (call after call) before each training step, so its Kafka lag stays small.")
     start_from: Literal["earliest", "latest"] = Field("latest", description="Where a trainer with an empty store starts "
                                                       "reading scoring requests; once a version is published it "
                                                       "resumes exactly after the offsets stored with it.")

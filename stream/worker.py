@@ -1,7 +1,8 @@
 """`streamrec worker`: the stateful stage and/or the scoring stage, until SIGTERM/SIGINT.
 
 Roles: `stateful` (clicks -> state -> scoring requests), `scoring` (requests -> scorer ->
-recommendations) or `all`. With `all` the stateful stage runs in a child process, so
+recommendations), `all`, or `trainer` (continual fine-tuning on the scoring requests,
+publishing model versions: stream/trainer/). With `all` the stateful stage runs in a child process, so
 torch scoring in this process never holds the GIL it needs; the child dies with its parent
 (PR_SET_PDEATHSIG) and serves its metrics on `metrics_port + 1`. Either stage failing
 stops the other and the worker exits non-zero, for the supervisor to restart it.
@@ -27,7 +28,7 @@ from streamrec.stream.metrics import start_metrics_server
 
 log = logging.getLogger("streamrec.worker")
 
-ROLES = ("all", "stateful", "scoring")
+ROLES = ("all", "stateful", "scoring", "trainer")
 ENGINES: tuple[str, ...] = get_args(StateSettings.model_fields["engine"].annotation)
 """The engines settings accept (the `state.engine` Literal is the one list)."""
 _RATE_INTERVAL_S = 10.0
@@ -114,6 +115,16 @@ def _run_all(settings: Settings, engine: str) -> None:
         raise SystemExit(f"stateful stage exited with status {child.exitcode}")
 
 
+def run_trainer_role(settings: Settings) -> None:
+    """The trainer (stream/trainer/): fine-tunes on scoring-requests and publishes versions until SIGTERM."""
+    from streamrec.stream.trainer.loop import run_trainer
+
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    start_metrics_server(settings.metrics_port)
+    run_trainer(settings, stop)
+
+
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
 
@@ -131,6 +142,8 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
     log.info("worker starting: role=%s engine=%s bootstrap=%s", role, engine, settings.kafka.bootstrap_servers)
     if role == "stateful":
         run_stateful(settings, engine, settings.metrics_port)
+    elif role == "trainer":
+        run_trainer_role(settings)
     elif role == "scoring":
         stop = threading.Event()
         _stop_on_signals(stop)

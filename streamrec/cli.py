@@ -38,7 +38,7 @@ def broker(port: Annotated[int, typer.Option(help="Port to listen on (0: a free 
 
 @app.command()
 def worker(
-    role: Annotated[str, typer.Option(help="all | stateful | scoring")] = "all",
+    role: Annotated[str, typer.Option(help="all | stateful | scoring | trainer")] = "all",
     engine: Annotated[Optional[str], typer.Option(help="quix | faust (default: settings.state.engine)")] = None,
 ) -> None:
     """Run the stateful stage and/or the scoring stage until SIGTERM/Ctrl-C."""
@@ -92,8 +92,15 @@ def train(
     model: Annotated[str, typer.Option(help="Model preset (see docs/models.md).")] = "default",
     out: Annotated[Path, typer.Option(help="Checkpoint file to write.")] = Path("checkpoints/model.pt"),
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    follow: Annotated[bool, typer.Option("--follow", help="Keep training on the live stream instead (the trainer "
+                                         "role: settings.training, same as `worker --role trainer`).")] = False,
 ) -> None:
     """Train a graph model and write a versioned checkpoint the streaming scorer loads."""
+    if follow:
+        from streamrec.stream.worker import run_worker
+
+        run_worker(role="trainer")
+        return
     from streamrec.models.train import train_command
 
     train_command(dataset=dataset, fmt=format, protocol=protocol, model=model, out=out, device=device)

@@ -5,7 +5,8 @@ A version is refused (`Refused`, with a reason that labels the refusal counter) 
 - `checksum`: its bytes do not hash to the announced sha256 (truncated, corrupt, overwritten);
 - `format`: it does not load as a streamrec checkpoint, or its stamp differs from the announcement;
 - `incompatible`: another preset or architecture than the version serving;
-- `vocabulary`: its vocabulary does not extend the serving one (items must keep their rows);
+- `vocabulary`: an item of the serving version sits on another row (a model of another lineage; a
+  continual learner only appends items or recycles the rows of expired ones);
 - `smoke`: it cannot answer a small batch with finite scores.
 """
 
@@ -18,6 +19,7 @@ from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.scorer import Query
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.checkpoint_store import sha256_of
+from streamrec.state.vocab import PAD_INDEX
 from streamrec.stream.topics import ModelUpdate
 
 RECIPE_FIELDS = frozenset({
@@ -61,16 +63,16 @@ def load_verified(update: ModelUpdate, serving: NeuralScorer, smoke_queries: int
 
 
 def check_compatible(new: Checkpoint, serving: Checkpoint) -> None:
-    """Same preset and architecture, and a vocabulary that only appends to the serving one."""
+    """Same preset and architecture, and every item both know on the same embedding row."""
     if new.preset != serving.preset:
         raise Refused("incompatible", f"preset {new.preset}, serving {serving.preset}")
     old_config, new_config = serving.config.to_dict(), new.config.to_dict()
     differing = sorted(k for k in old_config if k not in RECIPE_FIELDS and old_config[k] != new_config.get(k))
     if differing:
         raise Refused("incompatible", f"architecture differs in {', '.join(differing)}")
-    old_items, new_items = serving.vocab.to_list(), new.vocab.to_list()
-    if new_items[: len(old_items)] != old_items:
-        raise Refused("vocabulary", f"{len(new_items)} items do not extend the serving {len(old_items)} in order")
+    moved = [item for item in serving.vocab.items if new.vocab.index(item) not in (PAD_INDEX, serving.vocab.index(item))]
+    if moved:
+        raise Refused("vocabulary", f"{len(moved)} items (e.g. {moved[0]!r}) changed rows: not a descendant of the serving version")
 
 
 def smoke_test(scorer: NeuralScorer, queries: int) -> None:
