@@ -36,6 +36,9 @@ class Checkpoint:
     """Tensors, plus plain extra state of some modules (the memory's fitted clusters)."""
     metrics: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    learner_state: dict[str, Any] = field(default_factory=dict)
+    """What a continual learner (models/online) needs to resume but serving does not (per-item
+    last-seen times, counters); plain types and tensors, not part of the content hash."""
 
     @classmethod
     def from_model(cls, preset: str, model: SessionRecommender, vocab: ItemVocabulary, metrics: dict[str, Any]) -> Checkpoint:
@@ -60,10 +63,22 @@ class Checkpoint:
         return f"{self.preset}-{self.content_hash}-{stamp}"
 
     def build_model(self, device: torch.device | str = "cpu") -> SessionRecommender:
-        """The model with these weights, in eval mode on `device`."""
-        model = SessionRecommender(self.config, num_items=len(self.vocab))
-        model.load_state_dict(self.state_dict)
+        """The model with these weights, in eval mode on `device`.
+
+        The embedding table may have more rows than the vocabulary (a continually trained model
+        keeps spare rows, masked by the `rankable` buffer); checkpoints older than that buffer rank every row.
+        """
+        model = SessionRecommender(self.config, num_items=self.num_rows)
+        state = dict(self.state_dict)
+        state.setdefault("rankable", torch.ones(self.num_rows, dtype=torch.bool))
+        model.load_state_dict(state)
         return model.to(device).eval()
+
+    @property
+    def num_rows(self) -> int:
+        """Rows of the item tables: len(vocab) after batch training, the capacity after continual growth."""
+        counts = self.state_dict.get("item_counts")
+        return int(counts.shape[0]) if isinstance(counts, Tensor) else len(self.vocab)
 
     def save(self, path: Path) -> Path:
         path = Path(path)
@@ -78,6 +93,7 @@ class Checkpoint:
             "state_dict": self.state_dict,
             "metrics": self.metrics,
             "created": self.created,
+            "learner_state": self.learner_state,
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(payload, tmp)
@@ -96,6 +112,7 @@ class Checkpoint:
             state_dict=payload["state_dict"],
             metrics=payload["metrics"],
             created=payload["created"],
+            learner_state=payload.get("learner_state", {}),
         )
         if checkpoint.version != payload["version"]:
             raise ValueError(f"{path}: content does not match its version stamp {payload['version']}")

@@ -60,6 +60,9 @@ class SessionRecommender(nn.Module):
         )
         self.register_buffer("item_counts", torch.zeros(num_items))
         """Training clicks per item: the sampling distribution of sampled softmax and the cold fallback."""
+        self.register_buffer("rankable", torch.ones(num_items, dtype=torch.bool))
+        """Rows that may be recommended: a continually trained model (models/online) keeps spare
+        rows for items not seen yet and masks items unseen for its TTL; a batch-trained one ranks all."""
 
     @property
     def num_items(self) -> int:
@@ -102,8 +105,8 @@ class SessionRecommender(nn.Module):
 
     @torch.inference_mode()
     def rank_scores(self, inputs: ModelInput) -> Tensor:
-        """Logits [B, V] for ranking: the padding row can never be recommended."""
-        logits = self(inputs)
+        """Logits [B, V] for ranking: the padding row and rows not `rankable` can never be recommended."""
+        logits = self(inputs).masked_fill(~self.rankable, float("-inf"))
         logits[:, PAD_INDEX] = float("-inf")
         return logits
 

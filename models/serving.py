@@ -112,7 +112,7 @@ class NeuralScorer:
 
     def _popular(self, query: Query, k: int) -> Ranked:
         """Most clicked training items, for a context the model knows nothing of."""
-        counts = self.model.item_counts.clone()
+        counts = self.model.item_counts.masked_fill(~self.model.rankable, -1.0)  # spare and expired rows never
         counts[0] = -1.0
         for item in self.vocab.encode_known(sorted(query.exclude)):
             counts[item] = -1.0

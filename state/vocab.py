@@ -32,6 +32,20 @@ class ItemVocabulary:
             self._index[item] = index
         return index
 
+    def reassign(self, index: int, item: str) -> None:
+        """Give row `index` (an existing row) to the new `item`; its previous item becomes unknown.
+
+        Lets a continually trained model recycle the row of an item that left the catalogue,
+        so the table stays bounded on an endless stream of new items.
+        """
+        if item in self._index:
+            raise ValueError(f"item {item!r} already has row {self._index[item]}")
+        if not 0 < index < len(self._ids):
+            raise KeyError(f"no item at index {index}")
+        del self._index[self._ids[index]]
+        self._ids[index] = item
+        self._index[item] = index
+
     def index(self, item: str) -> int:
         """Row of `item`, or PAD_INDEX when it is unknown."""
         return self._index.get(item, PAD_INDEX)

@@ -21,6 +21,8 @@ from torch import Tensor
 
 from streamrec.models.memory.chunks import Chunks
 
+PRIOR_COUNT = 100.0
+"""Chunks a centroid is taken to have absorbed when a checkpoint predates `counts`."""
 _ROWS_PER_STEP = 8192
 """Rows of the [rows, K] distance matrix computed at once (bounds memory for large fits)."""
 
@@ -96,6 +98,8 @@ class ClusterIndex:
         """k-means runs on a seeded sample of at most this many chunks; all chunks are then assignable."""
         self.centroids: Tensor | None = None
         self.item_table: Tensor | None = None
+        self.counts: Tensor | None = None
+        """Chunks each centroid has absorbed: the per-centroid step size 1/count of `partial_fit`."""
 
     @property
     def fitted(self) -> bool:
@@ -116,7 +120,36 @@ class ClusterIndex:
             points = points[torch.randperm(points.size(0), generator=generator)[: self.max_fit_chunks]]
         self.centroids = kmeans(points, self.num_clusters, generator, self.iterations)
         self.item_table = snapshot
+        self.counts = torch.bincount(_nearest(points, self.centroids)[0], minlength=self.centroids.size(0)).float()
         return self.centroids.size(0)
+
+    @torch.no_grad()
+    def partial_fit(self, chunks: Chunks, item_table: Tensor) -> None:
+        """One mini-batch k-means update (Sculley 2010, "Web-scale k-means clustering") with new chunks.
+
+        For a stream: each centroid moves towards the mean of the batch's chunks assigned to it by
+        m_c / (n_c + m_c) (n_c: chunks it absorbed before), the per-centroid learning rate 1/count
+        of Sculley's Algorithm 1 applied to the batch at once. The clustering space stays the
+        snapshot taken by `fit`, so earlier assignments do not move; rows of items added to the
+        vocabulary since (beyond the snapshot) are appended from `item_table`, so new items count.
+        Unfitted, this is `fit`.
+        """
+        if chunks.num_chunks == 0:
+            return
+        if self.centroids is None or self.item_table is None:
+            self.fit(chunks, item_table)
+            return
+        table = item_table.detach().to("cpu", torch.float32)
+        if table.size(0) > self.item_table.size(0):
+            self.item_table = torch.cat([self.item_table, table[self.item_table.size(0) :]])
+        points = chunk_features(chunks.to("cpu"), self.item_table)
+        index, _ = _nearest(points, self.centroids)
+        members = torch.bincount(index, minlength=self.centroids.size(0)).float()
+        sums = torch.zeros_like(self.centroids).index_add_(0, index, points)
+        counts = self.counts if self.counts is not None else torch.full_like(members, PRIOR_COUNT)
+        counts = counts + members
+        self.centroids = self.centroids + (sums - members.unsqueeze(1) * self.centroids) / counts.clamp_min(1).unsqueeze(1)
+        self.counts = counts
 
     @torch.no_grad()
     def assign(self, chunks: Chunks) -> Tensor:
@@ -130,8 +163,12 @@ class ClusterIndex:
         """Tensors that reproduce `assign` exactly (kept in LongTermMemory's checkpoint)."""
         if self.centroids is None or self.item_table is None:
             return {}
-        return {"centroids": self.centroids, "item_table": self.item_table}
+        state = {"centroids": self.centroids, "item_table": self.item_table}
+        if self.counts is not None:
+            state["counts"] = self.counts
+        return state
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.centroids = state.get("centroids")
         self.item_table = state.get("item_table")
+        self.counts = state.get("counts")
