@@ -10,6 +10,7 @@ Ctrl-C or an error.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,7 +49,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         for field_name, field_value in fields.items():
             if field_value is not None:
                 key = f"STREAMREC_{name.upper()}" + (f"__{field_name.upper()}" if field_name else "")
-                env[key] = str(field_value).lower() if isinstance(field_value, bool) else str(field_value)
+                if isinstance(field_value, (dict, list)):  # pydantic-settings parses complex values as JSON
+                    env[key] = json.dumps(field_value)
+                else:
+                    env[key] = str(field_value).lower() if isinstance(field_value, bool) else str(field_value)
     return env
 
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -94,6 +95,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def _env_value(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)  # pydantic-settings parses complex values as JSON
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
