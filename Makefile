@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.streamrec-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-continual clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -29,6 +29,9 @@ test: setup
 bench: setup
 	$(PY) bench/stateful_stage.py --processes 2
 	$(PY) bench/run_all.py
+
+bench-continual: setup
+	$(PY) bench/continual.py
 
 clean:
 	rm -rf $(VENV) .streamrec reports

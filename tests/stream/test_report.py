@@ -105,3 +105,25 @@ def test_report_files_round_trip_and_render(tmp_path: Path) -> None:
     assert "| sknn |" in markdown and "HR@20" in markdown and "timeline.png" in markdown
     for png in paths[2:]:
         assert png.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_answers_by_a_version_trained_on_a_later_click_are_counted_with_the_versions_seen() -> None:
+    from streamrec.stream.prequential import PhaseTally
+    from streamrec.stream.topics import Provenance, ScoringRequest, encode_recommendation, read_answer
+
+    clicks = [LoggedClick(session_id="s1", user_id=None, item_id=i, ts=1_700_000_000.0 + n) for n, i in enumerate("abc")]
+    phase = PhaseTally("r-m1-", clicks)
+
+    def answer(index: int, version: str, offset: int, trained_through: int | None) -> None:
+        request = ScoringRequest(event_id=f"r-m1-{index}", session_id="s1", user_id=None, item_id="a", ts_event=0.0,
+                                 ts_received=0.0, session_items=["a"], session_ts=[0.0])
+        value = encode_recommendation(request, [("b", 1.0)], "default+online", version, 0.0,
+                                      Provenance(partition=0, offset=offset, trained_through=trained_through))
+        phase.on_recommendation(index, read_answer(value), received_at=1.0)
+
+    answer(0, "v0", offset=0, trained_through=None)
+    answer(1, "v1", offset=1, trained_through=2)  # trained on its own request only: honest
+    answer(2, "v2", offset=2, trained_through=9)  # trained on requests after it: a leak
+    [report] = phase.scorer_reports()
+    assert report.answers_trained_on_later_clicks == 1
+    assert report.model_versions == ["v0", "v1", "v2"]

@@ -1,0 +1,281 @@
+"""`make bench-continual`: the graph model learning from the click stream while it serves, against a frozen twin.
+
+One run, from a fresh clone (embedded broker, nothing else needed):
+
+1. a warm-up checkpoint of the default preset is trained on the warm log only (early stopping on a
+   validation tail of the warm log, never on the judged stream; capped at --train-seconds);
+2. broker + worker (stateful stage + scoring stage serving that checkpoint and hot-swapping every
+   published version: scorer `default+online`) + two shadow scoring stages in their own consumer
+   groups on the same requests: the frozen twin (`default`, updates.follow = false, never swapped)
+   and the online kNN (`sknn`);
+3. the warm log is replayed flat out, unjudged; the trainer is not running yet;
+4. a first slice of the judged log is replayed at --rate clicks/s without the trainer (latency baseline);
+5. the trainer starts (from the warm-up checkpoint, at the stream's end) and the rest of the judged
+   log is replayed at the same rate: report.json (replay report format, each scorer's model versions),
+   report.md, timeline.png (the three scorers over the stream).
+
+Printed and written to figures.json, each with its baseline in the same run:
+continual HR@20 / frozen twin HR@20; median (and p90) time from a new item's first click to its
+first appearance in a neural answer (an answer of `default+online` to a session holding an item the
+warm-up model knows, so the network - not the kNN fallback - ranked it; timed between the arrival
+of the answer to that first click and the arrival of the answer containing the item, i.e. one
+end-to-end latency less than from the click itself); announcement -> first answer by that version;
+p99 with vs without the trainer; trainer examples/s and publish time.
+
+    python bench/continual.py                                  # synthetic stream (new items over time)
+    python bench/continual.py --dataset ../shared/data/yoochoose-100k.test.tsv \\
+        --warm ../shared/data/yoochoose-100k.train.tsv --format yoochoose --rate 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from rich.console import Console
+
+from streamrec.config import Settings, load_settings
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.train import train_checkpoint
+from streamrec.state.clicklog.protocols import recent_split, session_split
+from streamrec.state.clicklog.types import LoggedClick
+from streamrec.stream.admin import ensure_topics
+from streamrec.stream.broker import EmbeddedBroker
+from streamrec.stream.demo import demo_overrides, wait_for_groups, worker_process
+from streamrec.stream.engines.common import stateful_group
+from streamrec.stream.replay import DrainPolicy, Pacing, Replayer, load_clicks
+from streamrec.stream.report import ReplayReport, write_report
+from streamrec.stream.scoring import scoring_group
+from streamrec.stream.topics import ModelUpdate, Topics, read_answer
+from streamrec.stream.updates.follower import ONLINE_SUFFIX
+
+console = Console()
+PRESET = "default"
+CONTINUAL, FROZEN, KNN = PRESET + ONLINE_SUFFIX, PRESET, "sknn"
+_PUBLISHED = re.compile(r"published (\S+) \(#(\d+)\): (\d+) examples, (\d+) steps, .* in ([0-9.]+) s")
+
+
+class Recorder:
+    """Every recommendation and model update from now on, with its arrival wall time (a thread of its own)."""
+
+    def __init__(self, settings: Settings) -> None:
+        topics = Topics(settings.kafka.topic_prefix)
+        self.answers: list[tuple[float, str, str, str, list[str]]] = []
+        self.updates: list[ModelUpdate] = []
+        self._consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "bench-recorder",
+                                   "enable.auto.commit": False})
+        meta = self._consumer.list_topics(topics.recommendations, timeout=30).topics[topics.recommendations]
+        self._consumer.assign([TopicPartition(topics.recommendations, p, OFFSET_END) for p in meta.partitions]
+                              + [TopicPartition(topics.model_updates, 0, OFFSET_BEGINNING)])
+        self._updates_topic = topics.model_updates
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for m in self._consumer.consume(1000, 0.2):
+                if m.error() is not None:
+                    continue
+                now = time.time()
+                if m.topic() == self._updates_topic:
+                    self.updates.append(ModelUpdate.model_validate_json(m.value()))
+                else:
+                    a = read_answer(m.value())
+                    self.answers.append((now, a.event_id, a.scorer, a.model_version, a.item_ids))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+
+
+def base_checkpoint(warm: Sequence[LoggedClick], main: Sequence[LoggedClick], fmt: str, seconds: float, out: Path) -> Checkpoint:
+    """The warm-up model: trained on the warm log only, early stopping on the warm log's latest sessions."""
+    split = session_split(warm, main) if fmt == "yoochoose" else recent_split(warm)
+    checkpoint = train_checkpoint(PRESET, split, device="cpu", max_train_seconds=seconds)
+    checkpoint.save(out)
+    return checkpoint
+
+
+def new_item_delays(main: Sequence[LoggedClick], known: set[str], answers: list[tuple[float, str, str, str, list[str]]],
+                    phase_marker: str) -> list[float]:
+    """Seconds from the answer to a new item's first click to its first appearance in a neural answer."""
+    index_answer: dict[int, tuple[float, str, list[str]]] = {}
+    first_answer_at: dict[int, float] = {}
+    for at, event_id, scorer, _version, items in answers:
+        if phase_marker not in event_id:
+            continue
+        index = int(event_id.rsplit("-", 1)[1])
+        first_answer_at.setdefault(index, at)
+        if scorer == CONTINUAL:
+            index_answer.setdefault(index, (at, scorer, items))
+    neural: dict[int, bool] = {}
+    seen_in_session: dict[str, bool] = {}
+    first_click: dict[str, int] = {}
+    for index, click in enumerate(main):
+        seen_in_session[click.session_id] = seen_in_session.get(click.session_id, False) or click.item_id in known
+        neural[index] = seen_in_session[click.session_id]
+        if click.item_id not in known:
+            first_click.setdefault(click.item_id, index)
+    appear: dict[str, float] = {}
+    for index, (at, _scorer, items) in sorted(index_answer.items(), key=lambda kv: kv[1][0]):
+        if neural[index]:
+            for item in items:
+                if item in first_click and item not in appear:
+                    appear[item] = at
+    return [appear[item] - first_answer_at[i] for item, i in first_click.items()
+            if item in appear and i in first_answer_at and appear[item] >= first_answer_at[i]]
+
+
+def swap_delays(recorder: Recorder) -> list[float]:
+    """Per version: seconds from its announcement to the first answer the continual stage made with it."""
+    first_by_version: dict[str, float] = {}
+    for at, _event, scorer, version, _items in recorder.answers:
+        if scorer == CONTINUAL:
+            first_by_version.setdefault(version, at)
+    return [first_by_version[u.version] - u.published_at for u in recorder.updates if u.version in first_by_version]
+
+
+def trainer_figures(log: str, updates: list[ModelUpdate]) -> dict[str, float | None]:
+    published = [(float(m.group(5)), int(m.group(3))) for m in _PUBLISHED.finditer(log)]
+    rate = None
+    if len(updates) >= 2:
+        first, last = min(updates, key=lambda u: u.sequence), max(updates, key=lambda u: u.sequence)
+        if last.published_at > first.published_at:
+            rate = (last.examples_trained - first.examples_trained) / (last.published_at - first.published_at)
+    times = [t for t, _ in published]
+    return {"versions_published": len(updates), "examples_per_s": rate,
+            "publish_s_median": statistics.median(times) if times else None, "publish_s_max": max(times) if times else None}
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.dataset:
+        warm, main = load_clicks(Path(args.warm), args.format), load_clicks(Path(args.dataset), args.format)
+    else:
+        clicks = load_clicks(None, "synthetic")
+        cut = int(len(clicks) * args.warm_share)
+        warm, main = clicks[:cut], clicks[cut:]
+    if args.limit:
+        main = main[: args.limit]
+    console.print(f"warm log {len(warm):,} clicks, judged log {len(main):,} clicks; training the warm-up checkpoint")
+    started = time.perf_counter()
+    base = base_checkpoint(warm, main, args.format, args.train_seconds, out / "base.pt")
+    train_s = time.perf_counter() - started
+    known = set(base.vocab.items)
+    n_before = min(args.latency_clicks, len(main) // 4)
+    with tempfile.TemporaryDirectory(prefix="streamrec-continual-") as tmp, EmbeddedBroker() as broker:
+        overrides = demo_overrides(broker.bootstrap_servers, Path(tmp) / "state", "quix")
+        settings = load_settings(
+            **overrides, scoring={"checkpoint_path": str(out / "base.pt"), "device": "cpu"},
+            training={"checkpoint_dir": str(Path(tmp) / "store"), "device": "cpu", "start_from": "latest",
+                      "publish_every_s": args.publish_every_s, "publish_every_steps": args.publish_every_steps},
+        )
+        ensure_topics(settings)
+        group = settings.kafka.consumer_group
+        frozen = settings.model_copy(update={
+            "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-frozen"}),
+            "updates": settings.updates.model_copy(update={"follow": False})})
+        knn = settings.model_copy(update={
+            "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-knn"}),
+            "scoring": settings.scoring.model_copy(update={"scorer": KNN, "checkpoint_path": None})})
+        fleet = [worker_process("worker", "all", "quix", settings, out),
+                 worker_process("shadow-frozen", "scoring", "quix", frozen, out),
+                 worker_process("shadow-knn", "scoring", "quix", knn, out)]
+        trainer = worker_process("trainer", "trainer", "quix", settings, out)
+        with ExitStack() as running:
+            for process in fleet:
+                running.enter_context(process)
+            wait_for_groups(settings, [stateful_group(settings), scoring_group(settings), scoring_group(frozen),
+                                       scoring_group(knn)], fleet)
+            with Replayer(settings, drain=DrainPolicy(idle_s=30.0, scorers=3), console=console) as replayer:
+                replayer.warm_up(warm, args.warm or "synthetic (first half)")
+                recorder = Recorder(settings)
+                pacing = Pacing(rate_eps=args.rate)
+                without = replayer.judge(main[:n_before], pacing=pacing, dataset=args.dataset or "synthetic",
+                                         fmt=args.format, label="without trainer")
+                running.enter_context(trainer)
+                deadline = time.monotonic() + 120
+                while "starting from" not in trainer.log_path.read_text(errors="replace"):
+                    if time.monotonic() > deadline or not trainer.alive():
+                        raise RuntimeError(f"trainer did not start; see {trainer.log_path}")
+                    time.sleep(0.5)
+                report = replayer.judge(main[n_before:], pacing=pacing, dataset=args.dataset or "synthetic",
+                                        fmt=args.format, label="with trainer")
+                time.sleep(2.0)
+                recorder.close()
+            trainer_log = trainer.log_path.read_text(errors="replace")
+    write_report(report, out)
+    return figures(report, without, recorder, main[n_before:], known, train_s, trainer_log, args)
+
+
+def figures(report: ReplayReport, without: ReplayReport, recorder: Recorder, judged: Sequence[LoggedClick],
+            known: set[str], train_s: float, trainer_log: str, args: argparse.Namespace) -> dict[str, object]:
+    hr = {s.scorer: s.metrics.get("HR@20") for s in report.scorers}
+    marker = "-m3-"  # phases: w1 warm-up, m2 the latency baseline without trainer, m3 the judged run
+    new_items = new_item_delays(judged, known, recorder.answers, marker)
+    swaps = swap_delays(recorder)
+    p99 = {label: next((s.latency.p99_ms for s in r.scorers if s.scorer == CONTINUAL), None)
+           for label, r in (("without_trainer", without), ("with_trainer", report))}
+    result: dict[str, object] = {
+        "command": "python bench/continual.py " + " ".join(args.argv),
+        "rate_eps": args.rate, "judged_clicks": len(judged), "warm_up_train_s": train_s,
+        "hr20": hr, "hr20_continual_over_frozen": (hr.get(CONTINUAL) or 0) / hr[FROZEN] if hr.get(FROZEN) else None,
+        "answers_trained_on_later_clicks": {s.scorer: s.answers_trained_on_later_clicks for s in report.scorers},
+        "model_versions_seen": {s.scorer: s.model_versions_seen for s in report.scorers},
+        "missing": {s.scorer: s.missing for s in report.scorers},
+        "new_items": len({c.item_id for c in judged if c.item_id not in known}),
+        "new_items_recommended": len(new_items),
+        "new_item_first_neural_recommendation_s_median": statistics.median(new_items) if new_items else None,
+        "new_item_first_neural_recommendation_s_p90": _pct(new_items, 0.9),
+        "announce_to_serving_s_median": statistics.median(swaps) if swaps else None,
+        "announce_to_serving_s_max": max(swaps) if swaps else None,
+        "p99_ms_continual": p99,
+        "trainer": trainer_figures(trainer_log, recorder.updates),
+    }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", help="judged log (default: the synthetic stream's second half)")
+    parser.add_argument("--warm", help="warm-up log the base model trains on and the pipeline is warmed with")
+    parser.add_argument("--format", default="synthetic")
+    parser.add_argument("--warm-share", type=float, default=0.5, help="synthetic: share of the stream used to warm up")
+    parser.add_argument("--rate", type=float, default=100.0, help="paced send rate of the judged log, clicks/s")
+    parser.add_argument("--latency-clicks", type=int, default=2000, help="judged clicks sent before the trainer starts")
+    parser.add_argument("--limit", type=int, default=0, help="judge at most this many clicks (0: all)")
+    parser.add_argument("--train-seconds", type=float, default=180.0, help="max_train_seconds of the warm-up model")
+    parser.add_argument("--publish-every-s", type=float, default=10.0)
+    parser.add_argument("--publish-every-steps", type=int, default=200)
+    parser.add_argument("--out", default="reports/continual")
+    import sys
+
+    args = parser.parse_args()
+    args.argv = sys.argv[1:]
+    result = run(args)
+    text = json.dumps(result, indent=2, default=str)
+    console.print(text)
+    (Path(args.out) / "figures.json").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
