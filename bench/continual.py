@@ -193,10 +193,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         group = settings.kafka.consumer_group
         frozen = settings.model_copy(update={
             "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-frozen"}),
-            "updates": settings.updates.model_copy(update={"follow": False})})
+            "updates": settings.updates.model_copy(update={"follow": False}),
+            "state": settings.state.model_copy(update={"dir": Path(tmp) / "state-frozen"})})  # its own kNN fallback statistics
         knn = settings.model_copy(update={
             "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-knn"}),
-            "scoring": settings.scoring.model_copy(update={"scorer": KNN, "checkpoint_path": None})})
+            "scoring": settings.scoring.model_copy(update={"scorer": KNN, "checkpoint_path": None}),
+            "state": settings.state.model_copy(update={"dir": Path(tmp) / "state-knn"})})
         fleet = [worker_process("worker", "all", "quix", settings, out),
                  worker_process("shadow-frozen", "scoring", "quix", frozen, out),
                  worker_process("shadow-knn", "scoring", "quix", knn, out)]
