@@ -30,8 +30,18 @@ bench: setup
 	$(PY) bench/stateful_stage.py --processes 2
 	$(PY) bench/run_all.py
 
+DATA ?= ../shared/data
+CONTINUAL_RATE ?= 50
+
+# Continual learning vs its frozen twin and the online kNN (docs/benchmarks.md): YooChoose-100k
+# when $(DATA) holds it (warm-up model trained on train, test judged at $(CONTINUAL_RATE) clicks/s),
+# then the synthetic stream with new items (the figures issue 11 asks for).
 bench-continual: setup
-	$(PY) bench/continual.py
+	@if [ -f $(DATA)/yoochoose-100k.train.tsv ]; then \
+	  $(PY) bench/continual.py --format yoochoose --warm $(DATA)/yoochoose-100k.train.tsv \
+	    --dataset $(DATA)/yoochoose-100k.test.tsv --rate $(CONTINUAL_RATE) --train-seconds 180 --out reports/continual; \
+	else echo "no $(DATA)/yoochoose-100k.*.tsv (set DATA=...): YooChoose part skipped"; fi
+	$(PY) bench/continual.py --train-seconds 120 --rate 100 --out reports/continual-synthetic
 
 clean:
 	rm -rf $(VENV) .streamrec reports
