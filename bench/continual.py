@@ -61,6 +61,7 @@ from streamrec.stream.updates.follower import ONLINE_SUFFIX
 console = Console()
 PRESET = "default"
 CONTINUAL, FROZEN, KNN = PRESET + ONLINE_SUFFIX, PRESET, "sknn"
+SESSION_TIMEOUT_MS = 20_000
 _PUBLISHED = re.compile(r"published (\S+) \(#(\d+)\): (\d+) examples, (\d+) steps, .* in ([0-9.]+) s")
 
 
@@ -184,6 +185,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     n_before = min(args.latency_clicks, len(main) // 4)
     with tempfile.TemporaryDirectory(prefix="streamrec-continual-") as tmp, EmbeddedBroker() as broker:
         overrides = demo_overrides(broker.bootstrap_servers, Path(tmp) / "state", "quix")
+        # five busy processes on a shared 2-core box: a 2 s group session timed out under load, and the
+        # rebalance restarted the stateful stage on a changelog Tansu's watermarks make it refuse
+        overrides["kafka"]["session_timeout_ms"] = SESSION_TIMEOUT_MS
         settings = load_settings(
             **overrides, scoring={"checkpoint_path": str(out / "base.pt"), "device": "cpu"},
             training={"checkpoint_dir": str(Path(tmp) / "store"), "device": "cpu", "start_from": "latest",
@@ -222,6 +226,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     time.sleep(0.5)
                 report = replayer.judge(main[n_before:], pacing=pacing, dataset=args.dataset or "synthetic",
                                         fmt=args.format, label="with trainer")
+                dead = [p.name for p in (*fleet, trainer) if not p.alive()]
+                if dead:
+                    raise RuntimeError(f"{', '.join(dead)} died during the run; see the logs in {out}")
                 time.sleep(2.0)
                 recorder.close()
             trainer_log = trainer.log_path.read_text(errors="replace")
