@@ -144,14 +144,16 @@ class ContextGNNHead(nn.Module):
     ) -> Tensor:
         """session [B, d], two_tower [B, V] (or [B, C] with candidates [B, C]), nodes [N, d] -> logits like two_tower.
 
-        `fold` (training only): read that fold's out-of-fold co-occurrence tables.
+        `fold` (training only): read that fold's out-of-fold co-occurrence tables. With candidates
+        the features are computed on their support only (models/score_space.py), never [B, V],
+        and equal the dense features at the candidates.
         """
         tables = self.fold_tables[fold] if fold is not None and self.fold_tables else (
             self.neighbour_index, self.neighbour_weight, self.knn_index, self.knn_weight
         )
         space = self._space(session, graphs, tables, candidates)
-        evidence, recency, node_pair, lengths = self._pair_features(space, session, graphs, nodes, tables[0], tables[1])
-        knn, knn_max = self._knn_scores(space, session, graphs, tables[2], tables[3])
+        evidence, recency, node_pair, lengths = self._pair_features(session, graphs, nodes, tables[0], tables[1], space)
+        knn, knn_max = self._knn_scores(session, graphs, tables[2], tables[3], space)
         familiar = space.row_count((evidence > 0) | (recency > 0) | (knn > 0))
         stats = torch.stack([torch.log1p(lengths), torch.log1p(familiar), knn_max.clamp_min(1e-12).log()], dim=-1)
         evidence, recency, node_pair, knn = (space.select(f) for f in (evidence, recency, node_pair, knn))
@@ -181,8 +183,13 @@ class ContextGNNHead(nn.Module):
         items = torch.cat([x, cosine_rows.flatten(), tables[2][x].flatten()])
         return SparseSpace(rows, items, num_items, session, candidates)
 
-    def _knn_scores(self, space: ScoreSpace, session: Tensor, graphs: Batch, knn_index: Tensor, knn_weight: Tensor) -> tuple[Tensor, Tensor]:
-        """knn[b, v] of the module docstring, max-normalised per row (models/knn.py's score), and the row maxima [B]."""
+    def _knn_scores(
+        self, session: Tensor, graphs: Batch, knn_index: Tensor, knn_weight: Tensor, space: ScoreSpace | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """knn[b, v] of the module docstring, max-normalised per row (models/knn.py's score), and the row maxima [B].
+
+        In `space` (default: dense [B, V])."""
+        space = space or DenseSpace(session.size(0), knn_index.size(0), session)
         num_nodes, num_clicks = graphs.x.numel(), graphs.click_node.numel()
         position = torch.arange(num_clicks, device=session.device)
         last_click = torch.full((num_nodes,), -1, dtype=torch.long, device=session.device)
@@ -201,9 +208,10 @@ class ContextGNNHead(nn.Module):
         return scores / space.per_row(top.clamp_min(1e-12)), top
 
     def _pair_features(
-        self, space: ScoreSpace, session: Tensor, graphs: Batch, nodes: Tensor, neighbour_index: Tensor, neighbour_weight: Tensor
+        self, session: Tensor, graphs: Batch, nodes: Tensor, neighbour_index: Tensor, neighbour_weight: Tensor, space: ScoreSpace | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Evidence, recency and node-pair features (in `space`), and session lengths [B]."""
+        """Evidence, recency and node-pair features (in `space`, default dense [B, V]), and session lengths [B]."""
+        space = space or DenseSpace(session.size(0), neighbour_index.size(0), session)
         batch_size = session.size(0)
         lengths = graphs.click_ptr[1:] - graphs.click_ptr[:-1]
         click_graph = torch.repeat_interleave(torch.arange(batch_size, device=session.device), lengths)
