@@ -3,7 +3,7 @@
 One run, the same NeuralScorer both ways (index swapped in / out), the default preset
 (grainrec-contextgnn), CPU:
 
-- real catalogues (../shared/data, skipped when absent): a checkpoint trained briefly
+- real catalogues (--data, skipped when absent): a checkpoint trained briefly
   (`train_checkpoint`, --train-seconds of training, seed 0) on each data set's training part;
   queries are its VALIDATION examples (never test), with the protocol's exclusions;
 - synthetic: a 1,000,000-item catalogue of clustered item vectors (the randomly initialised
@@ -15,7 +15,7 @@ Figures: index build seconds (HNSW + neighbour matrix), recall@20 of the candida
 against exact full scoring (the share of the full top-20 the candidate path returns), and
 sessions/s of both paths with the same batch size; the ratio is the baseline comparison.
 
-    .venv/bin/python bench/hnsw_candidates.py [--train-seconds 30] [--queries 500] [--synthetic-items 1000000]
+    .venv/bin/python bench/hnsw_candidates.py [--data ../shared/data] [--train-seconds 30] [--queries 500] [--synthetic-items 1000000]
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.vocab import ItemVocabulary
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DATASETS = [  # name, format, file, protocol (as docs/benchmarks.md's offline evaluation)
     ("yoochoose-100k", "yoochoose", "yoochoose-100k.train.tsv", "session-split"),
     ("amazon-beauty", "amazon-beauty", "amazon-beauty.seq.txt", "loo"),
@@ -95,7 +94,7 @@ def compare(name: str, checkpoint: Checkpoint, queries: list[Query], config: Can
 
 
 def real_catalogue(name: str, fmt: str, file: str, protocol: str, args: argparse.Namespace, config: CandidateConfig) -> dict[str, Any] | None:
-    path = DATA / file
+    path = args.data / file
     if not path.exists():
         print(f"{name}: {path} absent, skipped")
         return None
@@ -144,6 +143,7 @@ def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder of the real data sets")
     parser.add_argument("--train-seconds", type=float, default=30.0, help="training time of each real-catalogue checkpoint")
     parser.add_argument("--queries", type=int, default=500, help="validation examples scored per real catalogue")
     parser.add_argument("--batch", type=int, default=256, help="scorer batch size on the real catalogues")

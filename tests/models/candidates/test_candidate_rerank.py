@@ -4,6 +4,7 @@ scorer's candidate path recommends what full-catalogue scoring recommends."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,20 @@ def test_swap_index_replaces_the_reference_and_refuses_a_misfit(trained: Checkpo
     assert scorer.index is new and old is not new
     with pytest.raises(ValueError, match="does not fit the model"):
         scorer.swap_index(CandidateIndex.from_vectors(torch.randn(10, 16), CANDIDATES))
+
+
+def test_sampled_softmax_training_gets_the_dense_gradients() -> None:
+    """Training with sampled negatives passes candidates too: the sparse features must back-propagate like the dense ones."""
+    model = fitted_model("grainrec-contextgnn")
+    model = SessionRecommender(replace(model.config, embedding_dropout=0.0), V).train()
+    model.load_state_dict(fitted_model("grainrec-contextgnn").state_dict())
+    inputs = model.encode([(s, []) for s in sequences(20, seed=9)])
+    candidates = torch.randint(1, V, (20, 30), generator=torch.Generator().manual_seed(10))
+    grads = []
+    for logits in (lambda: model(inputs, candidates), lambda: model(inputs).gather(1, candidates)):
+        model.zero_grad()
+        (logits() * torch.linspace(-1, 1, 30)).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for sparse, dense in zip(*grads):
+        torch.testing.assert_close(sparse, dense, rtol=1e-4, atol=1e-5)
