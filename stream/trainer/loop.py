@@ -30,7 +30,7 @@ from streamrec.stream.engines.common import consumer_config
 from streamrec.stream.topics import Topics
 from streamrec.stream.trainer import metrics
 from streamrec.stream.trainer.examples import ExampleReader
-from streamrec.stream.trainer.publish import CandidatesHook, Publisher, stored_update
+from streamrec.stream.trainer.publish import CandidatesHook, Publisher, candidate_index_builder, stored_update
 
 log = logging.getLogger("streamrec.trainer")
 
@@ -188,7 +188,7 @@ def _decode_pending(rows: list[dict[str, object]]) -> list[StreamExample]:
     return [StreamExample(tuple(r["s"]), str(r["t"]), float(r["ts"]), tuple(r.get("h") or ())) for r in rows]  # type: ignore[arg-type]
 
 
-def run_trainer(settings: Settings, stop: threading.Event, candidates: CandidatesHook | None = None) -> None:
+def run_trainer(settings: Settings, stop: threading.Event) -> None:
     """The trainer role's entry point (`streamrec worker --role trainer`, `streamrec train --follow`)."""
-    Trainer(settings, candidates).run(stop)
+    Trainer(settings, candidate_index_builder(settings)).run(stop)
 

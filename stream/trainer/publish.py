@@ -18,6 +18,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from streamrec.config import Settings
+from streamrec.models.candidates import CandidateConfig, CandidateIndex, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.state.checkpoint_store import CheckpointStore, StoredVersion
 from streamrec.stream.engines.common import producer_config
@@ -29,6 +30,23 @@ log = logging.getLogger(__name__)
 CandidatesHook = Callable[[Checkpoint, Path], Path | None]
 """Builds the candidate index that ships with a version (models/candidates), next to its file; None: no index."""
 _FLUSH_TIMEOUT_S = 30.0
+
+
+def candidate_index_builder(settings: Settings) -> CandidatesHook:
+    """The hook that ships a candidate index (models/candidates) with each version of a big enough catalogue.
+
+    Built by the trainer at publish time, next to the checkpoint (`<file>.hnsw`, pruned with it), so
+    scoring stages load it instead of building it; a stage whose index is missing or refused builds its own.
+    """
+    config = CandidateConfig.from_settings(settings.scoring)
+
+    def build(checkpoint: Checkpoint, path: Path) -> Path | None:
+        if len(checkpoint.vocab) - 1 < config.candidates_min_catalogue_items:
+            return None
+        index = CandidateIndex.build(checkpoint.build_model("cpu"), config, model_version=checkpoint.version)
+        return index.save(sidecar_path(path))
+
+    return build
 
 
 def announcement_key(model: str, sequence: int, keep: int) -> bytes:

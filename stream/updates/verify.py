@@ -12,15 +12,19 @@ A version is refused (`Refused`, with a reason that labels the refusal counter) 
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
+from streamrec.models.candidates import CandidateIndex, CandidateIndexError
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.scorer import Query
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.checkpoint_store import sha256_of
 from streamrec.state.vocab import PAD_INDEX
 from streamrec.stream.topics import ModelUpdate
+
+log = logging.getLogger(__name__)
 
 RECIPE_FIELDS = frozenset({
     "lr", "weight_decay", "batch_size", "max_epochs", "patience", "lr_decay_every", "lr_decay", "sampled_negatives",
@@ -54,12 +58,25 @@ def load_verified(update: ModelUpdate, serving: NeuralScorer, smoke_queries: int
     if checkpoint.version != update.version:
         raise Refused("format", f"{path} holds {checkpoint.version}, announced {update.version}")
     check_compatible(checkpoint, serving.checkpoint)
-    try:
-        candidate = NeuralScorer(checkpoint, device=str(serving.device), fallback=None, batch_size=serving.batch_size)
+    index = _shipped_index(update, checkpoint.version)
+    try:  # builds the candidate index here (off the scoring loop) when the catalogue needs one and none shipped
+        candidate = NeuralScorer(checkpoint, device=str(serving.device), fallback=None, batch_size=serving.batch_size,
+                                 candidates=serving.candidates, index=index)
     except Exception as exc:  # noqa: BLE001 - e.g. weights whose shapes do not fit the config
         raise Refused("incompatible", f"{update.version} does not build: {exc}") from exc
     smoke_test(candidate, smoke_queries)
     return candidate
+
+
+def _shipped_index(update: ModelUpdate, version: str) -> CandidateIndex | None:
+    """The candidate index announced with the version, if any and intact; None lets the scorer build one."""
+    if update.candidates_path is None:
+        return None
+    try:
+        return CandidateIndex.load(Path(update.candidates_path), model_version=version)
+    except (CandidateIndexError, OSError) as exc:
+        log.warning("candidate index of %s not usable (%s); building it", version, exc)
+        return None
 
 
 def check_compatible(new: Checkpoint, serving: Checkpoint) -> None:

@@ -74,3 +74,18 @@ def test_another_architecture_is_refused(base: Checkpoint, tmp_path: Path) -> No
     with pytest.raises(Refused) as refused:
         load_verified(_stored(tmp_path, other), NeuralScorer(base, device="cpu"), smoke_queries=4)
     assert refused.value.reason == "incompatible"
+
+
+def test_a_candidate_index_ships_with_a_version_and_is_loaded_with_it(base: Checkpoint, tmp_path: Path) -> None:
+    from streamrec.config import load_settings
+    from streamrec.stream.trainer.publish import candidate_index_builder
+
+    settings = load_settings(scoring={"candidates_min_catalogue_items": 1})
+    stored = CheckpointStore(tmp_path / "store", keep=3).publish(lambda p: base.save(p), {})
+    index_path = candidate_index_builder(settings)(base, stored.path)
+    assert index_path is not None and index_path.name == stored.path.name + ".hnsw"
+    update = _announce(stored.path, base, stored.sha256).model_copy(update={"candidates_path": str(index_path)})
+    serving = NeuralScorer(base, device="cpu")
+    serving.candidates = dataclasses.replace(serving.candidates, candidates_min_catalogue_items=1)
+    scorer = load_verified(update, serving, smoke_queries=4)
+    assert scorer.index is not None and scorer.index.num_items == scorer.model.num_items
