@@ -50,7 +50,11 @@ def test_ensure_topics_is_idempotent_and_sets_retention(stream_settings: Setting
     admin = AdminClient({"bootstrap.servers": stream_settings.kafka.bootstrap_servers})
     described = admin.list_topics(timeout=10).topics
     assert set(topics.all) <= set(described)
-    assert all(len(described[name].partitions) == stream_settings.kafka.partitions for name in topics.all)
+    partitioned = [name for name in topics.all if name != topics.model_updates]
+    assert all(len(described[name].partitions) == stream_settings.kafka.partitions for name in partitioned)
+    assert len(described[topics.model_updates].partitions) == 1  # announcements stay in order
+    compacted = ConfigResource(ConfigResource.Type.TOPIC, topics.model_updates)
+    assert admin.describe_configs([compacted])[compacted].result(timeout=10)["cleanup.policy"].value == "compact"
     resource = ConfigResource(ConfigResource.Type.TOPIC, topics.clicks)
     config = admin.describe_configs([resource])[resource].result(timeout=10)
     assert config["retention.ms"].value == str(stream_settings.kafka.retention_ms)
