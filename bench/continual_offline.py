@@ -27,6 +27,8 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
+import torch
+
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.knn import session_knn
@@ -78,9 +80,13 @@ def main() -> None:
     judged_count = result.metrics["continual"].count
     print(f"phase {args.phase}: {result.clicks:,} clicks streamed, {judged_count:,} judged, {seconds:.0f} s wall, "
           f"{competitors['continual'].steps} steps, {len(learner.vocab) - 1:,} items, capacity {learner.model.num_items:,}")
-    print(f"{'model':<10} {'HR@20':>8} {'MRR@20':>8}")
+    print(f"{'model':<10} {'HR@20':>8} {'MRR@20':>8} {'answer s':>9} {'learn s':>8}")
     for name, summary in summaries.items():
-        print(f"{name:<10} {summary['HR@20']:>8.4f} {summary['MRR@20']:>8.4f}")
+        print(f"{name:<10} {summary['HR@20']:>8.4f} {summary['MRR@20']:>8.4f} "
+              f"{result.answer_seconds[name]:>9.1f} {result.learn_seconds[name]:>8.1f}")
+    steps = max(competitors["continual"].steps, 1)
+    print(f"continual learning: {1000 * result.learn_seconds['continual'] / steps:.1f} ms per step "
+          f"(add + step + table refresh, {args.chunk} clicks per chunk, torch threads {torch.get_num_threads()})")
     for baseline in ("frozen", "sknn"):
         hr = summaries["continual"]["HR@20"] / max(summaries[baseline]["HR@20"], 1e-12)
         mrr = summaries["continual"]["MRR@20"] / max(summaries[baseline]["MRR@20"], 1e-12)
@@ -88,6 +94,7 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         report = {"phase": args.phase, "settings": asdict(settings), "chunk": args.chunk, "seconds": seconds,
+                  "learn_seconds": dict(result.learn_seconds), "answer_seconds": dict(result.answer_seconds),
                   "judged": judged_count, "checkpoint": checkpoint.version, "metrics": summaries}
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -9,6 +9,8 @@ the same stream on the same schedule, so their figures compare directly.
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -69,6 +71,9 @@ class Observing(Frozen):
 class PrequentialResult:
     metrics: dict[str, RankingMetrics] = field(default_factory=dict)
     clicks: int = 0
+    answer_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    learn_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """Wall-clock time each competitor spent answering / learning (this host, this load)."""
 
 
 def prequential(
@@ -96,6 +101,11 @@ def _run_chunk(batch: list[tuple[StreamExample, bool]], competitors: dict[str, C
     examples = [example for example, _ in batch]
     for name, competitor in competitors.items():
         if asked:
-            for example, ranked in zip(asked, competitor.answer([e.session_items for e in asked])):
+            began = time.perf_counter()
+            answers = competitor.answer([e.session_items for e in asked])
+            result.answer_seconds[name] += time.perf_counter() - began
+            for example, ranked in zip(asked, answers):
                 result.metrics[name].add(ranked, example.target)
+        began = time.perf_counter()
         competitor.learn(examples)
+        result.learn_seconds[name] += time.perf_counter() - began
