@@ -253,11 +253,21 @@ class ContinualLearner:
         return logits.masked_fill(mask, MASKED_LOGIT)
 
     def _distillation(self, student: Tensor, contexts: list[Context]) -> Tensor:
-        """T^2 KL(teacher || student) over the rows both may rank (Hinton et al. 2015)."""
+        """T^2 KL(teacher || student) over the rows both may rank (Hinton et al. 2015).
+
+        Items added after the teacher was published are unknown clicks to it (left out of its
+        contexts, as serving leaves out unknown clicks); exemplars it knows nothing of are skipped.
+        """
         assert self.teacher is not None
         temperature = self.settings.distillation_temperature
+        rows = self.teacher.num_items
+        known = [([i for i in s if i < rows], [i for i in h if i < rows]) for s, h in contexts]
+        keep = [n for n, (session, _) in enumerate(known) if session]
+        if not keep:
+            return student.new_zeros(())
+        student = student[keep]
         with torch.no_grad():
-            teacher = self._logits(self.teacher, contexts)
+            teacher = self._logits(self.teacher, [known[n] for n in keep])
         if teacher.size(1) < student.size(1):
             teacher = F.pad(teacher, (0, student.size(1) - teacher.size(1)), value=MASKED_LOGIT)
         teacher = teacher.masked_fill(student <= MASKED_LOGIT, MASKED_LOGIT)

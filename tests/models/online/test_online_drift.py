@@ -21,7 +21,7 @@ def test_continual_learning_beats_the_frozen_checkpoint_after_drift_and_new_item
     checkpoint = train_checkpoint(
         "grainrec-contextgnn", split_sessions(sessions_of(before), [], 0.1), device="cpu", dim=16, max_epochs=2, neighbours=20
     )
-    learner = ContinualLearner(checkpoint, OnlineSettings(lr=1e-3))
+    learner = ContinualLearner(checkpoint, OnlineSettings())
     result = prequential(after, {"continual": Continual(learner), "frozen": Frozen(NeuralScorer(checkpoint, device="cpu"))}, chunk=32)
     continual, frozen = (result.metrics[name].summary() for name in ("continual", "frozen"))
     assert result.metrics["continual"].count == result.metrics["frozen"].count > 3000

@@ -94,7 +94,8 @@ def test_replay_and_distillation_take_part_in_steps(tiny_checkpoint: Checkpoint)
     first = learner.step()
     assert first is not None and first.replayed_examples == 0  # nothing to replay yet
     learner.snapshot({})  # the published version becomes the teacher
-    learner.add(_walk(["f", "g", "h", "i", "j"], T0 + 10))
+    learner.add(_walk(["f", "g", "h", "i", "j", "unseen1", "unseen2"], T0 + 10))  # grows past the teacher's rows
+    learner.add(_walk(["unseen1", "unseen2", "a"], T0 + 20))
     reports = [r for r in iter(learner.step, None)]
     assert any(r.replayed_examples > 0 for r in reports)
     assert all(torch.isfinite(torch.tensor(r.loss)) for r in reports)
@@ -107,3 +108,18 @@ def test_a_learner_behind_skips_gradient_steps_but_keeps_the_statistics(tiny_che
     assert len(learner.pending) == 3 and learner.skipped == 3
     assert learner.stats.freq[learner.vocab.index("x2")] == 1.0
     assert len(learner.replay) == 3  # skipped examples still enter the replay buffer
+
+
+def test_checkpoints_from_before_the_rankable_mask_still_load(tiny_checkpoint: Checkpoint) -> None:
+    state = {k: v for k, v in tiny_checkpoint.state_dict.items() if k != "rankable"}
+    old = Checkpoint(tiny_checkpoint.preset, tiny_checkpoint.config, tiny_checkpoint.vocab, state)
+    assert old.build_model().rankable.all() and old.num_rows == len(old.vocab)
+
+
+def test_a_recycled_vocabulary_row_names_only_its_new_item() -> None:
+    from streamrec.state.vocab import ItemVocabulary
+
+    vocab = ItemVocabulary(["x", "y"])
+    vocab.reassign(1, "z")
+    assert vocab.index("x") == 0 and vocab.index("z") == 1 and vocab.to_list() == ["z", "y"]
+    assert ItemVocabulary.from_list(vocab.to_list()).index("z") == 1
