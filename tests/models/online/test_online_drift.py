@@ -26,8 +26,8 @@ def test_continual_learning_beats_the_frozen_checkpoint_after_drift_and_new_item
     continual, frozen = (result.metrics[name].summary() for name in ("continual", "frozen"))
     assert result.metrics["continual"].count == result.metrics["frozen"].count > 3000
     assert len(learner.vocab) > len(checkpoint.vocab)  # items released after training joined the catalogue
-    assert continual["HR@20"] > frozen["HR@20"] + 0.1  # measured 0.836 vs 0.628
-    assert continual["MRR@20"] > frozen["MRR@20"] + 0.03  # measured 0.376 vs 0.297
+    assert continual["HR@20"] > frozen["HR@20"] + 0.1  # measured 0.827 vs 0.628 (lr 0: tables only, 0.658)
+    assert continual["MRR@20"] > frozen["MRR@20"] + 0.03  # measured 0.370 vs 0.297
 
 
 def test_without_drift_the_log_is_unchanged() -> None:
