@@ -67,6 +67,8 @@ class ContinualLearner:
         self.last_seen = np.full(self.model.num_items, NEVER)
         if isinstance(seen, Tensor):
             self.last_seen[: seen.numel()] = seen.double().numpy()
+        self._unstamped = True
+        """No click seen yet: rows without a last-seen time get the first click's time (TTL starts there)."""
         self.free_rows: set[int] = {r for r in range(1, len(self.vocab)) if not bool(self.model.rankable[r])}
         """Rows of expired items, recyclable for new items."""
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
@@ -93,6 +95,10 @@ class ContinualLearner:
         """Learn the clicks' statistics now (rows for new items, co-occurrence counts, last-seen
         times) and queue the examples for the next steps (an empty prefix only counts the click)."""
         for example in examples:
+            if self._unstamped:  # items of a batch-trained checkpoint count as seen at the first click
+                known = self.last_seen[: len(self.vocab)]
+                known[np.isneginf(known)] = example.ts
+                self._unstamped = False
             self.trained_through_ts = max(self.trained_through_ts, example.ts)
             prefix: list[int] = []
             for item in example.session_items:

@@ -123,3 +123,11 @@ def test_a_recycled_vocabulary_row_names_only_its_new_item() -> None:
     vocab.reassign(1, "z")
     assert vocab.index("x") == 0 and vocab.index("z") == 1 and vocab.to_list() == ["z", "y"]
     assert ItemVocabulary.from_list(vocab.to_list()).index("z") == 1
+
+
+def test_the_ttl_of_checkpoint_items_starts_at_the_first_click(tiny_checkpoint: Checkpoint) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, item_ttl_s=100.0))
+    learner.add(_walk(["a", "b"], T0))
+    learner.add(_walk(["a", "b"], T0 + 50))
+    _drain(learner)
+    assert set(learner.recommend([["a"]], 20)[0]) == set(tiny_checkpoint.vocab.items)  # nothing expired yet
