@@ -67,9 +67,9 @@ def main() -> None:
         repeat=scoring.sknn_repeat,
     )
     knn.fit([s.items for s in sessions_of(train_clicks) if s.session_id in fit_ids])
-    learner = ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed)
+    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed), args.publish_every_steps, args.resume_on_publish)
     competitors = {
-        "continual": Continual(learner),
+        "continual": continual,
         "frozen": Frozen(NeuralScorer(checkpoint, device="cpu")),
         "sknn": Observing(knn),
     }
@@ -79,12 +79,13 @@ def main() -> None:
     summaries = {name: metrics.summary() for name, metrics in result.metrics.items()}
     judged_count = result.metrics["continual"].count
     print(f"phase {args.phase}: {result.clicks:,} clicks streamed, {judged_count:,} judged, {seconds:.0f} s wall, "
-          f"{competitors['continual'].steps} steps, {len(learner.vocab) - 1:,} items, capacity {learner.model.num_items:,}")
+          f"{continual.steps} steps, {continual.snapshots} snapshots, "
+          f"{len(continual.learner.vocab) - 1:,} items, capacity {continual.learner.model.num_items:,}")
     print(f"{'model':<10} {'HR@20':>8} {'MRR@20':>8} {'answer s':>9} {'learn s':>8}")
     for name, summary in summaries.items():
         print(f"{name:<10} {summary['HR@20']:>8.4f} {summary['MRR@20']:>8.4f} "
               f"{result.answer_seconds[name]:>9.1f} {result.learn_seconds[name]:>8.1f}")
-    steps = max(competitors["continual"].steps, 1)
+    steps = max(continual.steps, 1)
     print(f"continual learning: {1000 * result.learn_seconds['continual'] / steps:.1f} ms per step "
           f"(add + step + table refresh, {args.chunk} clicks per chunk, torch threads {torch.get_num_threads()})")
     for baseline in ("frozen", "sknn"):
@@ -94,6 +95,7 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         report = {"phase": args.phase, "settings": asdict(settings), "chunk": args.chunk, "seconds": seconds,
+                  "publish_every_steps": args.publish_every_steps, "resume_on_publish": args.resume_on_publish,
                   "learn_seconds": dict(result.learn_seconds), "answer_seconds": dict(result.answer_seconds),
                   "judged": judged_count, "checkpoint": checkpoint.version, "metrics": summaries}
         args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -126,6 +128,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--max-train-seconds", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish-every-steps", type=int, default=0, help="snapshot (new distillation teacher) every N steps")
+    parser.add_argument("--resume-on-publish", action="store_true", help="restart the learner from every snapshot")
     defaults = OnlineSettings()
     for f in fields(OnlineSettings):
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))

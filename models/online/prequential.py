@@ -35,7 +35,13 @@ class Continual:
     """The continual learner: answers with its live weights, learns by add + one step per micro-batch."""
 
     learner: ContinualLearner
+    publish_every_steps: int = 0
+    """> 0: take a snapshot every this many steps (it becomes the distillation teacher, as a published version)."""
+    resume_on_publish: bool = False
+    """With publishing: continue from each snapshot via `ContinualLearner.resume`, as a trainer restarted
+    after every publication would (statistics rebuilt from the snapshot's tables, reservoir empty)."""
     steps: int = 0
+    snapshots: int = 0
 
     def answer(self, sessions: Sequence[Sequence[str]]) -> list[list[str]]:
         return self.learner.recommend(sessions, TOP_K)
@@ -44,6 +50,11 @@ class Continual:
         self.learner.add(examples)
         while self.learner.step() is not None:
             self.steps += 1
+            if self.publish_every_steps and self.steps % self.publish_every_steps == 0:
+                snapshot = self.learner.snapshot({"steps": self.steps})
+                self.snapshots += 1
+                if self.resume_on_publish:
+                    self.learner = ContinualLearner.resume(snapshot, self.learner.settings, device=str(self.learner.device))
 
 
 @dataclass

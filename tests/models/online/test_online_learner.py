@@ -131,3 +131,15 @@ def test_the_ttl_of_checkpoint_items_starts_at_the_first_click(tiny_checkpoint: 
     learner.add(_walk(["a", "b"], T0 + 50))
     _drain(learner)
     assert set(learner.recommend([["a"]], 20)[0]) == set(tiny_checkpoint.vocab.items)  # nothing expired yet
+
+
+def test_prequential_publishing_and_restarting_keeps_learning(tiny_checkpoint: Checkpoint) -> None:
+    from streamrec.models.online.prequential import Continual, prequential
+    from streamrec.state.clicklog.types import LoggedClick
+
+    clicks = [LoggedClick(f"s{n}", None, item, T0 + 10 * n + t) for n in range(12) for t, item in enumerate(["a", "b", "z1", "z2"])]
+    restarted = Continual(ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4)), publish_every_steps=2, resume_on_publish=True)
+    result = prequential(clicks, {"continual": restarted}, chunk=4)
+    assert restarted.snapshots == restarted.steps // 2 > 0 and restarted.learner.steps == restarted.steps
+    assert result.metrics["continual"].count == 36
+    assert restarted.learner.recommend([["a", "b"]], 3)[0][0] == "z1"  # learned across restarts
