@@ -67,6 +67,8 @@ class ContinualLearner:
         self.last_seen = np.full(self.model.num_items, NEVER)
         if isinstance(seen, Tensor):
             self.last_seen[: seen.numel()] = seen.double().numpy()
+        self._unstamped = True
+        """No click seen yet: rows without a last-seen time get the first click's time (TTL starts there)."""
         self.free_rows: set[int] = {r for r in range(1, len(self.vocab)) if not bool(self.model.rankable[r])}
         """Rows of expired items, recyclable for new items."""
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
@@ -93,6 +95,10 @@ class ContinualLearner:
         """Learn the clicks' statistics now (rows for new items, co-occurrence counts, last-seen
         times) and queue the examples for the next steps (an empty prefix only counts the click)."""
         for example in examples:
+            if self._unstamped:  # items of a batch-trained checkpoint count as seen at the first click
+                known = self.last_seen[: len(self.vocab)]
+                known[np.isneginf(known)] = example.ts
+                self._unstamped = False
             self.trained_through_ts = max(self.trained_through_ts, example.ts)
             prefix: list[int] = []
             for item in example.session_items:
@@ -253,11 +259,21 @@ class ContinualLearner:
         return logits.masked_fill(mask, MASKED_LOGIT)
 
     def _distillation(self, student: Tensor, contexts: list[Context]) -> Tensor:
-        """T^2 KL(teacher || student) over the rows both may rank (Hinton et al. 2015)."""
+        """T^2 KL(teacher || student) over the rows both may rank (Hinton et al. 2015).
+
+        Items added after the teacher was published are unknown clicks to it (left out of its
+        contexts, as serving leaves out unknown clicks); exemplars it knows nothing of are skipped.
+        """
         assert self.teacher is not None
         temperature = self.settings.distillation_temperature
+        rows = self.teacher.num_items
+        known = [([i for i in s if i < rows], [i for i in h if i < rows]) for s, h in contexts]
+        keep = [n for n, (session, _) in enumerate(known) if session]
+        if not keep:
+            return student.new_zeros(())
+        student = student[keep]
         with torch.no_grad():
-            teacher = self._logits(self.teacher, contexts)
+            teacher = self._logits(self.teacher, [known[n] for n in keep])
         if teacher.size(1) < student.size(1):
             teacher = F.pad(teacher, (0, student.size(1) - teacher.size(1)), value=MASKED_LOGIT)
         teacher = teacher.masked_fill(student <= MASKED_LOGIT, MASKED_LOGIT)

@@ -21,10 +21,10 @@ class OnlineSettings:
     """Past examples kept in the reservoir (Vitter's algorithm R: a uniform sample of the stream so far)."""
     replay_mix: float = 0.5
     """Share of replayed examples in a step's batch (0: new examples only; 0.5: as many replayed as new)."""
-    lr: float = 1e-4
+    lr: float = 1e-3
     """Adam learning rate of the fine-tuning (batch training uses ModelConfig.lr)."""
     weight_decay: float = 0.0
-    distillation_weight: float = 0.0
+    distillation_weight: float = 1.0
     """Weight of the distillation loss on the replayed exemplars, KL(previous version || current)
     (ADER, Mi et al. 2020: CE on new data + KD on exemplars); 0 turns it off (no teacher kept)."""
     distillation_temperature: float = 1.0

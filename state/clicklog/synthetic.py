@@ -15,6 +15,9 @@ Used by `make demo`, the tests and `streamrec evaluate` without --dataset, so no
   a user are anonymous.
 - A share of the catalogue is released during the span (`new_item_share`): an item is never
   clicked before its release time, so new items appear over time.
+- Drift (off by default): from `drift_day` on, a share `drift_share` of the items get new
+  successors, so transitions learned before then go stale (what continual training must follow).
+  Drawn from a second generator, so the log without drift is unchanged.
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ class SyntheticSpec:
     start_ts: float = 1_704_067_200.0
     """2024-01-01 UTC."""
     mean_click_gap_s: float = 45.0
+    drift_share: float = 0.0
+    """Share of items whose successors are re-drawn at `drift_day` (0: no drift)."""
+    drift_day: float = 15.0
+    """Day of the span (from start_ts) when the drifted successors take over."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,9 @@ class _Catalogue:
     successors: np.ndarray
     """(items, successors) item indices."""
     release_ts: np.ndarray
+    drifted_successors: np.ndarray
+    """Successors from `drift_ts` on (equal to `successors` for items that do not drift)."""
+    drift_ts: float
 
 
 def generate(spec: SyntheticSpec = SyntheticSpec()) -> list[LoggedClick]:
@@ -110,7 +120,14 @@ def _catalogue(spec: SyntheticSpec, rng: Rng) -> _Catalogue:
     release_ts[late] = rng.uniform(spec.start_ts, spec.start_ts + span_s, int(late.sum()))
     for members in intent_items:
         release_ts[members[:1]] = spec.start_ts  # each intent's head item exists from the start
-    return _Catalogue(intent_items, intent_cdf, intent_of, successors, release_ts)
+    drifted = successors.copy()
+    if spec.drift_share > 0:
+        drift_rng = np.random.default_rng(spec.seed + 1)
+        for members in intent_items:  # new successors drawn uniformly within the intent
+            for item in members[drift_rng.random(members.size) < spec.drift_share]:
+                drifted[item] = members[drift_rng.integers(members.size, size=spec.successors)]
+    drift_ts = spec.start_ts + spec.drift_day * 86_400.0 if spec.drift_share > 0 else np.inf
+    return _Catalogue(intent_items, intent_cdf, intent_of, successors, release_ts, drifted, drift_ts)
 
 
 def _zipf_cdf(n: int, exponent: float) -> np.ndarray:
@@ -149,7 +166,8 @@ def _session_items(
             continue
         if rng.random() < spec.intent_switch_prob:
             intent = int(rng.integers(spec.intents))
-        successor = int(catalogue.successors[items[-1], rng.integers(spec.successors)])
+        table = catalogue.drifted_successors if now >= catalogue.drift_ts else catalogue.successors
+        successor = int(table[items[-1], rng.integers(spec.successors)])
         released = catalogue.release_ts[successor] <= now
         follow = released and catalogue.intent_of[successor] == intent and rng.random() < spec.follow_prob
         items.append(successor if follow else _popular_item(rng, catalogue, intent, now))

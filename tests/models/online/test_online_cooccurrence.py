@@ -1,0 +1,89 @@
+"""Streaming co-occurrence counts give the head the same tables batch training computes."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from streamrec.models.contextgnn import ContextGNNHead
+from streamrec.models.online.cooccurrence import StreamingCooccurrence
+from streamrec.models.presets import preset
+from streamrec.models.train import _cooccurrence_tables
+
+ITEMS = 20
+
+
+def _sequences(seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.randrange(1, ITEMS) for _ in range(rng.randint(2, 7))] for _ in range(80)]
+
+
+def _batch_head(sequences: list[list[int]]) -> tuple[ContextGNNHead, torch.Tensor]:
+    config = preset("grainrec-contextgnn", dim=8, neighbours=ITEMS)
+    counts = torch.bincount(torch.tensor([i for s in sequences for i in s]), minlength=ITEMS).float()
+    head = ContextGNNHead(8, ITEMS, config.neighbours, config.recency_decay, config.scale)
+    head.set_neighbours(*_cooccurrence_tables(config, ITEMS, sequences), counts)
+    return head, counts
+
+
+def _rows(index: torch.Tensor, weight: torch.Tensor) -> list[dict[int, float]]:
+    """Each row as {neighbour: weight} (tie order inside a row is not part of the contract)."""
+    return [{int(i): round(float(w), 5) for i, w in zip(ri, rw) if w > 0} for ri, rw in zip(index, weight)]
+
+
+def _streamed_head(sequences: list[list[int]]) -> tuple[ContextGNNHead, torch.Tensor, StreamingCooccurrence]:
+    stats = StreamingCooccurrence(ITEMS, window=preset("default").cooccurrence_window, row_entries_cap=1000)
+    for sequence in sequences:
+        for t, item in enumerate(sequence):
+            stats.observe(sequence[:t], item)
+    head = ContextGNNHead(8, ITEMS, ITEMS, 0.7, 12.0)
+    counts = torch.zeros(ITEMS)
+    stats.write_tables(head, counts, head.knn.idf)
+    return head, counts, stats
+
+
+def test_click_by_click_counts_give_the_batch_tables() -> None:
+    sequences = _sequences(0)
+    batch, batch_counts = _batch_head(sequences)
+    streamed, counts, _ = _streamed_head(sequences)
+    assert torch.equal(counts, batch_counts)
+    assert _rows(streamed.neighbour_index, streamed.neighbour_weight) == _rows(batch.neighbour_index, batch.neighbour_weight)
+    assert _rows(streamed.knn_index, streamed.knn_weight) == _rows(batch.knn_index, batch.knn_weight)
+    assert torch.allclose(streamed.idf_weight, batch.idf_weight)
+
+
+def test_only_touched_rows_are_rewritten_and_new_clicks_arrive() -> None:
+    sequences = _sequences(1)
+    head, counts, stats = _streamed_head(sequences)
+    assert stats.write_tables(head, counts, head.knn.idf) == 0  # nothing new: nothing rewritten
+    stats.observe([3], 4)
+    assert stats.write_tables(head, counts, head.knn.idf) == 2  # rows 3 (forward) and 4 (backward)
+    batch, _ = _batch_head(sequences + [[3, 4]])
+    assert _rows(head.knn_index, head.knn_weight)[3] == _rows(batch.knn_index, batch.knn_weight)[3]
+
+
+def test_counts_rebuilt_from_a_checkpoints_tables_reproduce_them() -> None:
+    sequences = _sequences(2)
+    batch, counts = _batch_head(sequences)
+    stats = StreamingCooccurrence.from_tables(batch, counts, window=3, row_entries_cap=1000)
+    stats.dirty.update(range(ITEMS))
+    head = ContextGNNHead(8, ITEMS, ITEMS, 0.7, 12.0)
+    stats.write_tables(head, torch.zeros(ITEMS), head.knn.idf)
+    assert _rows(head.neighbour_index, head.neighbour_weight) == _rows(batch.neighbour_index, batch.neighbour_weight)
+    assert _rows(head.knn_index, head.knn_weight) == _rows(batch.knn_index, batch.knn_weight)
+
+
+def test_forgetting_a_row_removes_it_everywhere() -> None:
+    head, counts, stats = _streamed_head(_sequences(3))
+    stats.forget(5)
+    stats.write_tables(head, counts, head.knn.idf)
+    assert not (head.knn_index == 5).any() and not (head.neighbour_index == 5).any()
+    assert counts[5] == 0 and not head.knn_weight[5].any()
+
+
+def test_rows_stay_capped() -> None:
+    stats = StreamingCooccurrence(200, window=3, row_entries_cap=10)
+    for item in range(2, 200):
+        stats.observe([1], item)
+    assert len(stats.rows[1]) <= 15 and stats.mass[1] == 198.0  # trimmed entries keep their mass

@@ -1,0 +1,145 @@
+"""ContinualLearner: growing catalogue, TTL, snapshots that serve and resume, replay, distillation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.online import ContinualLearner, OnlineSettings, StreamExample
+from streamrec.models.scorer import Query
+from streamrec.models.serving import NeuralScorer
+
+T0 = 1_700_000_000.0
+
+
+def _walk(items: list[str], ts: float) -> list[StreamExample]:
+    """Every click of one session as a stream example (the first with an empty prefix)."""
+    return [StreamExample(tuple(items[:t]), items[t], ts + t) for t in range(len(items))]
+
+
+def _drain(learner: ContinualLearner) -> int:
+    steps = 0
+    while learner.step() is not None:
+        steps += 1
+    return steps
+
+
+def test_new_items_get_rows_without_a_restart_and_tables_grow(tiny_checkpoint: Checkpoint) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4))
+    rows = learner.model.num_items
+    assert rows == len(tiny_checkpoint.vocab)
+    table = learner.model.encoder.items.weight
+    expected = table[[learner.vocab.index("a"), learner.vocab.index("b")]].mean(0).detach().clone()
+    learner.add(_walk(["a", "b", "new1"], T0))
+    assert learner.model.num_items == 2 * rows  # capacity doubled once
+    row = learner.vocab.index("new1")
+    assert torch.allclose(learner.model.encoder.items.weight[row], expected)  # mean of its co-clicked items
+    assert bool(learner.model.rankable[row]) and not learner.model.rankable[len(learner.vocab) :].any()
+    for n in range(6):
+        learner.add(_walk(["a", "b", "new1", f"next{n % 2}"], T0 + 10 * n))
+    assert _drain(learner) > 0
+    assert "new1" in learner.recommend([["a", "b"]], 5)[0]  # learned online, served by the live model
+
+
+def test_a_grown_snapshot_saves_loads_and_serves_only_real_items(tiny_checkpoint: Checkpoint, tmp_path: Path) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=8))
+    for n in range(5):
+        learner.add(_walk(["k", "l", "fresh", "m"], T0 + n))
+    _drain(learner)
+    snapshot = learner.snapshot({"trained_through": {"clicks": 20}})
+    loaded = Checkpoint.load(snapshot.save(tmp_path / "v2.pt"))
+    assert loaded.version == snapshot.version and loaded.num_rows > len(loaded.vocab)
+    assert loaded.metrics == {"trained_through": {"clicks": 20}}
+    scorer = NeuralScorer(loaded, device="cpu")
+    ranked = scorer.recommend([Query(("k", "l"))], k=50)[0]
+    assert {item for item, _ in ranked} <= set(loaded.vocab.items) and "fresh" in {item for item, _ in ranked}
+    assert len(ranked) == len(loaded.vocab) - 1  # every item once, no spare row
+
+
+def test_resume_continues_counters_and_item_times(tiny_checkpoint: Checkpoint) -> None:
+    settings = OnlineSettings(micro_batch_size=4, item_ttl_s=100.0)
+    learner = ContinualLearner(tiny_checkpoint, settings)
+    learner.add(_walk(["a", "b", "c", "brand-new"], T0))
+    _drain(learner)
+    resumed = ContinualLearner.resume(learner.snapshot({}), settings)
+    assert resumed.steps == learner.steps and resumed.examples == learner.examples == 4
+    assert resumed.trained_through_ts == T0 + 3
+    row = resumed.vocab.index("brand-new")
+    assert resumed.last_seen[row] == learner.last_seen[row] == T0 + 3
+    assert resumed.stats.freq[row] == 1.0  # rebuilt from the snapshot's item counts
+
+
+def test_items_unseen_for_the_ttl_leave_the_ranking_and_their_rows_are_recycled(tiny_checkpoint: Checkpoint) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, item_ttl_s=100.0))
+    learner.add(_walk(["a", "b", "c"], T0))
+    learner.add(_walk(["f", "g"], T0 + 500))  # a, b, c (and every item not clicked since start) expire
+    _drain(learner)
+    ranked = learner.recommend([["f"]], 20)[0]
+    assert set(ranked) <= {"f", "g"}
+    capacity = learner.model.num_items
+    learner.add(_walk(["g", "newcomer"], T0 + 510))
+    assert learner.model.num_items == capacity  # a free row was recycled, nothing grew
+    row = learner.vocab.index("newcomer")
+    assert row != 0 and row not in (learner.vocab.index("f"), learner.vocab.index("g"))
+    assert sum(item not in learner.vocab for item in "abcdehijklmno") == 1  # the recycled row's old item is gone
+    learner.add(_walk(["a", "b"], T0 + 520))  # an expired item clicked again comes back
+    assert "a" in learner.vocab and bool(learner.model.rankable[learner.vocab.index("a")])
+
+
+def test_replay_and_distillation_take_part_in_steps(tiny_checkpoint: Checkpoint) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4, replay_mix=0.5, distillation_weight=1.0))
+    learner.add(_walk(["a", "b", "c", "d", "e"], T0))
+    first = learner.step()
+    assert first is not None and first.replayed_examples == 0  # nothing to replay yet
+    learner.snapshot({})  # the published version becomes the teacher
+    learner.add(_walk(["f", "g", "h", "i", "j", "unseen1", "unseen2"], T0 + 10))  # grows past the teacher's rows
+    learner.add(_walk(["unseen1", "unseen2", "a"], T0 + 20))
+    reports = [r for r in iter(learner.step, None)]
+    assert any(r.replayed_examples > 0 for r in reports)
+    assert all(torch.isfinite(torch.tensor(r.loss)) for r in reports)
+    assert any(r.distillation >= 0 and r.replayed_examples for r in reports)
+
+
+def test_a_learner_behind_skips_gradient_steps_but_keeps_the_statistics(tiny_checkpoint: Checkpoint) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, max_pending_examples=3))
+    learner.add(_walk(["a", "b", "c", "d", "e", "x1", "x2"], T0))
+    assert len(learner.pending) == 3 and learner.skipped == 3
+    assert learner.stats.freq[learner.vocab.index("x2")] == 1.0
+    assert len(learner.replay) == 3  # skipped examples still enter the replay buffer
+
+
+def test_checkpoints_from_before_the_rankable_mask_still_load(tiny_checkpoint: Checkpoint) -> None:
+    state = {k: v for k, v in tiny_checkpoint.state_dict.items() if k != "rankable"}
+    old = Checkpoint(tiny_checkpoint.preset, tiny_checkpoint.config, tiny_checkpoint.vocab, state)
+    assert old.build_model().rankable.all() and old.num_rows == len(old.vocab)
+
+
+def test_a_recycled_vocabulary_row_names_only_its_new_item() -> None:
+    from streamrec.state.vocab import ItemVocabulary
+
+    vocab = ItemVocabulary(["x", "y"])
+    vocab.reassign(1, "z")
+    assert vocab.index("x") == 0 and vocab.index("z") == 1 and vocab.to_list() == ["z", "y"]
+    assert ItemVocabulary.from_list(vocab.to_list()).index("z") == 1
+
+
+def test_the_ttl_of_checkpoint_items_starts_at_the_first_click(tiny_checkpoint: Checkpoint) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, item_ttl_s=100.0))
+    learner.add(_walk(["a", "b"], T0))
+    learner.add(_walk(["a", "b"], T0 + 50))
+    _drain(learner)
+    assert set(learner.recommend([["a"]], 20)[0]) == set(tiny_checkpoint.vocab.items)  # nothing expired yet
+
+
+def test_prequential_publishing_and_restarting_keeps_learning(tiny_checkpoint: Checkpoint) -> None:
+    from streamrec.models.online.prequential import Continual, prequential
+    from streamrec.state.clicklog.types import LoggedClick
+
+    clicks = [LoggedClick(f"s{n}", None, item, T0 + 10 * n + t) for n in range(12) for t, item in enumerate(["a", "b", "z1", "z2"])]
+    restarted = Continual(ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4)), publish_every_steps=2, resume_on_publish=True)
+    result = prequential(clicks, {"continual": restarted}, chunk=4)
+    assert restarted.snapshots == restarted.steps // 2 > 0 and restarted.learner.steps == restarted.steps
+    assert result.metrics["continual"].count == 36
+    assert restarted.learner.recommend([["a", "b"]], 3)[0][0] == "z1"  # learned across restarts
