@@ -22,7 +22,7 @@ of the answer to that first click and the arrival of the answer containing the i
 end-to-end latency less than from the click itself); announcement -> first answer by that version;
 p99 with vs without the trainer; trainer examples/s and publish time.
 
-    python bench/continual.py                                  # synthetic stream (new items over time)
+    python bench/continual.py                                  # synthetic stream: new items, drift at day 15
     python bench/continual.py --dataset ../shared/data/yoochoose-100k.test.tsv \\
         --warm ../shared/data/yoochoose-100k.train.tsv --format yoochoose --rate 50
 """
@@ -47,6 +47,7 @@ from streamrec.config import Settings, load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.protocols import recent_split, session_split
+from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
@@ -172,7 +173,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     if args.dataset:
         warm, main = load_clicks(Path(args.warm), args.format), load_clicks(Path(args.dataset), args.format)
     else:
-        clicks = load_clicks(None, "synthetic")
+        spec = SyntheticSpec(drift_share=args.drift_share, drift_day=args.drift_day)
+        clicks = sorted(generate(spec), key=lambda c: c.ts)
         cut = int(len(clicks) * args.warm_share)
         warm, main = clicks[:cut], clicks[cut:]
     if args.limit:
@@ -269,6 +271,9 @@ def main() -> None:
     parser.add_argument("--warm", help="warm-up log the base model trains on and the pipeline is warmed with")
     parser.add_argument("--format", default="synthetic")
     parser.add_argument("--warm-share", type=float, default=0.5, help="synthetic: share of the stream used to warm up")
+    parser.add_argument("--drift-share", type=float, default=0.5,
+                        help="synthetic: share of items whose successors change at --drift-day (0: no drift)")
+    parser.add_argument("--drift-day", type=float, default=15.0, help="synthetic: day of the 30 the drift happens")
     parser.add_argument("--rate", type=float, default=100.0, help="paced send rate of the judged log, clicks/s")
     parser.add_argument("--latency-clicks", type=int, default=2000, help="judged clicks sent before the trainer starts")
     parser.add_argument("--limit", type=int, default=0, help="judge at most this many clicks (0: all)")
