@@ -116,6 +116,9 @@ class ModelUpdates:
         with self._lock:
             floor = self._staged[0].sequence if self._staged else self._serving_sequence
             serving = self._serving
+        for old in [sequence for sequence in self._announced if sequence < floor]:  # bounded memory on an endless topic
+            del self._announced[old]
+            self._tried.discard(old)
         for sequence in sorted(self._announced, reverse=True):
             if sequence <= floor:
                 return
