@@ -88,11 +88,11 @@ def test_publish_swap_refuse_crash_resume_and_a_new_item(
     clicks = Clicks(settings)
 
     # 1. the trainer publishes, the scoring stage swaps the version in
-    first = clicks.sessions("p1", [chain for chain in CHAINS * 10])
+    first = clicks.sessions("p1", [chain for chain in CHAINS * 4])
     published = updates.wait_for(lambda r: len(r) >= 1 or not trainer.alive, timeout_s=120)
     assert published, f"no version announced; trainer log:\n{trainer.log()[-3000:]}"
     served = _updates(published)[-1]
-    more = clicks.sessions("p1b", [chain for chain in CHAINS * 2])
+    more = clicks.sessions("p1b", [chain for chain in CHAINS])
     recommendations.wait_for(_answered(first + more), timeout_s=120)
     swapped = recommendations.wait_for(
         lambda records: any(read_answer(r.value()).model_version != _base_version(records) for r in records), timeout_s=30)
@@ -111,7 +111,7 @@ def test_publish_swap_refuse_crash_resume_and_a_new_item(
 
     # 3. SIGKILL the trainer: the worker keeps serving the last good version
     trainer.kill()
-    while_dead = clicks.sessions("p2", [chain for chain in CHAINS * 3])
+    while_dead = clicks.sessions("p2", [chain for chain in CHAINS * 2])
     records = recommendations.wait_for(_answered(while_dead), timeout_s=60)
     dead_versions = {a.model_version for a in map(read_answer, (r.value() for r in records)) if a.event_id in set(while_dead)}
     announced = {u.version for u in _updates(updates.wait_for(lambda r: False, timeout_s=2))}
@@ -119,7 +119,7 @@ def test_publish_swap_refuse_crash_resume_and_a_new_item(
 
     # 4. restarted, it resumes from its last version and offsets; a new item is learned and recommended
     restarted = spawn_worker(settings, role="trainer")
-    with_new = clicks.sessions("p3", [["a", "b", NEW_ITEM, "c"]] * 30)
+    with_new = clicks.sessions("p3", [["a", "b", NEW_ITEM, "c"]] * 15)
     total = len(clicks.sent)
     caught_up = updates.wait_for(lambda r: any(u.examples_trained == total for u in _updates(r)), timeout_s=120)
     assert "resuming from" in restarted.log(), restarted.log()[-3000:]
@@ -156,7 +156,7 @@ def test_without_the_guard_answers_come_from_versions_trained_on_later_clicks(
     spawn_worker(settings, role="stateful")
     spawn_worker(settings, role="trainer")
     clicks = Clicks(settings)
-    sent = clicks.sessions("g", [chain for chain in CHAINS * 20])
+    sent = clicks.sessions("g", [chain for chain in CHAINS * 10])
     updates.wait_for(lambda r: any(sum(u.trained_through.values()) >= len(sent) for u in _updates(r)), timeout_s=120)
 
     leaks = {}
