@@ -119,6 +119,7 @@ def test_answers_by_a_version_trained_on_a_later_click_are_counted_with_the_vers
                                  ts_received=0.0, session_items=["a"], session_ts=[0.0])
         value = encode_recommendation(request, [("b", 1.0)], "default+online", version, 0.0,
                                       Provenance(partition=0, offset=offset, trained_through=trained_through))
+        phase.mark_sent(index, 0.5)
         phase.on_recommendation(index, read_answer(value), received_at=1.0)
 
     answer(0, "v0", offset=0, trained_through=None)
