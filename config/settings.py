@@ -122,6 +122,17 @@ class StateSettings(_Group):
     engine: Literal["quix", "faust"] = Field("quix", description="Stream engine for the stateful stage.")
 
 
+class ApiSettings(_Group):
+    host: str = Field("127.0.0.1", description="Address `streamrec serve` listens on (0.0.0.0: every interface).")
+    port: int = Field(8000, ge=0, le=65535, description="Port of `streamrec serve` (HTTP API, dashboard, /metrics).")
+    scorer: str | None = Field(
+        None, description="Scorer whose answers GET .../recommendations returns when no ?scorer= is given "
+        "(None: `scoring.scorer`). Shadow scorers write to the same topic; their answers are kept apart, by scorer.")
+    stats_window_s: float = Field(30.0, gt=0, description="Sliding window of the dashboard's rates and latency quantiles.")
+    hit_rate_k: int = Field(20, ge=1, description="Cut-off of the dashboard's prequential hit rate (HR@k).")
+    hit_rate_window: int = Field(1000, ge=1, description="Judged clicks per scorer in the dashboard's sliding-window hit rate.")
+
+
 class Settings(BaseSettings):
     """Everything a worker reads; immutable once loaded."""
 
@@ -133,6 +144,7 @@ class Settings(BaseSettings):
     history: HistorySettings = HistorySettings()
     scoring: ScoringSettings = ScoringSettings()
     state: StateSettings = StateSettings()
+    api: ApiSettings = ApiSettings()
     metrics_port: int = Field(0, ge=0, description="Prometheus /metrics port (0: off).")
 
     @classmethod

@@ -48,6 +48,17 @@ def worker(
 
 
 @app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: settings.api.host).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default: settings.api.port).")] = None,
+) -> None:
+    """Serve the HTTP API (latest recommendations, POST /clicks, /healthz, /metrics, /dashboard) until Ctrl-C."""
+    from streamrec.stream.api import serve as serve_api
+
+    serve_api(host=host, port=port)
+
+
+@app.command()
 def produce(topic: Annotated[str, typer.Option(help="Topic to write to.")] = "clicks") -> None:
     """Read JSON click events, one per line, from stdin and produce them (keyed by user, else session)."""
     from streamrec.stream.producer import produce_stdin
