@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,19 @@ def wait_for_groups(settings: Settings, groups: Sequence[str], processes: Sequen
         time.sleep(0.25)
 
 
+def api_process(settings: Settings, logs: Path) -> tuple[ManagedProcess, str]:
+    """`streamrec serve` for the demo on `api.port`, or on a free port when that one is taken; with its URL."""
+    port = settings.api.port
+    with socket.socket() as probe:
+        try:
+            probe.bind((settings.api.host, port))
+        except OSError:
+            probe.bind((settings.api.host, 0))
+            port = probe.getsockname()[1]
+    argv = [sys.executable, "-m", "streamrec", "serve", "--host", settings.api.host, "--port", str(port)]
+    return ManagedProcess("api", argv, settings_env(settings), logs / "api.log"), f"http://{settings.api.host}:{port}"
+
+
 def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str) -> dict[str, dict[str, object]]:
     """Settings of the demo deployment: a short group session timeout, a throw-away state folder.
 
@@ -166,6 +180,9 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
         with ExitStack() as running:
             for process in fleet:
                 running.enter_context(process)
+            api, api_url = api_process(settings, report_dir)
+            running.enter_context(api)
+            console.print(f"demo: API {api_url} (live dashboard {api_url}/dashboard, docs {api_url}/docs) while the replay runs")
             wait_for_groups(settings, groups, fleet)
             report = replay(settings, clicks, warm=warm_clicks, pacing=Pacing(),
                             drain=DrainPolicy(idle_s=20.0, scorers=len(fleet)), dataset=str(dataset or "synthetic"), fmt=fmt,
