@@ -8,8 +8,13 @@ Parts: `store` (local RocksDB of the latest answers), `feed` (the consumer threa
 from __future__ import annotations
 
 import logging
+import sys
 
 from streamrec.config import load_settings
+
+_GIL_SWITCH_S = 0.0005
+"""The consumer thread runs Python per record; at the default 5 ms switch interval every request
+the event loop answers meanwhile waits up to 5 ms for the GIL (the convoy effect)."""
 
 
 def serve(host: str | None = None, port: int | None = None) -> None:
@@ -24,6 +29,7 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     port = settings.api.port if port is None else port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ensure_topics(settings)
+    sys.setswitchinterval(_GIL_SWITCH_S)
     try:
         app = create_app(settings, port)
     except RuntimeError as exc:
