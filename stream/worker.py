@@ -27,7 +27,7 @@ from streamrec.stream.metrics import start_metrics_server
 
 log = logging.getLogger("streamrec.worker")
 
-ROLES = ("all", "stateful", "scoring")
+ROLES = ("all", "stateful", "scoring", "api")
 ENGINES: tuple[str, ...] = get_args(StateSettings.model_fields["engine"].annotation)
 """The engines settings accept (the `state.engine` Literal is the one list)."""
 _RATE_INTERVAL_S = 10.0
@@ -122,6 +122,10 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
     """Load settings, create missing topics, run the role's stages until SIGTERM/SIGINT."""
     if role not in ROLES:
         raise SystemExit(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if role == "api":  # the HTTP API, as `streamrec serve` with the api.* settings
+        from streamrec.stream.api import serve
+
+        return serve()
     settings = load_settings()
     engine = engine or settings.state.engine
     if engine not in ENGINES:

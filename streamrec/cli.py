@@ -38,7 +38,7 @@ def broker(port: Annotated[int, typer.Option(help="Port to listen on (0: a free 
 
 @app.command()
 def worker(
-    role: Annotated[str, typer.Option(help="all | stateful | scoring")] = "all",
+    role: Annotated[str, typer.Option(help="all | stateful | scoring | api (= streamrec serve)")] = "all",
     engine: Annotated[Optional[str], typer.Option(help="quix | faust (default: settings.state.engine)")] = None,
 ) -> None:
     """Run the stateful stage and/or the scoring stage until SIGTERM/Ctrl-C."""

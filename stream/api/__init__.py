@@ -20,6 +20,7 @@ the event loop answers meanwhile waits up to 5 ms for the GIL (the convoy effect
 def serve(host: str | None = None, port: int | None = None) -> None:
     """Run one API instance until SIGTERM/Ctrl-C (settings from STREAMREC_*; host/port override `api.*`)."""
     import uvicorn
+    from confluent_kafka import KafkaException
 
     from streamrec.stream.admin import ensure_topics
     from streamrec.stream.api.app import create_app
@@ -28,7 +29,11 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     host = host or settings.api.host
     port = settings.api.port if port is None else port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    ensure_topics(settings)
+    try:
+        ensure_topics(settings)
+    except KafkaException as exc:
+        raise SystemExit(f"cannot reach Kafka at {settings.kafka.bootstrap_servers} ({exc.args[0].str()}): start the broker "
+                         "or point STREAMREC_KAFKA__BOOTSTRAP_SERVERS at it") from None
     sys.setswitchinterval(_GIL_SWITCH_S)
     try:
         app = create_app(settings, port)
