@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import socket
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -201,7 +203,8 @@ def main() -> None:
                     rps, p50, p99, statuses = results[kind][-1]
                     print(f"round {round_ + 1} {kind:>13}: {rps:8,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {statuses}",
                           flush=True)
-            _, _, _, health = load(ports["streamrec"], [b"/healthz"], 1)
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports['streamrec']}/stats", timeout=10) as response:
+                live = orjson.loads(response.read())
         finally:
             stop.set()
             streamer.join(60)
@@ -212,6 +215,9 @@ def main() -> None:
             rps = statistics.median(r[0] for r in rounds)
             p99 = statistics.median(r[2] for r in rounds)
             print(f"  {kind:>13}: {rps:8,.0f} req/s (x{rps / base:.2f} of asgi-hello)  p99 {p99:.2f} ms")
+        print(f"  the API meanwhile read {live['clicks_per_s']:,.0f} clicks/s and {live['recommendations_per_s']:,.0f} "
+              f"recommendations/s (last {live['window_s']:.0f} s), lag {live['health']['lag']}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         found = sum(r[3].get(200, 0) for r in results["streamrec"])
         print(f"  streamrec lookups answered 200: {found:,} of {args.requests * args.rounds:,} (the rest 404: not answered yet)")
         if not worker.alive():

@@ -91,6 +91,7 @@ def test_get_returns_the_recommendation_for_a_posted_click(
     exposition = api.client.get("/metrics").text
     assert "streamrec_api_clicks_posted_total 5.0" in exposition
     assert 'streamrec_api_model_info{model_version=' in exposition
+    assert 'streamrec_api_http_requests_total{route="/sessions/{session_id}/recommendations",status="200"}' in exposition
     assert api.client.get("/openapi.json").json()["paths"]["/clicks"]["post"]["requestBody"]
 
 
