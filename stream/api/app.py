@@ -76,6 +76,16 @@ def _not_found(kind: str, ident: str, scorer: str, others: list[str]) -> JSONRes
     )
 
 
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, but never more than `limit` + 1 bytes of it: enough for the validator to call it oversized."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            break
+    return bytes(body[: limit + 1])
+
+
 _ANSWER_DOC: dict[int | str, dict[str, Any]] = {
     200: {"model": Recommendation, "description": "The latest answer: items, scorer and model_version."},
     404: {"description": "No answer for this id from this scorer (yet); `scorers` lists those that did answer."},
@@ -133,7 +143,7 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
                          503: {"description": "The broker did not acknowledge the click; retry."}})
     async def post_click(request: Request) -> JSONResponse:
         """Validate one click (the stateful stage's own contract) and produce it to `clicks`."""
-        body = await request.body()
+        body = await _read_capped(request, settings.validation.max_payload_bytes)
         sink: ClickSink = parts["sink"]
         checked = sink.check(body)
         if isinstance(checked, Rejection):

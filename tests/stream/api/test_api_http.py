@@ -108,6 +108,7 @@ BAD_BODIES: dict[str, bytes] = {
     "ts_out_of_range": orjson.dumps({**_click("s1", "i1"), "ts": 12.0}),
     "unknown_click_type": orjson.dumps({**_click("s1", "i1"), "type": "hover"}),
     "non_finite_number": b'{"event_id":"e1","session_id":"s1","item_id":"i1","ts":NaN}',
+    "oversized_payload": b'{"event_id": "' + b"e" * 1_000_000 + b'"}',
 }
 
 
