@@ -3,7 +3,8 @@
 The demo shows the whole path on one machine: clicks -> stateful stage -> scoring stage
 (kNN) -> recommendations, judged prequentially. A second scoring stage serving popularity
 reads the same scoring requests in its own consumer group (a shadow deployment), so the
-report compares both scorers on the very same stream. Every process the demo starts runs
+report compares both scorers on the very same stream. `streamrec serve` runs alongside (its
+URL is printed: lookups and the live dashboard while the replay runs). Every process the demo starts runs
 in its own process group and is stopped (SIGTERM, then SIGKILL) on the way out, also on
 Ctrl-C or an error.
 """
