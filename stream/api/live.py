@@ -1,11 +1,11 @@
 """Live figures of the stream as the API sees it: rates, latency, dead letters, prequential HR@k per scorer.
 
 The API reads `clicks`, `recommendations` and `clicks.dlq`, so it can judge every scorer
-online, prequentially: a session's next click is a hit for a scorer when it is among the
-top k of that scorer's latest answer for the session (given before the click). An answer
-is judged once, by the first click after it. Clicks and answers travel on different topics,
-so an answer can be read before the click that triggered it; the answer to the click being
-judged is therefore never used to judge it (the one before it is).
+online with the replay's protocol (stream/prequential.py): a scorer's answer to a click is
+a hit when the session's next click is among its top k. Clicks and answers travel on
+different topics, so either may be read first: an answer waits for its click's successor,
+or, read after it, is judged at once by the session's remembered clicks. Each answer is
+judged once (redeliveries are not judged again).
 
 Latency is what a web app calling this API waits for: from the click's Kafka timestamp
 (set by its producer) to the moment this process read the answer to it. Producer and API
@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,8 @@ _TRACKED_SESSIONS = 200_000
 """Sessions whose last answers are remembered for judging (least recently active forgotten first)."""
 _TRACKED_CLICKS = 200_000
 """Click produce times remembered to measure the latency of their answers."""
+_RECENT_CLICKS = 8
+"""Clicks remembered per session to judge answers that arrive after the session's next click."""
 _LATENCY_SAMPLES = 100_000
 """Latency samples kept per window at most (the quantiles then cover the latest ones)."""
 
@@ -66,12 +68,15 @@ class RateWindow:
 
 
 @dataclass
-class _SessionAnswers:
-    """A scorer's last two answers for one session (the last may answer the click about to be judged)."""
+class _Session:
+    """One session as the judge sees it: its latest clicks, and answers whose next click has not come yet."""
 
-    last: StoredAnswer
-    previous: StoredAnswer | None = None
-    judged_event: str | None = None
+    clicks: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=_RECENT_CLICKS))
+    """(event_id, item_id) in arrival order."""
+    waiting: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    """(scorer, event_id) -> the answer's top items."""
+    judged: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=4 * _RECENT_CLICKS))
+    """(scorer, event_id) already judged: a redelivered answer is not judged twice."""
 
 
 class LiveStats:
@@ -80,6 +85,7 @@ class LiveStats:
     def __init__(self, settings: ApiSettings) -> None:
         self._settings = settings
         self._lock = threading.Lock()
+        self._started_wall_s = time.time()
         self.clicks = RateWindow(settings.stats_window_s)
         self.answers = RateWindow(settings.stats_window_s)
         self.dead_letters = RateWindow(settings.stats_window_s)
@@ -87,12 +93,27 @@ class LiveStats:
         self.model_versions: dict[str, str] = {}
         self._latency: deque[tuple[float, float]] = deque(maxlen=_LATENCY_SAMPLES)
         self._click_sent_at: OrderedDict[str, float] = OrderedDict()
-        self._sessions: OrderedDict[tuple[str, str], _SessionAnswers] = OrderedDict()
-        self._by_session: dict[str, set[tuple[str, str]]] = {}
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._hits: dict[str, deque[bool]] = {}
 
+    def _session(self, session_id: str) -> _Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            session = self._sessions[session_id] = _Session()
+            if len(self._sessions) > _TRACKED_SESSIONS:
+                self._sessions.popitem(last=False)
+        else:
+            self._sessions.move_to_end(session_id)
+        return session
+
+    def _judge(self, session: _Session, scorer: str, event_id: str, items: tuple[str, ...], next_item: str) -> tuple[str, bool]:
+        session.judged.append((scorer, event_id))
+        hit = next_item in items
+        self._hits.setdefault(scorer, deque(maxlen=self._settings.hit_rate_window)).append(hit)
+        return scorer, hit
+
     def on_click(self, event_id: str, session_id: str, item_id: str, produced_at_s: float | None) -> list[tuple[str, bool]]:
-        """Count a valid click, judge every scorer's standing answer for its session; returns (scorer, hit)."""
+        """Count a valid click; it judges every answer to the session's previous click. Returns (scorer, hit)."""
         judged: list[tuple[str, bool]] = []
         with self._lock:
             self.clicks.add()
@@ -100,44 +121,45 @@ class LiveStats:
                 self._click_sent_at[event_id] = produced_at_s
                 if len(self._click_sent_at) > _TRACKED_CLICKS:
                     self._click_sent_at.popitem(last=False)
-            for (session, scorer), answers in self._scorers_of(session_id):
-                answer = answers.last if answers.last.event_id != event_id else answers.previous
-                if answer is None or answers.judged_event == answer.event_id:
-                    continue
-                answers.judged_event = answer.event_id
-                hit = item_id in answer.item_ids[: self._settings.hit_rate_k]
-                self._hits.setdefault(scorer, deque(maxlen=self._settings.hit_rate_window)).append(hit)
-                judged.append((scorer, hit))
+            session = self._session(session_id)
+            if any(seen == event_id for seen, _ in session.clicks):
+                return judged  # a redelivered click
+            previous = session.clicks[-1][0] if session.clicks else None
+            session.clicks.append((event_id, item_id))
+            for scorer, answered in [key for key in session.waiting if key[1] == previous]:
+                judged.append(self._judge(session, scorer, answered, session.waiting.pop((scorer, answered)), item_id))
         return judged
 
-    def _scorers_of(self, session_id: str) -> list[tuple[tuple[str, str], _SessionAnswers]]:
-        return [(key, self._sessions[key]) for key in self._by_session.get(session_id, ())]
-
     def on_answer(self, answer: StoredAnswer, read_at_s: float) -> float | None:
-        """Count an answer, keep it for judging; returns its latency in seconds when its click was seen."""
+        """Count an answer and judge it (now if its click's successor was seen, else when it comes).
+
+        Returns its latency in seconds when its click was seen. Answers emitted before this
+        process started (a new store catching up on the topic) are counted but not judged."""
         with self._lock:
             self.answers.add()
             self.model_versions[answer.scorer] = answer.model_version
-            key = (answer.session_id, answer.scorer)
-            held = self._sessions.get(key)
-            if held is None:
-                self._sessions[key] = _SessionAnswers(answer)
-                self._by_session.setdefault(answer.session_id, set()).add(key)
-                if len(self._sessions) > _TRACKED_SESSIONS:
-                    (old_session, old_scorer), _ = self._sessions.popitem(last=False)
-                    keys = self._by_session.get(old_session, set())
-                    keys.discard((old_session, old_scorer))
-                    if not keys:
-                        self._by_session.pop(old_session, None)
-            elif answer.event_id != held.last.event_id and answer.order >= held.last.order:
-                held.previous, held.last = held.last, answer
-                self._sessions.move_to_end(key)
+            if answer.ts_emitted >= self._started_wall_s:
+                self._file_for_judging(answer)
             sent = self._click_sent_at.get(answer.event_id)
             if sent is None:
                 return None
             latency = max(read_at_s - sent, 0.0)
             self._latency.append((time.monotonic(), latency))
             return latency
+
+    def _file_for_judging(self, answer: StoredAnswer) -> None:
+        session = self._session(answer.session_id)
+        key = (answer.scorer, answer.event_id)
+        if key in session.judged or key in session.waiting:
+            return
+        items = answer.item_ids[: self._settings.hit_rate_k]
+        clicks = [event for event, _ in session.clicks]
+        if answer.event_id in clicks[:-1]:  # answered after the session's next click: judge by that click
+            self._judge(session, answer.scorer, answer.event_id, items, session.clicks[clicks.index(answer.event_id) + 1][1])
+            return
+        session.waiting[key] = items
+        if len(session.waiting) > 4 * _RECENT_CLICKS:
+            session.waiting.pop(next(iter(session.waiting)))
 
     def on_dead_letter(self, reason: str) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
@@ -16,7 +17,8 @@ from streamrec.stream.admin import ensure_topics
 from streamrec.stream.demo import shadow_settings
 from streamrec.stream.topics import Topics
 
-from conftest import ApiProcess  # noqa: E402  (tests/stream/api/conftest.py)
+if TYPE_CHECKING:
+    from conftest import ApiProcess  # tests/stream/api/conftest.py
 
 pytestmark = pytest.mark.slow
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -49,20 +50,24 @@ def test_newest_answer_wins_per_scorer_and_offsets_survive_a_reopen(tmp_path: Pa
     reopened.close()
 
 
-def test_next_click_judges_the_standing_answer_once_per_scorer() -> None:
+def test_each_answer_is_judged_once_by_the_sessions_next_click() -> None:
     stats = LiveStats(ApiSettings(hit_rate_k=2))
-    stats.on_click("c1", "s1", "a", produced_at_s=100.0)
-    assert stats.on_answer(_answer("s1", "c1", 1.0, items=("b", "c", "d")), read_at_s=100.25) == pytest.approx(0.25)
-    stats.on_answer(_answer("s1", "c1", 1.0, scorer="pop", items=("d", "b")), read_at_s=100.3)
-    # c2 ("b") follows: a hit for both (b is in each top 2); its own answer read first must not be used
-    stats.on_answer(_answer("s1", "c2", 2.0, items=("x",)), read_at_s=101.0)
-    assert sorted(stats.on_click("c2", "s1", "b", produced_at_s=None)) == [("pop", True), ("sknn", True)]
-    # c3 ("d"): sknn's standing answer is c2's (x): a miss; pop's (c1) was already judged
-    assert stats.on_click("c3", "s1", "d", produced_at_s=None) == [("sknn", False)]
-    assert stats.on_click("c4", "s1", "d", produced_at_s=None) == []  # nothing new to judge
-    rates = stats.hit_rates()
-    assert rates == {"pop": (1.0, 1), "sknn": (0.5, 2)}
+    now = time.time()
+    stats.on_click("c1", "s1", "a", produced_at_s=now)
+    assert stats.on_answer(_answer("s1", "c1", now, items=("b", "c", "d")), read_at_s=now + 0.25) == pytest.approx(0.25)
+    # c2's own answer is read before c2 itself: it must wait for c3, not judge c2
+    stats.on_answer(_answer("s1", "c2", now, items=("x",)), read_at_s=now + 1)
+    assert stats.on_click("c2", "s1", "b", produced_at_s=None) == [("sknn", True)]  # b in c1's top 2
+    # pop answers c1 late, after c2 was seen: judged at once by c2, not by a later click
+    stats.on_answer(_answer("s1", "c1", now, scorer="pop", items=("d", "e")), read_at_s=now + 2)
+    stats.on_answer(_answer("s1", "c1", now, scorer="pop", items=("d", "e")), read_at_s=now + 2)  # redelivered
+    assert stats.on_click("c3", "s1", "d", produced_at_s=None) == [("sknn", False)]  # c2's answer (x): a miss
+    assert stats.on_click("c3", "s1", "d", produced_at_s=None) == []  # a redelivered click judges nothing
+    # answers emitted before the process started (a store catching up) are counted, never judged
+    stats.on_answer(_answer("s1", "c3", now - 3600, items=("z",)), read_at_s=now + 3)
+    assert stats.on_click("c4", "s1", "z", produced_at_s=None) == []
+    assert stats.hit_rates() == {"pop": (0.0, 1), "sknn": (0.5, 2)}
     snapshot = stats.snapshot()
-    assert snapshot["clicks_total"] == 4 and snapshot["recommendations_total"] == 3
+    assert snapshot["clicks_total"] == 5 and snapshot["recommendations_total"] == 5
     assert snapshot["model_versions"] == {"pop": "pop-v1", "sknn": "sknn-v1"}
-    assert snapshot["latency_samples"] == 2  # both scorers answered c1, whose produce time was seen
+    assert snapshot["latency_samples"] == 3  # answers to c1 (sknn, pop twice), whose produce time was seen
