@@ -128,12 +128,12 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
             return _not_found("session" if kind == "s" else "user", ident, chosen, store.scorers_of(kind, ident))
         return Response(raw, media_type="application/json")
 
-    @app.get("/sessions/{session_id}/recommendations", responses=_ANSWER_DOC, tags=["recommendations"])
+    @app.get("/sessions/{session_id:path}/recommendations", responses=_ANSWER_DOC, tags=["recommendations"])
     async def session_recommendations(session_id: str, scorer: str | None = Query(None, description="Default: api.scorer.")) -> Response:
         """The latest recommendations for a session (answer to its latest click seen)."""
         return lookup("s", session_id, scorer)
 
-    @app.get("/users/{user_id}/recommendations", responses=_ANSWER_DOC, tags=["recommendations"])
+    @app.get("/users/{user_id:path}/recommendations", responses=_ANSWER_DOC, tags=["recommendations"])
     async def user_recommendations(user_id: str, scorer: str | None = Query(None, description="Default: api.scorer.")) -> Response:
         """The latest recommendations for any session of a logged-in user."""
         return lookup("u", user_id, scorer)

@@ -59,6 +59,9 @@ def test_get_returns_the_recommendation_for_a_posted_click(
     api = spawn_api(settings)
     api.wait_healthy()
     assert api.client.get("/sessions/nobody/recommendations").status_code == 404
+    slashed = _click("web/s-1", "i1")  # ids are free-form strings: a "/" (sent as %2F or not) still routes
+    assert api.client.post("/clicks", content=orjson.dumps(slashed)).status_code == 202
+    assert _poll_answer(api, "/sessions/web%2Fs-1/recommendations", slashed["event_id"])[0]["session_id"] == "web/s-1"
 
     # A few clicks so the kNN has co-occurrences; the last one is the one we time.
     latencies = []
@@ -91,9 +94,9 @@ def test_get_returns_the_recommendation_for_a_posted_click(
     health = api.client.get("/healthz").json()
     assert health["broker_reachable"] and health["consumer_assigned"]
     exposition = api.client.get("/metrics").text
-    assert "streamrec_api_clicks_posted_total 5.0" in exposition
+    assert "streamrec_api_clicks_posted_total 6.0" in exposition
     assert 'streamrec_api_model_info{model_version=' in exposition
-    assert 'streamrec_api_http_requests_total{route="/sessions/{session_id}/recommendations",status="200"}' in exposition
+    assert 'streamrec_api_http_requests_total{route="/sessions/{session_id:path}/recommendations",status="200"}' in exposition
     assert api.client.get("/openapi.json").json()["paths"]["/clicks"]["post"]["requestBody"]
 
 
