@@ -62,7 +62,7 @@ def fastapi_hello() -> object:
 
     app = FastAPI()
 
-    @app.get("/sessions/{session_id}/recommendations")
+    @app.get("/sessions/{session_id:path}/recommendations")  # the same route as streamrec serve
     async def hello(session_id: str) -> Response:
         return Response(_HELLO, media_type="application/json")
 
