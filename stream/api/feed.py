@@ -99,9 +99,10 @@ class ApiFeed:
                 continue
             try:
                 self._handle(self._consumer.consume(num_messages=_BATCH, timeout=_POLL_S))
-            except Exception:  # never let one bad batch end the feed; the store is untouched for it
-                log.exception("recommendation feed: a batch failed")
+            except Exception:  # never let one bad batch end the feed: read it again from the store's offsets
+                log.exception("recommendation feed: a batch failed; re-reading from the stored offsets")
                 self._stop.wait(1.0)
+                self._rewind()
 
     def _assign_new_partitions(self) -> None:
         metadata = self._consumer.list_topics(timeout=_BROKER_TIMEOUT_S)
@@ -129,6 +130,20 @@ class ApiFeed:
         for tp in wanted:
             self.health.assigned[tp.topic] = self.health.assigned.get(tp.topic, 0) + 1
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in wanted))
+
+    def _rewind(self) -> None:
+        """Seek every recommendations partition back to the offset the store holds (the batch was not stored)."""
+        for (topic, partition) in list(self._next):
+            if topic != self.topics.recommendations:
+                continue
+            stored = self._store.offset(topic, partition)
+            try:
+                if stored is None:
+                    stored, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_BROKER_TIMEOUT_S)
+                self._consumer.seek(TopicPartition(topic, partition, stored))
+                self._next[(topic, partition)] = stored
+            except KafkaException as exc:
+                log.warning("could not rewind %s[%d]: %s", topic, partition, exc)
 
     def _refresh_lag(self) -> None:
         lag: dict[str, int] = {}
