@@ -184,6 +184,7 @@ def bounded_dead_letter(
     (MSG_SIZE_TOO_LARGE), which crashed the stage on that record at every restart.
     """
     value = value or b""
+    digest = hashlib.sha256(value).hexdigest()
     kept = limits.max_original_bytes
     while True:
         letter = DeadLetter(
@@ -196,7 +197,7 @@ def bounded_dead_letter(
             source_offset=offset,
             ts_dead=now,
             original_size=len(value),
-            original_sha256=hashlib.sha256(value).hexdigest(),
+            original_sha256=digest,
             original_key_size=None if key is None else len(key),
             truncated=len(value) > kept or (key is not None and len(key) > kept),
         )
