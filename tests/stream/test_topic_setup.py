@@ -42,12 +42,12 @@ def test_cli_produce_on_fresh_topics_then_the_worker_answers(
     done = subprocess.run([sys.executable, "-m", "streamrec", "produce"], input=lines, capture_output=True, text=True,
                           env=env, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert _retention(settings, topics.clicks) == str(settings.kafka.retention_ms)
 
     worker = spawn_worker(settings)
     valid = {str(c["event_id"]) for c in stream.clicks}
     assert wait_event_ids(tail_topic(settings, topics.recommendations), valid, timeout_s=60) == valid, worker.log()
     assert worker.alive, worker.log()
+    assert _retention(settings, topics.clicks) == str(settings.kafka.retention_ms)
     assert worker.terminate() == 0, worker.log()
 
 
