@@ -133,7 +133,8 @@ def _read_payload(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read checkpoint file ({exc.strerror})") from None
     if not head:
-        raise CheckpointError(f"{path}: checkpoint file is empty (0 bytes: an interrupted copy? copy or train it again)")
+        raise CheckpointError(f"{path}: checkpoint file is empty (0 bytes: an interrupted copy? "
+                              "copy or train it again)")
     if head != _ZIP_MAGIC:
         raise CheckpointError(f"{path}: corrupt bytes, not a {FORMAT} file (torch.save writes a zip archive; "
                               f"this starts with {head!r})")

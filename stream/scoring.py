@@ -189,7 +189,8 @@ class ScoringStage:
         for request, answer, source in zip(requests, answers, decoded.sources):
             if answer is None:
                 detail = f"{self.scorer.name} and {self.fallback.name} both raised"
-                outputs.append(dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq, self._dead_letter_limits))
+                outputs.append(
+                    dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq, self._dead_letter_limits))
                 continue
             scorer, ranked = answer
             record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at)
@@ -261,7 +262,8 @@ class ScoringStage:
         (a broker whose message.max.bytes is below `kafka.max_message_bytes`); anything else unchanged."""
         if topic != self.topics.dlq or error.code() != KafkaError.MSG_SIZE_TOO_LARGE:
             return value
-        letter = without_original(DeadLetter.model_validate_json(value), f"the broker refused it as too large ({error.str()})")
+        why = f"the broker refused it as too large ({error.str()})"
+        letter = without_original(DeadLetter.model_validate_json(value), why)
         return letter.model_dump_json().encode()
 
     def _commit(self) -> None:

@@ -86,7 +86,8 @@ def encode_scoring_request(
             request["history_items"] = history
         else:
             end = (end + 1) // 2
-            request["session_items"], request["session_ts"] = request["session_items"][-end:], request["session_ts"][-end:]
+            request["session_items"] = request["session_items"][-end:]
+            request["session_ts"] = request["session_ts"][-end:]
         encoded = orjson.dumps(request)
     return encoded
 
@@ -100,7 +101,8 @@ class StatefulStep:
         self._max_request_items = settings.history.max_request_items
         self._dead_letter_limits = dead_letter_limits(settings)
         # The request's key is its session_id: at most max_id_chars characters of up to 4 UTF-8 bytes.
-        self._max_request_bytes = settings.kafka.max_message_bytes - RECORD_OVERHEAD_BYTES - 4 * settings.validation.max_id_chars
+        key_bytes = 4 * settings.validation.max_id_chars
+        self._max_request_bytes = settings.kafka.max_message_bytes - RECORD_OVERHEAD_BYTES - key_bytes
         self.topics = Topics(settings.kafka.topic_prefix)
 
     def step(

@@ -28,7 +28,10 @@ def consumer_config(settings: Settings) -> dict[str, str | int]:
 
 def producer_config(settings: Settings) -> dict[str, str | int]:
     """librdkafka producer settings: the record size limit; one record per batch where the broker's watermarks need it."""
-    config: dict[str, str | int] = {"linger.ms": settings.kafka.linger_ms, "message.max.bytes": settings.kafka.max_message_bytes}
+    config: dict[str, str | int] = {
+        "linger.ms": settings.kafka.linger_ms,
+        "message.max.bytes": settings.kafka.max_message_bytes,
+    }
     if settings.kafka.single_record_batches:
         config["batch.num.messages"] = 1
     return config

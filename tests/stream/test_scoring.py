@@ -217,7 +217,8 @@ def test_a_dead_letter_the_broker_refuses_as_too_large_is_retried_without_its_or
         letter = DeadLetter(reason="invalid_scoring_request", detail="bad", original_b64="eA==", ts_dead=1.0,
                             original_size=1, original_sha256="h")
         refused = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large")
-        again = DeadLetter.model_validate_json(stage._retry_value("x.clicks.dlq", letter.model_dump_json().encode(), refused))
+        retried = stage._retry_value("x.clicks.dlq", letter.model_dump_json().encode(), refused)
+        again = DeadLetter.model_validate_json(retried)
         assert again.original_b64 == "" and again.truncated and again.original_sha256 == "h"
         assert "too large" in again.detail
         other = KafkaError(KafkaError._MSG_TIMED_OUT)

@@ -112,7 +112,8 @@ def test_a_request_over_the_size_limit_drops_its_oldest_history_then_session_cli
     assert len(whole) > 200_000
     trimmed = ScoringRequest.model_validate_json(encode_scoring_request(click, session, history, NOW, max_bytes=50_000))
     assert len(trimmed.model_dump_json()) <= 50_000
-    assert 0 < len(trimmed.history_items) < len(history) and trimmed.history_items == history[-len(trimmed.history_items):]
+    kept = len(trimmed.history_items)
+    assert 0 < kept < len(history) and trimmed.history_items == history[-kept:]
     assert trimmed.session_items == session.items
     tiny = ScoringRequest.model_validate_json(encode_scoring_request(click, session, history, NOW, max_bytes=600))
     assert tiny.history_items == [] and tiny.session_items == session.items[-len(tiny.session_items):]

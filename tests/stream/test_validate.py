@@ -9,7 +9,14 @@ import orjson
 import pytest
 
 from streamrec.config import KafkaSettings, ValidationSettings
-from streamrec.stream.topics import ClickEvent, ClickType, DeadLetter, DeadLetterLimits, bounded_dead_letter, without_original
+from streamrec.stream.topics import (
+    ClickEvent,
+    ClickType,
+    DeadLetter,
+    DeadLetterLimits,
+    bounded_dead_letter,
+    without_original,
+)
 from streamrec.stream.validate import ClickValidator, Reason, Rejection, dead_letter
 
 NOW = 1_800_000_000.0
