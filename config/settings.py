@@ -60,6 +60,17 @@ class KafkaSettings(_Group):
         "fetch waits (bench/tansu_fetch_skips.py: answers lost in 2 of 10 short replays at 10 ms, in none at 500 ms).",
     )
 
+    max_message_bytes: int = Field(
+        1_000_000, ge=262_144, description="Largest record streamrec produces (producer message.max.bytes, faust's "
+        "max request size) and the per-partition fetch size of its consumers. Keep it at or below the broker's "
+        "message.max.bytes (Kafka: 1,048,588; the embedded Tansu accepted 10 MB). Dead letters and scoring requests "
+        "are cut to fit it, so no record a click causes can be refused for its size.",
+    )
+    dlq_max_original_bytes: int = Field(
+        65_536, ge=0, description="Bytes of a rejected record's value (and of its key) a dead letter keeps, base64; "
+        "the rest is cut and the dead letter says `truncated`, with the original size and sha256.",
+    )
+
     @model_validator(mode="after")
     def _single_record_batches_need_long_fetch_waits(self) -> KafkaSettings:
         if self.single_record_batches and self.fetch_wait_max_ms < SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS:

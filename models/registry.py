@@ -15,6 +15,8 @@ from streamrec.models.knn import SessionKNN, session_knn
 from streamrec.models.popularity import Popularity, popularity
 from streamrec.models.scorer import Scorer
 
+CHECKPOINT_SUFFIX = ".pt"
+"""A `scoring.scorer` ending in this names a checkpoint file, even one that is missing."""
 STATS_SUBDIR = "scoring"
 """Baseline statistics live under `state.dir / STATS_SUBDIR / <scorer name>`."""
 
@@ -59,7 +61,10 @@ def _checkpoint(settings: Settings) -> Path | None:
     if settings.scoring.checkpoint_path is not None:
         return settings.scoring.checkpoint_path
     name = settings.scoring.scorer
-    return Path(name) if name not in _BASELINES and Path(name).is_file() else None
+    if name in _BASELINES:
+        return None
+    path = Path(name)  # a missing "*.pt" is a checkpoint path: loading it says which file is missing
+    return path if path.is_file() or path.suffix == CHECKPOINT_SUFFIX else None
 
 
 def build_scorer(settings: Settings, *, persist: bool = True) -> Scorer:

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streamrec.config.settings import Settings, load_settings
 from streamrec.state.clicklog.types import LoggedClick
+from streamrec.stream.admin import ensure_topics
 from streamrec.stream.collector import OutputCollector
 from streamrec.stream.prequential import PhaseTally
 from streamrec.stream.producer import ClickProducer
@@ -103,6 +104,7 @@ class Replayer:
         self.producer: ClickProducer
 
     def __enter__(self) -> Replayer:
+        ensure_topics(self.settings)  # before the first produce, or the broker may auto-create clicks without config
         with ExitStack() as opening:  # what opened is closed again if a later client fails to open
             self.collector = opening.enter_context(OutputCollector(self.settings))
             self.producer = opening.enter_context(ClickProducer.from_settings(self.settings))

@@ -16,7 +16,6 @@ fallback scorer for the queries that still fail; a query nothing can answer is d
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -31,8 +30,17 @@ from streamrec.models.registry import build_popularity, build_scorer
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer, reads_history
 from streamrec.stream import metrics
 from streamrec.stream.consume import RecentEvents
-from streamrec.stream.engines.common import consumer_config, producer_config
-from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics, encode_recommendation
+from streamrec.stream.engines.common import consumer_config, dead_letter_limits, producer_config
+from streamrec.stream.topics import (
+    DeadLetter,
+    DeadLetterLimits,
+    ScoringRequest,
+    Topics,
+    bounded_dead_letter,
+    dead_letter_key,
+    encode_recommendation,
+    without_original,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +67,16 @@ class Decoded:
     dead_letters: list[Output] = field(default_factory=list)
 
 
-def dead_letter(message: Message, reason: str, detail: str, now: float, dlq: str) -> Output:
-    """The DLQ record for a scoring-stage failure: reason, detail and the original bytes; counted."""
-    key, value = message.key(), message.value()
-    letter = DeadLetter(
-        reason=reason,
-        detail=detail[:500],
-        original_b64=base64.b64encode(value or b"").decode("ascii"),
-        original_key_b64=None if key is None else base64.b64encode(key).decode("ascii"),
-        source_topic=message.topic(),
-        source_partition=message.partition(),
-        source_offset=message.offset(),
-        ts_dead=now,
-    )
+def dead_letter(message: Message, reason: str, detail: str, now: float, dlq: str, limits: DeadLetterLimits) -> Output:
+    """The DLQ record for a scoring-stage failure: reason, detail and the original bytes (cut to `limits`); counted."""
+    key = message.key()
+    letter = bounded_dead_letter(reason, detail, key, message.value(), now, limits, source_topic=message.topic(),
+                                 partition=message.partition(), offset=message.offset())
     metrics.CLICKS_DEAD_LETTERED.labels(reason).inc()
-    return dlq, key, letter.model_dump_json().encode()
+    return dlq, dead_letter_key(key), letter.model_dump_json().encode()
 
 
-def decode_batch(batch: Sequence[Message], now: float, dlq: str) -> Decoded:
+def decode_batch(batch: Sequence[Message], now: float, dlq: str, limits: DeadLetterLimits) -> Decoded:
     """Parse every record as a ScoringRequest; what does not parse becomes a dead letter."""
     decoded = Decoded()
     for message in batch:
@@ -85,7 +85,7 @@ def decode_batch(batch: Sequence[Message], now: float, dlq: str) -> Decoded:
             if not request.session_items:
                 raise ValueError("session_items is empty")
         except (ValidationError, ValueError) as exc:
-            decoded.dead_letters.append(dead_letter(message, INVALID_REQUEST, str(exc), now, dlq))
+            decoded.dead_letters.append(dead_letter(message, INVALID_REQUEST, str(exc), now, dlq, limits))
             continue
         decoded.requests.append(request)
         decoded.sources.append(message)
@@ -111,6 +111,7 @@ class ScoringStage:
         self.scorer = scorer
         self.fallback = fallback
         self.topics = Topics(settings.kafka.topic_prefix)
+        self._dead_letter_limits = dead_letter_limits(settings)
         self._done: dict[tuple[str, int], int] = {}
         """Next offset per (topic, partition) past the answered batches, not committed yet."""
         self._next_commit_at = 0.0
@@ -167,7 +168,7 @@ class ScoringStage:
     def _process(self, batch: list[Message], stop: threading.Event) -> bool:
         """Score and produce one batch; True once every output record is acknowledged."""
         now = time.time()
-        decoded = decode_batch(batch, now, self.topics.dlq)
+        decoded = decode_batch(batch, now, self.topics.dlq, self._dead_letter_limits)
         outputs = decoded.dead_letters
         if decoded.requests:
             outputs += self._score(decoded)
@@ -188,7 +189,8 @@ class ScoringStage:
         for request, answer, source in zip(requests, answers, decoded.sources):
             if answer is None:
                 detail = f"{self.scorer.name} and {self.fallback.name} both raised"
-                outputs.append(dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq))
+                outputs.append(
+                    dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq, self._dead_letter_limits))
                 continue
             scorer, ranked = answer
             record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at)
@@ -240,10 +242,10 @@ class ScoringStage:
         return True
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, failed: list[Output]) -> None:
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        def on_delivery(error: KafkaError | None, _message: Message | None) -> None:
             if error is not None:
                 log.warning("delivery to %s failed (%s); will retry", topic, error)
-                failed.append((topic, key, value))
+                failed.append((topic, key, self._retry_value(topic, value, error)))
 
         while True:
             try:
@@ -251,6 +253,18 @@ class ScoringStage:
                 return
             except BufferError:  # local queue full: let deliveries drain
                 self._producer.poll(0.1)
+            except KafkaException as exc:  # refused before sending (e.g. too large): retried like a failed delivery
+                on_delivery(exc.args[0], None)
+                return
+
+    def _retry_value(self, topic: str, value: bytes, error: KafkaError) -> bytes:
+        """What to produce again: a dead letter the broker refused as too large goes without its original bytes
+        (a broker whose message.max.bytes is below `kafka.max_message_bytes`); anything else unchanged."""
+        if topic != self.topics.dlq or error.code() != KafkaError.MSG_SIZE_TOO_LARGE:
+            return value
+        why = f"the broker refused it as too large ({error.str()})"
+        letter = without_original(DeadLetter.model_validate_json(value), why)
+        return letter.model_dump_json().encode()
 
     def _commit(self) -> None:
         """Commit the offsets past every answered batch (synchronously), at most every `commit_interval_ms`.

@@ -77,9 +77,14 @@ def _stateful_child(settings: Settings, engine: str, metrics_port: int, parent_p
 
 
 def _run_scoring(settings: Settings, stop: threading.Event) -> None:
+    """The scoring stage; a checkpoint it cannot load ends the worker with that one line, not a traceback."""
+    from streamrec.models.checkpoint import CheckpointError
     from streamrec.stream.scoring import run_scoring_stage
 
-    run_scoring_stage(settings, stop)
+    try:
+        run_scoring_stage(settings, stop)
+    except CheckpointError as exc:
+        raise SystemExit(f"streamrec worker: cannot serve the checkpoint: {exc}") from None
 
 
 def _run_all(settings: Settings, engine: str) -> None:

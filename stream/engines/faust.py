@@ -176,6 +176,8 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger=kafka.linger_ms / 1000,
         # aiokafka closes a batch once it is full but always takes a first record: size 1 = one record per batch.
         producer_max_batch_size=1 if kafka.single_record_batches else 16384,
+        producer_max_request_size=kafka.max_message_bytes,
+        consumer_max_fetch_size=kafka.max_message_bytes,
         web_enabled=False,
         autodiscover=False,
         Table=_Table,

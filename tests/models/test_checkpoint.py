@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 import torch
 from _toy_split import toy_split
 
-from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.checkpoint import Checkpoint, CheckpointError
 from streamrec.models.train import train_checkpoint
 from streamrec.state.vocab import ItemVocabulary
 
@@ -61,3 +62,33 @@ def test_vocabulary_reserves_index_zero_and_round_trips() -> None:
     assert ItemVocabulary.from_list(vocab.to_list()).items == ["x", "y"]
     with pytest.raises(ValueError):
         ItemVocabulary.from_list(["x", "x"])
+
+
+def _zip_of(payload: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("name", "content", "complaint"), [
+    ("missing", None, "no such checkpoint file"),
+    ("empty", b"", "empty"),
+    ("truncated", "half", "truncated or damaged"),
+    ("corrupt", b"\x00\x08Z\x1e not a zip archive at all" * 20, "corrupt bytes"),
+    ("wrong-format", _zip_of({"weights": torch.zeros(2)}), "wrong format"),
+    ("pickled-objects", _zip_of(ItemVocabulary(["a"])), "Python objects"),
+])
+def test_unloadable_files_raise_one_line_naming_the_file(
+    checkpoint: Checkpoint, tmp_path: Path, name: str, content: bytes | str | None, complaint: str
+) -> None:
+    path = tmp_path / f"{name}.pt"
+    if content == "half":
+        whole = checkpoint.save(path).read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.load(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: ") and complaint in message and "\n" not in message
+    assert isinstance(raised.value, ValueError)

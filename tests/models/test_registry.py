@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from streamrec.config import load_settings
+from streamrec.models.checkpoint import CheckpointError
 from streamrec.models.registry import build_scorer, list_scorers
 from streamrec.models.scorer import Query, Scorer, close_scorer
 
@@ -32,3 +33,9 @@ def test_streaming_baselines_persist_under_the_state_dir(tmp_path: Path) -> None
 def test_an_unknown_name_is_refused_with_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sknn"):
         build_scorer(load_settings(scoring={"scorer": "nope"}, state={"dir": tmp_path}))
+
+
+def test_a_missing_checkpoint_named_as_scorer_is_reported_as_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "model.pt"
+    with pytest.raises(CheckpointError, match=f"{missing}: no such checkpoint file"):
+        build_scorer(load_settings(scoring={"scorer": str(missing)}, state={"dir": tmp_path}))
