@@ -39,6 +39,8 @@ def _merge(families: Iterable[Metric], into: dict[str, Metric], sums: dict[tuple
         for sample in family.samples:
             if sample.name.endswith("_created"):
                 continue  # per-process creation times cannot be summed
+            if sample.name.endswith("_info") and not sample.labels:
+                continue  # an Info this process never set (the child imports the scoring stage's metrics too)
             key = (family.name, sample.name, tuple(sorted(sample.labels.items())))
             index = sums.get(key)
             if index is None:
