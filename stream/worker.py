@@ -39,7 +39,7 @@ from streamrec.stream.observability.health import (
     ShutdownDeadline,
     wait_for_broker,
 )
-from streamrec.stream.observability.stage_errors import explain_stage_error
+from streamrec.stream.observability.stage_errors import check_scorer, explain_stage_error
 
 log = logging.getLogger("streamrec.worker")
 
@@ -164,6 +164,8 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
     engine = engine or settings.state.engine
     if engine not in ENGINES:
         raise SystemExit(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if role != "stateful":
+        check_scorer(settings)
     _configure_logging()
     stop = threading.Event()
     _stop_on_signals(stop)

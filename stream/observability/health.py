@@ -51,6 +51,17 @@ def start_hint(settings: Settings) -> str:
 
 
 
+class NoBroker(RuntimeError):
+    """No broker answered at the configured bootstrap servers (a command that needs one cannot start)."""
+
+
+def require_broker(settings: Settings, timeout_s: float = 5.0) -> None:
+    """Raise NoBroker, with what to do, unless the broker answers a metadata request within `timeout_s`."""
+    result = probe(_admin(settings), (), timeout_s)
+    if not result.reachable:
+        raise NoBroker(f"no Kafka broker reachable at {settings.kafka.bootstrap_servers}: {start_hint(settings)}")
+
+
 def _admin(settings: Settings) -> AdminClient:
     # log_level 0: librdkafka's own connection-refused lines would repeat what the probe logs, several per attempt.
     return AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
