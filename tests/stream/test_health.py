@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_worker_gives_up_after_broker_wait_max_with_one_line(
 
 
 @pytest.fixture
-def own_broker() -> EmbeddedBroker:
+def own_broker() -> Iterator[EmbeddedBroker]:
     """A broker this test may stop (the session's is shared)."""
     broker = EmbeddedBroker().start()
     yield broker
@@ -105,7 +106,7 @@ def test_sigterm_during_broker_loss_stops_within_the_shutdown_timeout(
                                       {"broker_lost_exit_s": 0.0, "shutdown_timeout_s": 3.0})
     own_broker.stop()
     assert wait_until(lambda: scrape(port).get(("streamrec_healthy", ())) == 0.0, timeout_s=30), worker.log()
-    worker._signal_group(__import__("signal").SIGTERM)
+    worker._signal_group(signal.SIGTERM)
     try:
         worker.process.wait(timeout=45)  # the bound is 3 s; the rest is slack for a loaded machine
     except subprocess.TimeoutExpired:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ops_helpers import wait_until
 
 from streamrec.config import Settings
 
@@ -91,14 +92,7 @@ def docs_deployment(make_settings: Callable[..., Settings], spawn_worker: Callab
     """A worker on the unprefixed topics the examples name (each test run answers only its own new clicks)."""
     settings = make_settings(kafka={"topic_prefix": ""})
     worker = spawn_worker(settings)
-    deadline_log = "worker starting"
-    import time
-
-    for _ in range(300):
-        if deadline_log in worker.log():
-            break
-        time.sleep(0.2)
-    assert deadline_log in worker.log(), worker.log()
+    assert wait_until(lambda: "worker starting" in worker.log(), timeout_s=60), worker.log()
     return settings
 
 
