@@ -181,15 +181,17 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
     ensure_topics(settings)
     log.info("worker starting: role=%s engine=%s bootstrap=%s", role, engine, settings.kafka.bootstrap_servers)
     monitor.start()
-    if role == "stateful":
-        serve_metrics(settings.metrics_port)
-        run_stateful(settings, engine, stop)
-    elif role == "scoring":
-        serve_metrics(settings.metrics_port)
-        _run_scoring(settings, stop)
-    else:
-        _run_all(settings, engine, stop)
-    deadline.finished()
-    if monitor.failed:
-        sys.exit(EXIT_BROKER_LOST)
+    try:
+        if role == "stateful":
+            serve_metrics(settings.metrics_port)
+            run_stateful(settings, engine, stop)
+        elif role == "scoring":
+            serve_metrics(settings.metrics_port)
+            _run_scoring(settings, stop)
+        else:
+            _run_all(settings, engine, stop)
+    finally:
+        deadline.finished()
+        if monitor.failed:  # whatever else ended the stages, a lost broker is the cause to report
+            sys.exit(EXIT_BROKER_LOST)
     log.info("worker stopped")
