@@ -144,6 +144,30 @@ class ApiSettings(_Group):
     hit_rate_window: int = Field(1000, ge=1, description="Judged clicks per scorer in the dashboard's sliding-window hit rate.")
 
 
+class HealthSettings(_Group):
+    broker_wait_max_s: float = Field(
+        0.0, ge=0, description="How long a starting worker retries an unreachable broker before it exits with status 1 "
+        "(0: forever). Each attempt logs one line."
+    )
+    broker_retry_initial_ms: int = Field(500, ge=10, description="Wait after the first failed connection attempt; doubles per attempt.")
+    broker_retry_max_ms: int = Field(10_000, ge=10, description="Longest wait between two connection attempts.")
+    probe_interval_ms: int = Field(
+        2000, ge=100, description="How often a running worker checks that the broker answers and its topics exist "
+        "(the `streamrec_healthy` metric)."
+    )
+    broker_lost_exit_s: float = Field(
+        60.0, ge=0, description="A worker that has been unhealthy (broker unreachable or its topics gone) this long "
+        "exits with status 3, for its supervisor to restart it (0: never; it stays up and reports unhealthy)."
+    )
+    lag_interval_ms: int = Field(
+        5000, ge=0, description="How often each stage's consumer reports its lag per partition (`streamrec_consumer_lag`; 0: off)."
+    )
+    shutdown_timeout_s: float = Field(
+        20.0, gt=0, description="Longest a stopping process waits for its stages to commit and close (an unreachable "
+        "broker can block them); past it, it exits with status 4 and the uncommitted work is re-read on restart."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a worker reads; immutable once loaded."""
 
@@ -156,6 +180,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     state: StateSettings = StateSettings()
     api: ApiSettings = ApiSettings()
+    health: HealthSettings = HealthSettings()
     metrics_port: int = Field(0, ge=0, description="Prometheus /metrics port (0: off).")
 
     @classmethod

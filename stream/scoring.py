@@ -41,6 +41,8 @@ from streamrec.stream.topics import (
     encode_recommendation,
     without_original,
 )
+from streamrec.stream.observability.lag import lag_config
+from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ class ScoringStage:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             **consumer_config(settings),
+            **lag_config("scoring", (self.topics.scoring_requests,), settings.health.lag_interval_ms),
         })
         self._producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all", **producer_config(settings)})
 
@@ -182,6 +185,7 @@ class ScoringStage:
             answers = self._recommend(queries)
         emitted_at = time.time()
         stamps = version_stamps((self.scorer, self.fallback))
+        observe_latencies(requests, emitted_at)
         # Learn only after answering: a batch can hold clicks t and t+1 of one session, and the
         # answer to t must not have seen the pair it will be judged on (prequential honesty).
         self._observe([r.session_items for r in requests if self._recent.first_time(r.event_id)])
@@ -193,6 +197,8 @@ class ScoringStage:
                     dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq, self._dead_letter_limits))
                 continue
             scorer, ranked = answer
+            if scorer is self.fallback:
+                metrics.FALLBACK_ANSWERS.inc()
             record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at)
             outputs.append((self.topics.recommendations, request.session_id.encode(), record))
         return outputs
@@ -285,6 +291,7 @@ class ScoringStage:
                 metrics.SCORER_ERRORS.inc()
                 log.exception("%s could not persist its statistics; offsets stay uncommitted", scorer.name)
                 return
+        describe_scorer(self.scorer, self.settings)
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()]
         self._done = {}
         try:
@@ -305,6 +312,7 @@ def run_scoring_stage(settings: Settings, stop: threading.Event) -> None:
     """Run the scoring stage of `settings` until `stop` is set (the worker's entry point)."""
     scorer = build_scorer(settings)
     fallback = build_popularity(settings, persist=False)
+    log.info("serving %s", ", ".join(f"{k}={v}" for k, v in describe_scorer(scorer, settings).items()))
     warning = history_supply_warning(scorer, settings)
     if warning is not None:
         log.warning(warning)

@@ -58,7 +58,12 @@ class StepResult(NamedTuple):
 
 
 def encode_scoring_request(
-    click: ClickEvent, session: SessionGraph, history: list[str], now: float, max_bytes: int | None = None
+    click: ClickEvent,
+    session: SessionGraph,
+    history: list[str],
+    now: float,
+    max_bytes: int | None = None,
+    ts_produced: float | None = None,
 ) -> bytes:
     """The `ScoringRequest` JSON for `click`, from the session cut at that click (a redelivery may come late).
 
@@ -78,6 +83,7 @@ def encode_scoring_request(
         "session_items": session.items[:end],
         "session_ts": session.ts[:end],
         "history_items": history,
+        "ts_produced": ts_produced,
     }
     encoded = orjson.dumps(request)
     while max_bytes is not None and len(encoded) > max_bytes and (history or end > 1):
@@ -114,10 +120,12 @@ class StatefulStep:
         *,
         partition: int | None = None,
         offset: int | None = None,
+        ts_produced: float | None = None,
     ) -> StepResult:
         """The pure transition: no I/O, no metrics (see `__call__` for the counted version).
 
         Scoring requests are keyed by session_id (the scoring stage's unit), dead letters by the original key.
+        `ts_produced` is the click record's Kafka timestamp, carried on for the latency histogram.
         """
         parsed = self._validator.parse(key, value, now)
         if isinstance(parsed, Rejection):
@@ -129,7 +137,9 @@ class StatefulStep:
         click = Click(parsed.event_id, parsed.session_id, parsed.user_id, parsed.item_id, parsed.ts)
         transition = apply_click(state, click, self._policy)
         history = state.history.items[-self._max_request_items :] if self._max_request_items else []
-        request = encode_scoring_request(parsed, transition.session, history, now, self._max_request_bytes)
+        request = encode_scoring_request(
+            parsed, transition.session, history, now, max_bytes=self._max_request_bytes, ts_produced=ts_produced
+        )
         changed = not transition.duplicate or bool(transition.closed)
         return StepResult(
             state=state.to_dict() if changed else None,
@@ -147,9 +157,10 @@ class StatefulStep:
         *,
         partition: int | None = None,
         offset: int | None = None,
+        ts_produced: float | None = None,
     ) -> StepResult:
         """`step`, counted in the stage's metrics."""
-        result = self.step(key, value, stored, now, partition=partition, offset=offset)
+        result = self.step(key, value, stored, now, partition=partition, offset=offset, ts_produced=ts_produced)
         if result.rejection is not None:
             metrics.CLICKS_DEAD_LETTERED.labels(result.rejection.reason.value).inc()
             return result

@@ -94,6 +94,10 @@ class ScoringRequest(_Record):
     session_items: list[str] = Field(description="The session's clicks, oldest first; the last is this click.")
     session_ts: list[float]
     history_items: list[str] = Field(default_factory=list, description="The user's closed-session clicks, oldest first.")
+    ts_produced: float | None = Field(
+        None, description="Kafka timestamp of the click record (its produce time, unix seconds): the start of the "
+        "click-to-recommendation latency the scoring stage measures."
+    )
 
 
 class ScoredItem(_Record):

@@ -5,7 +5,7 @@
   from the changelog) and every valid click got a recommendation at least once;
 - malformed mix: >= 10 kinds of malformed records among valid clicks all land in the DLQ with
   their reason and original bytes, every valid click is answered, the worker never restarts;
-- `--role stateful` alone (the engine on the main thread) serves and stops cleanly on SIGTERM.
+- `--role stateful` alone (the engine on a thread, SIGTERM handled by the worker) serves and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def _b64decode(text: str | None) -> bytes | None:
 def test_stateful_role_alone_serves_and_stops_cleanly_on_sigterm(
     engine: str, make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
 ) -> None:
-    """`--role stateful` runs the engine on the main thread, where the engine's own signal handling applies."""
+    """`--role stateful` alone: the worker's SIGTERM handler stops the engine, which commits and exits 0."""
     settings = make_settings(state={"engine": engine})
     ensure_topics(settings)
     stream = make_stream(users=2, anonymous=2, length=3)
