@@ -126,6 +126,19 @@ class ScoringSettings(_Group):
     sknn_idf: float = Field(0.1, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
     sknn_repeat: float = Field(0.3, ge=0, description="Extra score of the session's own items (re-clicks), per unit of recency weight.")
     sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation counts half after this many further clicks (0: no decay).")
+    candidates_min_catalogue_items: int = Field(
+        200_000, ge=1, description="Neural scorers re-rank candidates (HNSW top-M + neighbour matrix + familiar items) for "
+        "catalogues of at least this many items and score every item below it (models/candidates/; measured: full "
+        "scoring is faster up to 12k items, the candidate path 16x faster at 1M, docs/benchmarks.md)."
+    )
+    hnsw_top_m: int = Field(200, ge=1, description="Items the HNSW index returns per session vector on the candidate path.")
+    hnsw_ef_search: int = Field(
+        4096, ge=1, description="hnswlib ef at query time (at least hnsw_top_m is used): larger is more exact, slower. 4096: the "
+        "smallest tried reaching recall@20 >= 0.98 on bench/hnsw_candidates.py's hardest case (docs/benchmarks.md)."
+    )
+    hnsw_m: int = Field(16, ge=2, description="hnswlib M: graph links per item of the candidate index.")
+    hnsw_ef_construction: int = Field(100, ge=1, description="hnswlib ef_construction: build-time candidate list size of the candidate index.")
+    neighbour_matrix_k: int = Field(20, ge=0, description="Most similar items (embedding cosine) kept per item in GRAINRec's neighbour matrix.")
 
 
 class StateSettings(_Group):

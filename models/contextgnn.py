@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from streamrec.models.score_space import DenseSpace, ScoreSpace, SparseSpace
 from streamrec.state.vocab import PAD_INDEX
 
 
@@ -143,19 +144,19 @@ class ContextGNNHead(nn.Module):
     ) -> Tensor:
         """session [B, d], two_tower [B, V] (or [B, C] with candidates [B, C]), nodes [N, d] -> logits like two_tower.
 
-        `fold` (training only): read that fold's out-of-fold co-occurrence tables.
+        `fold` (training only): read that fold's out-of-fold co-occurrence tables. With candidates
+        the features are computed on their support only (models/score_space.py), never [B, V],
+        and equal the dense features at the candidates.
         """
         tables = self.fold_tables[fold] if fold is not None and self.fold_tables else (
             self.neighbour_index, self.neighbour_weight, self.knn_index, self.knn_weight
         )
-        evidence, recency, node_pair, lengths = self._pair_features(session, graphs, nodes, tables[0], tables[1])
-        knn, knn_max = self._knn_scores(session, graphs, tables[2], tables[3])
-        familiar = ((evidence > 0) | (recency > 0) | (knn > 0)).sum(1).to(session.dtype)
+        space = self._space(session, graphs, tables, candidates)
+        evidence, recency, node_pair, lengths = self._pair_features(session, graphs, nodes, tables[0], tables[1], space)
+        knn, knn_max = self._knn_scores(session, graphs, tables[2], tables[3], space)
+        familiar = space.row_count((evidence > 0) | (recency > 0) | (knn > 0))
         stats = torch.stack([torch.log1p(lengths), torch.log1p(familiar), knn_max.clamp_min(1e-12).log()], dim=-1)
-        features = [evidence, recency, node_pair, knn]
-        if candidates is not None:
-            features = [f.gather(1, candidates) for f in features]
-        evidence, recency, node_pair, knn = features
+        evidence, recency, node_pair, knn = (space.select(f) for f in (evidence, recency, node_pair, knn))
         local = ((evidence > 0) | (recency > 0) | (knn > 0)).to(two_tower.dtype)
         log_knn = knn.clamp_min(1e-30).log().clamp_min(LOG_FLOOR)
         g = self.fusion(torch.cat([session, stats], dim=-1))  # [B, 7]
@@ -163,9 +164,32 @@ class ContextGNNHead(nn.Module):
         pair = pair + g[:, 4:5] * knn + g[:, 5:6] * log_knn
         return g[:, 6:7].exp() * two_tower + local * pair
 
-    def _knn_scores(self, session: Tensor, graphs: Batch, knn_index: Tensor, knn_weight: Tensor) -> tuple[Tensor, Tensor]:
-        """knn[b, v] of the module docstring, [B, V], max-normalised per row (models/knn.py's score), and the row maxima [B]."""
-        batch_size, num_items = session.size(0), knn_index.size(0)
+    def familiar_items(self, items: Tensor) -> Tensor:
+        """Items whose features can be non-zero for a session containing `items` [N]: the items
+        themselves and their cosine and kNN co-occurrence rows -> [N, 1 + 2K] (PAD where a row is short).
+
+        Candidate generation includes them all, so re-ranking candidates never misses an item the
+        head would lift (everything else scores its two-tower logit only)."""
+        return torch.cat([items.unsqueeze(-1), self.neighbour_index[items], self.knn_index[items]], dim=1)
+
+    def _space(self, session: Tensor, graphs: Batch, tables: tuple[Tensor, ...], candidates: Tensor | None) -> ScoreSpace:
+        """Dense [B, V] features, or (with candidates) features on their support only (models/score_space.py)."""
+        batch_size, num_items = session.size(0), tables[0].size(0)
+        if candidates is None:
+            return DenseSpace(batch_size, num_items, session, candidates)
+        x = graphs.x
+        cosine_rows = tables[0][x]  # clicks' items are the nodes' items
+        rows = torch.cat([graphs.batch, graphs.batch.unsqueeze(-1).expand_as(cosine_rows).flatten(), graphs.batch.repeat_interleave(tables[2].size(1))])
+        items = torch.cat([x, cosine_rows.flatten(), tables[2][x].flatten()])
+        return SparseSpace(rows, items, num_items, session, candidates)
+
+    def _knn_scores(
+        self, session: Tensor, graphs: Batch, knn_index: Tensor, knn_weight: Tensor, space: ScoreSpace | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """knn[b, v] of the module docstring, max-normalised per row (models/knn.py's score), and the row maxima [B].
+
+        In `space` (default: dense [B, V])."""
+        space = space or DenseSpace(session.size(0), knn_index.size(0), session)
         num_nodes, num_clicks = graphs.x.numel(), graphs.click_node.numel()
         position = torch.arange(num_clicks, device=session.device)
         last_click = torch.full((num_nodes,), -1, dtype=torch.long, device=session.device)
@@ -175,33 +199,29 @@ class ContextGNNHead(nn.Module):
         distinct_age[order] = torch.arange(num_nodes, device=session.device) - graphs.ptr[graphs.batch[order]]
         weight = self.knn.decay ** distinct_age.to(session.dtype)  # [N]
         neighbour = knn_index[graphs.x]  # [N, K]
-        scores = session.new_zeros(batch_size, num_items).index_put_(
-            (graphs.batch.unsqueeze(-1).expand_as(neighbour), neighbour), knn_weight[graphs.x] * weight.unsqueeze(-1), accumulate=True
-        )
-        scores = scores.index_put_((graphs.batch, graphs.x), self.knn.repeat * weight, accumulate=True)
-        scores[:, PAD_INDEX] = 0.0
-        scores = scores * self.idf_weight
-        top = scores.amax(dim=1)
-        return scores / top.clamp_min(1e-12).unsqueeze(-1), top
+        rows = torch.cat([graphs.batch.unsqueeze(-1).expand_as(neighbour).flatten(), graphs.batch])
+        items = torch.cat([neighbour.flatten(), graphs.x])
+        values = torch.cat([(knn_weight[graphs.x] * weight.unsqueeze(-1)).flatten(), self.knn.repeat * weight])
+        scores = space.without_padding(space.sum(rows, items, values))
+        scores = scores * space.per_item(self.idf_weight)
+        top = space.row_max(scores)
+        return scores / space.per_row(top.clamp_min(1e-12)), top
 
     def _pair_features(
-        self, session: Tensor, graphs: Batch, nodes: Tensor, neighbour_index: Tensor, neighbour_weight: Tensor
+        self, session: Tensor, graphs: Batch, nodes: Tensor, neighbour_index: Tensor, neighbour_weight: Tensor, space: ScoreSpace | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Dense [B, V] evidence, recency and node-pair features, and session lengths [B]."""
-        batch_size, num_items = session.size(0), neighbour_index.size(0)
+        """Evidence, recency and node-pair features (in `space`, default dense [B, V]), and session lengths [B]."""
+        space = space or DenseSpace(session.size(0), neighbour_index.size(0), session)
+        batch_size = session.size(0)
         lengths = graphs.click_ptr[1:] - graphs.click_ptr[:-1]
         click_graph = torch.repeat_interleave(torch.arange(batch_size, device=session.device), lengths)
         clicks = graphs.x[graphs.click_node]  # item of each click [T]
         age = graphs.click_ptr[1:][click_graph] - 1 - torch.arange(clicks.numel(), device=session.device)
         weight = self.recency_decay ** age.to(session.dtype)  # [T], 1 for the last click
-        recency = session.new_zeros(batch_size, num_items).index_put_((click_graph, clicks), weight, accumulate=True)
+        recency = space.sum(click_graph, clicks, weight)
         neighbour = neighbour_index[clicks]  # [T, K]
         contribution = neighbour_weight[clicks] * weight.unsqueeze(-1)
-        evidence = session.new_zeros(batch_size, num_items).index_put_(
-            (click_graph.unsqueeze(-1).expand_as(neighbour), neighbour), contribution, accumulate=True
-        )
-        evidence[:, PAD_INDEX] = 0.0
-        evidence = evidence / evidence.amax(dim=1, keepdim=True).clamp_min(1e-12)
-        node_pair = session.new_zeros(batch_size, num_items)
-        node_pair[graphs.batch, graphs.x] = (session[graphs.batch] * nodes).sum(-1)
+        evidence = space.without_padding(space.sum(click_graph.unsqueeze(-1).expand_as(neighbour), neighbour, contribution))
+        evidence = evidence / space.per_row(space.row_max(evidence).clamp_min(1e-12))
+        node_pair = space.assign(graphs.batch, graphs.x, (session[graphs.batch] * nodes).sum(-1))
         return evidence, recency, node_pair, lengths.to(session.dtype)

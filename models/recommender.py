@@ -68,14 +68,23 @@ class SessionRecommender(nn.Module):
     def forward(self, inputs: ModelInput, candidates: Tensor | None = None) -> Tensor:
         """Training logits [B, V] over the whole vocabulary (padding row scores 0), or [B, C] for candidates [B, C]."""
         session, nodes = self.encoder(inputs.graphs)
-        table = self.encoder.item_table()
+        return self.score(inputs, session, nodes, candidates)
+
+    def score(self, inputs: ModelInput, session: Tensor, nodes: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """Logits from encoded sessions (`self.encoder(inputs.graphs)`): [B, V], or [B, C] for candidates [B, C].
+
+        Split from `forward` so candidate generation (models/candidates/) can query with the
+        session vectors before scoring. With candidates and no memory only the candidates'
+        item vectors are normalised and the ContextGNN head works on its features' support
+        (models/score_space.py): nothing of size [B, V] or [V, d] is computed.
+        """
         scaled = self.config.scale * session  # scaling [B, d] instead of the [B, V] logits
         if self.memory is not None:  # the gate sees unit vectors, as the encoder emits them
-            logits = self.config.scale * self.memory(inputs.memory, session, table, candidates)
+            logits = self.config.scale * self.memory(inputs.memory, session, self.encoder.item_table(), candidates)
         elif candidates is None:
-            logits = scaled @ table.T
+            logits = scaled @ self.encoder.item_table().T
         else:
-            logits = torch.einsum("bd,bcd->bc", scaled, table[candidates])
+            logits = torch.einsum("bd,bcd->bc", scaled, self.encoder.item_vectors(candidates))
         if self.head is not None:
             logits = self.head(session, logits, inputs.graphs, nodes, candidates, inputs.fold if self.training else None)
         return logits

@@ -78,7 +78,10 @@ def build_scorer(settings: Settings, *, persist: bool = True) -> Scorer:
         from streamrec.models.serving import load_checkpoint_scorer
 
         fallback = build_sknn(settings, persist)
-        return load_checkpoint_scorer(checkpoint, device=settings.scoring.device, fallback=fallback)
+        from streamrec.models.candidates import CandidateConfig
+
+        candidates = CandidateConfig.from_settings(settings.scoring)
+        return load_checkpoint_scorer(checkpoint, device=settings.scoring.device, fallback=fallback, candidates=candidates)
     name = settings.scoring.scorer
     if name not in _BASELINES:
         raise ValueError(f"unknown scorer {name!r}: not a checkpoint file and not one of {sorted(_BASELINES)}")

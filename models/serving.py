@@ -5,19 +5,30 @@ error) and scored in batches of `batch_size` on the configured device. A query n
 which the model knows, and (when configured) every session of at most
 `fallback_max_length` clicks, goes to the fallback scorer (the kNN baseline); without a
 fallback an unknown context gets the most popular training items.
+
+Catalogues of at least `CandidateConfig.candidates_min_catalogue_items` items are served from
+candidates (models/candidates/): HNSW top-M for the session vector, GRAINRec's neighbour
+matrix rows and the ContextGNN familiar items, re-ranked exactly by the full model; smaller
+catalogues are scored in full. The index comes from the checkpoint's sidecar
+(`sidecar_path`), written at publish time, or is built at load when the sidecar is missing
+or refused; `swap_index` replaces it (a new index object, never one being added to).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from streamrec.models.candidates import CandidateConfig, CandidateIndex, CandidateIndexError, rerank, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.recommender import Context
 from streamrec.models.scorer import Query, Ranked, Scorer, persist_scorer
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -37,7 +48,11 @@ class NeuralScorer:
         fallback: Scorer | None = None,
         fallback_max_length: int = 0,
         batch_size: int = 512,
+        candidates: CandidateConfig = CandidateConfig(),
+        index: CandidateIndex | None = None,
     ) -> None:
+        """`candidates`: when to use the candidate path and how to build its index; `index`: a
+        prebuilt index of this checkpoint (built here when the catalogue needs one and none is given)."""
         self.name = checkpoint.preset
         self.checkpoint = checkpoint
         self.vocab = checkpoint.vocab
@@ -49,6 +64,29 @@ class NeuralScorer:
         self._version = checkpoint.version
         self.reads_history = self.model.memory is not None
         """Only a model with long-term memory reads the history sent with a query (see `reads_history`)."""
+        self.candidates = candidates
+        self.index: CandidateIndex | None = None
+        """The candidate index in use (None: full-catalogue scoring)."""
+        if self.uses_candidates:
+            self.swap_index(index if index is not None else self._build_index())
+
+    @property
+    def uses_candidates(self) -> bool:
+        """Whether the catalogue (padding excluded) is big enough for the candidate path."""
+        return len(self.vocab) - 1 >= self.candidates.candidates_min_catalogue_items
+
+    def swap_index(self, index: CandidateIndex) -> None:
+        """Serve from `index` from the next batch on (one reference assignment; the old index is left alone)."""
+        if index.num_items != self.model.num_items or index.dim != self.model.config.dim:
+            raise CandidateIndexError(
+                f"candidate index of {index.num_items} items x {index.dim} does not fit the model ({self.model.num_items} x {self.model.config.dim})"
+            )
+        self.index = index
+
+    def _build_index(self) -> CandidateIndex:
+        index = CandidateIndex.build(self.model, self.candidates, self._version, threads=torch.get_num_threads())
+        log.info("built the candidate index of %s (%d items) in %.1f s", self._version, len(self.vocab) - 1, index.build_seconds)
+        return index
 
     @property
     def version(self) -> str:
@@ -89,25 +127,36 @@ class NeuralScorer:
 
     @torch.inference_mode()
     def _rank(self, contexts: list[Context], queries: list[Query], k: int) -> list[Ranked]:
-        logits = self.model.rank_scores(self.model.encode(contexts).to(self.device))
-        self._mask(logits, queries)
-        return self._top_k(logits, k)
+        inputs = self.model.encode(contexts).to(self.device)
+        index = self.index  # one index for the whole batch, whatever swap_index does meanwhile
+        if index is None:
+            logits = self.model.rank_scores(inputs)
+            self._mask(logits, queries, None)
+            return self._top_k(logits, k, None)
+        top_m = index.config.hnsw_top_m + max(len(q.exclude) for q in queries)  # excluded items cost no slot
+        logits, candidates = rerank(self.model, index, inputs, top_m, threads=torch.get_num_threads())
+        self._mask(logits, queries, candidates)
+        return self._top_k(logits, k, candidates)
 
-    def _mask(self, logits: Tensor, queries: list[Query]) -> None:
-        """Excluded items score -inf (in place)."""
-        rows, cols = [], []
+    def _mask(self, logits: Tensor, queries: list[Query], candidates: Tensor | None) -> None:
+        """Excluded items score -inf (in place); `logits` are over all items, or over `candidates` [B, C]."""
         for row, query in enumerate(queries):
             excluded = self.vocab.encode_known(sorted(query.exclude))
-            rows += [row] * len(excluded)
-            cols += excluded
-        if rows:
-            logits[torch.tensor(rows, device=logits.device), torch.tensor(cols, device=logits.device)] = float("-inf")
+            if not excluded:
+                continue
+            excluded_items = torch.tensor(excluded, device=logits.device)
+            if candidates is None:
+                logits[row, excluded_items] = float("-inf")
+            else:
+                logits[row, torch.isin(candidates[row], excluded_items)] = float("-inf")
 
-    def _top_k(self, logits: Tensor, k: int) -> list[Ranked]:
-        scores, index = logits.topk(min(k, logits.size(1) - 1), dim=1)
+    def _top_k(self, logits: Tensor, k: int, candidates: Tensor | None) -> list[Ranked]:
+        """Best k of each row: columns are items (the padding column never counts) or `candidates` [B, C]."""
+        scores, index = logits.topk(min(k, logits.size(1) - (1 if candidates is None else 0)), dim=1)
+        items = index if candidates is None else candidates.gather(1, index)
         ranked: list[Ranked] = []
-        for row_scores, row_index in zip(scores.tolist(), index.tolist()):
-            ranked.append([(self.vocab.item(i), s) for i, s in zip(row_index, row_scores) if s != float("-inf")])
+        for row_scores, row_items in zip(scores.tolist(), items.tolist()):
+            ranked.append([(self.vocab.item(i), s) for i, s in zip(row_items, row_scores) if s != float("-inf")])
         return ranked
 
     def _popular(self, query: Query, k: int) -> Ranked:
@@ -120,6 +169,16 @@ class NeuralScorer:
         return [(self.vocab.item(i), float(v)) for v, i in zip(values.tolist(), index.tolist()) if v >= 0]
 
 
-def load_checkpoint_scorer(path: Path, device: str, fallback: Scorer | None = None, fallback_max_length: int = 0) -> NeuralScorer:
-    """The streaming registry's entry point: a NeuralScorer from a checkpoint file."""
-    return NeuralScorer(Checkpoint.load(Path(path)), device=device, fallback=fallback, fallback_max_length=fallback_max_length)
+def load_checkpoint_scorer(
+    path: Path, device: str, fallback: Scorer | None = None, fallback_max_length: int = 0, candidates: CandidateConfig = CandidateConfig()
+) -> NeuralScorer:
+    """The streaming registry's entry point: a NeuralScorer from a checkpoint file (and its index sidecar when the catalogue needs one)."""
+    checkpoint = Checkpoint.load(Path(path))
+    index = None
+    if len(checkpoint.vocab) - 1 >= candidates.candidates_min_catalogue_items:
+        sidecar = sidecar_path(Path(path))
+        try:
+            index = CandidateIndex.load(sidecar, model_version=checkpoint.version)
+        except CandidateIndexError as exc:
+            log.warning("%s; building the candidate index now", exc)
+    return NeuralScorer(checkpoint, device=device, fallback=fallback, fallback_max_length=fallback_max_length, candidates=candidates, index=index)

@@ -51,3 +51,7 @@ class SessionEncoder(nn.Module):
     def item_table(self) -> Tensor:
         """L2-normalised item vectors [V, d] (row 0 is padding and never ranked)."""
         return F.normalize(self.items.weight, dim=-1)
+
+    def item_vectors(self, index: Tensor) -> Tensor:
+        """Rows `index` (any shape) of `item_table()`, normalising only those rows -> [*index.shape, d]."""
+        return F.normalize(self.items(index), dim=-1)
