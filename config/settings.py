@@ -115,6 +115,11 @@ class ScoringSettings(_Group):
     sknn_idf: float = Field(0.1, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
     sknn_repeat: float = Field(0.3, ge=0, description="Extra score of the session's own items (re-clicks), per unit of recency weight.")
     sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation counts half after this many further clicks (0: no decay).")
+    learned_event_ids_kept: int = Field(
+        100_000, ge=1, description="event_ids of learned clicks the persisted statistics remember, so a scoring request "
+        "the stateful stage re-emits after a crash is not learned twice (state/learned.py). Re-emissions follow the "
+        "original within seconds; ~60 bytes each on disk and in memory."
+    )
 
 
 class StateSettings(_Group):

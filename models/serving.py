@@ -17,7 +17,8 @@ from torch import Tensor
 
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.recommender import Context
-from streamrec.models.scorer import Query, Ranked, Scorer, persist_scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, learning_ledger, persist_scorer
+from streamrec.state.learned import LearnedLedger
 
 
 def resolve_device(device: str) -> torch.device:
@@ -58,6 +59,11 @@ class NeuralScorer:
         """The network is frozen between checkpoints; the fallback keeps learning online."""
         if self.fallback is not None:
             self.fallback.observe(sessions)
+
+    @property
+    def learned(self) -> LearnedLedger | None:
+        """The fallback's ledger: its statistics are all this scorer learns online."""
+        return learning_ledger(self.fallback) if self.fallback is not None else None
 
     def persist(self) -> None:
         """The fallback's statistics are all this scorer learns online."""
@@ -120,6 +126,9 @@ class NeuralScorer:
         return [(self.vocab.item(i), float(v)) for v, i in zip(values.tolist(), index.tolist()) if v >= 0]
 
 
-def load_checkpoint_scorer(path: Path, device: str, fallback: Scorer | None = None, fallback_max_length: int = 0) -> NeuralScorer:
-    """The streaming registry's entry point: a NeuralScorer from a checkpoint file."""
-    return NeuralScorer(Checkpoint.load(Path(path)), device=device, fallback=fallback, fallback_max_length=fallback_max_length)
+def load_checkpoint_scorer(
+    checkpoint: Path | Checkpoint, device: str, fallback: Scorer | None = None, fallback_max_length: int = 0
+) -> NeuralScorer:
+    """The streaming registry's entry point: a NeuralScorer from a checkpoint (file)."""
+    loaded = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.load(Path(checkpoint))
+    return NeuralScorer(loaded, device=device, fallback=fallback, fallback_max_length=fallback_max_length)

@@ -31,6 +31,12 @@ SCORING_BATCH_LATENCY = Histogram(
     "Wall time of one model call.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+CLICKS_NOT_RELEARNED = Counter(
+    "streamrec_scoring_clicks_not_relearned_total", "Re-read or re-emitted scoring requests answered but not learned again."
+)
+CLICKS_RELEARNED_AT_START = Counter(
+    "streamrec_scoring_clicks_relearned_at_start_total", "Scoring requests learned at start to catch the statistics up."
+)
 SCORER_ERRORS = Counter("streamrec_scorer_errors_total", "Model calls that raised (their requests are retried or dead-lettered).")
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from streamrec.config import load_settings
-from streamrec.models.registry import build_scorer, list_scorers
+from streamrec.models.knn import knn_params
+from streamrec.models.registry import build_scorer, list_scorers, stats_path
 from streamrec.models.scorer import Query, Scorer, close_scorer
 
 
@@ -23,7 +24,8 @@ def test_streaming_baselines_persist_under_the_state_dir(tmp_path: Path) -> None
     scorer = build_scorer(settings)
     scorer.observe([["a"], ["a", "b"]])
     close_scorer(scorer)
-    assert (tmp_path / "scoring" / "sknn").is_dir()
+    assert stats_path(settings, "sknn", knn_params(settings).policy).is_dir()
+    assert stats_path(settings, "sknn", knn_params(settings).policy).parent == tmp_path / "scoring" / settings.kafka.consumer_group
     again = build_scorer(settings)
     assert again.version == scorer.version and again.recommend([Query(session_items=["a"])], 1)[0][0][0] == "b"
     close_scorer(again)
@@ -32,3 +34,20 @@ def test_streaming_baselines_persist_under_the_state_dir(tmp_path: Path) -> None
 def test_an_unknown_name_is_refused_with_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sknn"):
         build_scorer(load_settings(scoring={"scorer": "nope"}, state={"dir": tmp_path}))
+
+
+def test_a_changed_policy_opens_a_fresh_store_instead_of_refusing_the_old_one(tmp_path: Path) -> None:
+    """The scoring stage re-learns a fresh store from the topic (stream/learning/catch_up.py)."""
+    first = build_scorer(load_settings(scoring={"scorer": "sknn", "sknn_window": 2}, state={"dir": tmp_path}))
+    first.observe([["a"], ["a", "b"]])
+    close_scorer(first)
+    second = build_scorer(load_settings(scoring={"scorer": "sknn", "sknn_window": 4}, state={"dir": tmp_path}))
+    assert second.version.endswith("-c0")
+    close_scorer(second)
+
+
+def test_two_consumer_groups_never_share_a_statistics_folder(tmp_path: Path) -> None:
+    a = load_settings(kafka={"consumer_group": "a"}, state={"dir": tmp_path})
+    b = load_settings(kafka={"consumer_group": "b"}, state={"dir": tmp_path})
+    policy = knn_params(a).policy
+    assert stats_path(a, "sknn", policy) != stats_path(b, "sknn", policy)
