@@ -22,7 +22,9 @@ from streamrec.models.recommender import SessionRecommender
 from streamrec.state.vocab import ItemVocabulary
 
 FORMAT = "streamrec-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the config carries the kNN parameters the head was trained with (ModelConfig.knn); a v1 file
+predates them (its head used constants that may differ from today's settings) and is refused."""
 
 
 @dataclass
@@ -87,8 +89,11 @@ class Checkpoint:
     @classmethod
     def load(cls, path: Path) -> Checkpoint:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if payload.get("format") != FORMAT or payload.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file")
+        if payload.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a {FORMAT} file")
+        if payload.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: a {FORMAT} v{payload.get('format_version')} file, this version reads v{FORMAT_VERSION} "
+                             "(v2 saves the kNN parameters the model was trained with): retrain it with `streamrec train`")
         checkpoint = cls(
             preset=payload["preset"],
             config=ModelConfig.from_dict(payload["config"]),

@@ -122,7 +122,7 @@ def rank_examples(
         ranked_lists = scorer.recommend(queries, TOP_K)
         seconds += time.perf_counter() - began
         for example, ranked in zip(batch, ranked_lists):
-            metrics.add([item for item, _ in ranked], example.target)
+            metrics.add([item for item, _ in ranked], example.target, [score for _, score in ranked])
         advance(len(batch))
     return metrics, seconds
 
