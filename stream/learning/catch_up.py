@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from streamrec.config import Settings
@@ -50,6 +50,9 @@ def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], learn
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
     try:
         ranges = _behind(probe, topic, scorers, learner)
+    except KafkaException as exc:  # the broker is unreachable: the stage's own consumer will say so too
+        log.warning("could not compare the statistics with the committed offsets (%s); serving without re-learning", exc)
+        return 0
     finally:
         probe.close()
     if not ranges:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from streamrec.config import load_settings
 from streamrec.models.knn import knn_params
-from streamrec.models.registry import build_scorer, list_scorers, stats_path
+from streamrec.models.registry import build_scorer, list_scorers, serving_knn_params, stats_path
 from streamrec.models.scorer import Query, Scorer, close_scorer
 
 
@@ -51,3 +53,15 @@ def test_two_consumer_groups_never_share_a_statistics_folder(tmp_path: Path) -> 
     b = load_settings(kafka={"consumer_group": "b"}, state={"dir": tmp_path})
     policy = knn_params(a).policy
     assert stats_path(a, "sknn", policy) != stats_path(b, "sknn", policy)
+
+
+def test_a_checkpoint_is_served_with_its_own_knn_parameters_and_a_mismatch_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(scoring={"sknn_window": 2})
+    trained = replace(knn_params(settings), window=4, idf=0.2)
+    with caplog.at_level(logging.WARNING, logger="streamrec.models.registry"):
+        assert serving_knn_params(settings, trained) == trained
+    assert "window=4 vs 2" in caplog.text and "idf=0.2 vs" in caplog.text
+    caplog.clear()
+    assert serving_knn_params(settings, knn_params(settings)) == knn_params(settings) and not caplog.text
