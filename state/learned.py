@@ -65,10 +65,12 @@ class LearnedLedger:
             seq = self._next_seq
             self._next_seq += 1
             self._ids[event_id] = seq
-            self._new_ids.append((seq, event_id))
+            if self.durable:  # pending writes only for a ledger that is flushed (else they would pile up)
+                self._new_ids.append((seq, event_id))
             while len(self._ids) > self.capacity:
                 _, old = self._ids.popitem(last=False)
-                self._forgotten.append(old)
+                if self.durable:
+                    self._forgotten.append(old)
         if source is not None and offset is not None and offset + 1 > self._marks.get(source, -1):
             self._marks[source] = offset + 1
             self._dirty_marks.add(source)

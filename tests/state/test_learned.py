@@ -22,6 +22,7 @@ def test_only_the_newest_ids_are_kept() -> None:
     for n in range(5):
         ledger.mark(f"e{n}")
     assert len(ledger) == 3 and not ledger.seen("e1") and ledger.seen("e4")
+    assert not ledger._new_ids and not ledger._forgotten  # in memory: no pending writes pile up
 
 
 def test_the_ledger_is_flushed_and_reloaded_with_the_statistics(tmp_path: Path) -> None:
