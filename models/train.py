@@ -51,9 +51,9 @@ class EncodedExamples:
     excluded: list[list[int]]
 
 
-def fit(preset: str, split: Split, device: str, seed: int = 0) -> NeuralScorer:
+def fit(preset: str, split: Split, device: str, seed: int = 0, knn: KnnParams | None = None) -> NeuralScorer:
     """Train `preset` on split.train with early stopping on split.valid; a scorer of the best epoch."""
-    checkpoint = train_checkpoint(preset, split, device=device, seed=seed)
+    checkpoint = train_checkpoint(preset, split, device=device, seed=seed, knn=knn)
     return NeuralScorer(checkpoint, device=device)
 
 
