@@ -41,6 +41,7 @@ from streamrec.config import load_settings
 from streamrec.models.candidates import CandidateConfig, CandidateIndex
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.knn import knn_params
 from streamrec.models.presets import preset
 from streamrec.models.recommender import SessionRecommender
 from streamrec.models.scorer import Query, Ranked
@@ -136,16 +137,16 @@ def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> li
 
     started = time.perf_counter()
     log = [session() for _ in range(args.synthetic_sessions)]
-    model_config = preset(PRESET, neighbours=20)  # 20 co-occurrence neighbours: [1M, 100] tables would take 2.4 GB
+    knn = replace(knn_params(load_settings()), max_neighbours=20)  # 20 co-occurrence neighbours: [1M, 100] tables would take 2.4 GB
+    model_config = preset(PRESET, knn=knn)
     torch.manual_seed(0)
     model = SessionRecommender(model_config, items + 1).eval()
     with torch.no_grad():
         model.encoder.items.weight.copy_(torch.from_numpy(vectors))
         model.item_counts.copy_(torch.from_numpy(np.bincount(np.concatenate(log), minlength=items + 1).astype(np.float32)))
         assert model.head is not None
-        window = model_config.cooccurrence_window
         model.head.set_neighbours(
-            cooccurrence_neighbours(log, items + 1, window, 20), cooccurrence_neighbours(log, items + 1, window, 20, "row"), model.item_counts
+            cooccurrence_neighbours(log, items + 1, knn), cooccurrence_neighbours(log, items + 1, knn, "row"), model.item_counts
         )
     vocab = ItemVocabulary(str(i) for i in range(1, items + 1))
     checkpoint = Checkpoint.from_model(PRESET, model, vocab, {})

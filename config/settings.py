@@ -119,11 +119,12 @@ class ScoringSettings(_Group):
         1000, ge=0, description="Offsets of answered batches are committed this often (0: after every batch); a crash "
         "re-answers at most this much."
     )
-    sknn_neighbours: int = Field(100, ge=1, description="Co-occurring items kept per item for the kNN scorer.")
+    # The sknn_* defaults were chosen on validation splits (bench/knn_tuning.py; docs/models.md says how).
+    sknn_neighbours: int = Field(50, ge=1, description="Co-occurring items kept per item for the kNN scorer (chosen on validation: docs/models.md).")
     sknn_recency_decay: float = Field(0.5, ge=0, le=1, description="Weight of the i-th most recent session item: decay**i.")
-    sknn_window: int = Field(3, ge=0, description="A click co-occurs with up to this many earlier clicks of its session (weight 1/distance).")
-    sknn_backward_weight: float = Field(0.5, ge=0, description="Weight of a backward pair (b then a counted for a -> b) relative to a forward one.")
-    sknn_idf: float = Field(0.1, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
+    sknn_window: int = Field(5, ge=0, description="A click co-occurs with up to this many earlier clicks of its session (weight 1/distance).")
+    sknn_backward_weight: float = Field(0.25, ge=0, description="Weight of a backward pair (b then a counted for a -> b) relative to a forward one.")
+    sknn_idf: float = Field(0.0, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
     sknn_repeat: float = Field(0.3, ge=0, description="Extra score of the session's own items (re-clicks), per unit of recency weight.")
     sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation counts half after this many further clicks (0: no decay).")
     candidates_min_catalogue_items: int = Field(
@@ -139,6 +140,11 @@ class ScoringSettings(_Group):
     hnsw_m: int = Field(16, ge=2, description="hnswlib M: graph links per item of the candidate index.")
     hnsw_ef_construction: int = Field(100, ge=1, description="hnswlib ef_construction: build-time candidate list size of the candidate index.")
     neighbour_matrix_k: int = Field(20, ge=0, description="Most similar items (embedding cosine) kept per item in GRAINRec's neighbour matrix.")
+    learned_event_ids_kept: int = Field(
+        100_000, ge=1, description="event_ids of learned clicks the persisted statistics remember, so a scoring request "
+        "the stateful stage re-emits after a crash is not learned twice (state/learned.py). Re-emissions follow the "
+        "original within seconds; ~60 bytes each on disk and in memory."
+    )
 
 
 class StateSettings(_Group):

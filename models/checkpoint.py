@@ -23,7 +23,9 @@ from streamrec.models.recommender import SessionRecommender
 from streamrec.state.vocab import ItemVocabulary
 
 FORMAT = "streamrec-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the config carries the kNN parameters the head was trained with (ModelConfig.knn); a v1 file
+predates them (its head used constants that may differ from today's settings) and is refused."""
 
 
 @dataclass
@@ -149,5 +151,6 @@ def _read_payload(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: wrong format, not a {FORMAT} file (a torch file of something else)")
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: {FORMAT} version {payload.get('format_version')!r}; this streamrec reads "
-                              f"version {FORMAT_VERSION}")
+                              f"version {FORMAT_VERSION} (v2 saves the kNN parameters the model was trained with): "
+                              "retrain it with `streamrec train`")
     return payload

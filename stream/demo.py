@@ -158,9 +158,15 @@ def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str) -> dict
 
 
 def shadow_settings(settings: Settings, scorer: str) -> Settings:
-    """A scoring stage serving `scorer` in its own consumer group: it answers every request the primary answers."""
+    """A scoring stage serving `scorer` in its own consumer group: it answers every request the primary answers.
+
+    It serves `scorer` itself, never the primary's checkpoint (`checkpoint_path` would override
+    the name), and its statistics live in its own folder (models/registry.stats_path is per
+    consumer group), so it never opens the primary's RocksDB and dies on its LOCK.
+    """
     kafka = settings.kafka.model_copy(update={"consumer_group": f"{settings.kafka.consumer_group}-shadow-{scorer}"})
-    return settings.model_copy(update={"kafka": kafka, "scoring": settings.scoring.model_copy(update={"scorer": scorer})})
+    scoring = settings.scoring.model_copy(update={"scorer": scorer, "checkpoint_path": None})
+    return settings.model_copy(update={"kafka": kafka, "scoring": scoring})
 
 
 def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm: Path | None = None,

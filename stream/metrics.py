@@ -41,6 +41,12 @@ FALLBACK_ANSWERS = Counter(
     "streamrec_fallback_answers_total", "Recommendations the fallback (popularity) scorer made because the scorer raised."
 )
 SCORER_INFO = Info("streamrec_scorer", "The scorer this scoring stage serves: name, model version, device.")
+CLICKS_NOT_RELEARNED = Counter(
+    "streamrec_scoring_clicks_not_relearned_total", "Re-read or re-emitted scoring requests answered but not learned again."
+)
+CLICKS_RELEARNED_AT_START = Counter(
+    "streamrec_scoring_clicks_relearned_at_start_total", "Scoring requests learned at start to catch the statistics up."
+)
 SCORER_ERRORS = Counter("streamrec_scorer_errors_total", "Model calls that raised (their requests are retried or dead-lettered).")
 
 

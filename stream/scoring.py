@@ -29,7 +29,6 @@ from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer, reads_history
 from streamrec.stream import metrics
-from streamrec.stream.consume import RecentEvents
 from streamrec.stream.engines.common import consumer_config, dead_letter_limits, producer_config
 from streamrec.stream.topics import (
     DeadLetter,
@@ -41,6 +40,8 @@ from streamrec.stream.topics import (
     encode_recommendation,
     without_original,
 )
+from streamrec.stream.learning.catch_up import catch_up
+from streamrec.stream.learning.learner import Learner
 from streamrec.stream.observability.lag import lag_config
 from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
 
@@ -117,8 +118,8 @@ class ScoringStage:
         self._done: dict[tuple[str, int], int] = {}
         """Next offset per (topic, partition) past the answered batches, not committed yet."""
         self._next_commit_at = 0.0
-        self._recent = RecentEvents()
-        """Redelivered clicks (the stateful stage answers them again) are answered but not learned twice."""
+        self._learner = Learner(settings.scoring.learned_event_ids_kept)
+        """Re-read and re-emitted clicks are answered again but never learned twice (stream/learning/)."""
         kafka = settings.kafka
         self._consumer = Consumer({
             "bootstrap.servers": kafka.bootstrap_servers,
@@ -131,7 +132,12 @@ class ScoringStage:
         self._producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all", **producer_config(settings)})
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first."""
+        """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first.
+
+        First, the statistics catch up with the committed offsets (a lost state folder is re-learned
+        from the scoring-requests topic: stream/learning/catch_up.py), so nothing is served from less.
+        """
+        catch_up(self.settings, scoring_group(self.settings), (self.scorer, self.fallback), self._learner, stop)
         self._consumer.subscribe([self.topics.scoring_requests], on_revoke=lambda _consumer, _partitions: self._commit())
         try:
             while not stop.is_set():
@@ -188,7 +194,7 @@ class ScoringStage:
         observe_latencies(requests, emitted_at)
         # Learn only after answering: a batch can hold clicks t and t+1 of one session, and the
         # answer to t must not have seen the pair it will be judged on (prequential honesty).
-        self._observe([r.session_items for r in requests if self._recent.first_time(r.event_id)])
+        self._learner.learn((self.scorer, self.fallback), requests, decoded.sources)
         outputs = []
         for request, answer, source in zip(requests, answers, decoded.sources):
             if answer is None:
@@ -202,17 +208,6 @@ class ScoringStage:
             record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at)
             outputs.append((self.topics.recommendations, request.session_id.encode(), record))
         return outputs
-
-    def _observe(self, sessions: list[Sequence[str]]) -> None:
-        """Online learning is best effort: a failure is counted and logged, the batch is still answered."""
-        if not sessions:
-            return
-        for scorer in (self.scorer, self.fallback):
-            try:
-                scorer.observe(sessions)
-            except Exception:
-                metrics.SCORER_ERRORS.inc()
-                log.exception("%s.observe failed on %d sessions", scorer.name, len(sessions))
 
     def _recommend(self, queries: list[Query]) -> list[tuple[Scorer, Ranked] | None]:
         """One batch call; if it raises, each query alone, then the fallback for those that still fail."""
@@ -277,8 +272,8 @@ class ScoringStage:
 
         Committing per batch would cost a broker round trip per batch; committing answered
         batches later only widens what a crash re-reads (at least once: re-answered, never lost).
-        The scorers persist what they learned just before, so after a crash the re-read clicks
-        are learned exactly once.
+        The scorers persist what they learned just before (with the ledger of which clicks that
+        is, in one atomic write), so after a crash the re-read clicks are learned exactly once.
         Also called when partitions are revoked, so a rebalance re-reads as little as possible.
         """
         self._next_commit_at = time.monotonic() + self.settings.scoring.commit_interval_ms / 1000

@@ -9,7 +9,9 @@ import pytest
 import torch
 from _toy_split import toy_split
 
+from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint, CheckpointError
+from streamrec.models.knn import knn_params
 from streamrec.models.train import train_checkpoint
 from streamrec.state.vocab import ItemVocabulary
 
@@ -24,7 +26,8 @@ def test_round_trip_keeps_everything(checkpoint: Checkpoint, tmp_path: Path) -> 
     assert loaded.version == checkpoint.version
     assert loaded.preset == "grainrec-contextgnn" and loaded.config == checkpoint.config
     assert loaded.vocab.to_list() == checkpoint.vocab.to_list()
-    assert loaded.metrics == checkpoint.metrics and "ndcg@10" in loaded.metrics["valid"]
+    assert loaded.metrics == checkpoint.metrics and "NDCG@10" in loaded.metrics["valid"]
+    assert loaded.config.knn == knn_params(load_settings())  # the kNN parameters the head was trained with
     contexts = [(checkpoint.vocab.encode(["a", "b"]), [])]
     before = (m := checkpoint.build_model()).rank_scores(m.encode(contexts))
     after = (m := loaded.build_model()).rank_scores(m.encode(contexts))
