@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
 	$(PY) -m pip install --quiet -e '.[embedded,test]'
+	@# The dashboard test drives Debian's chromium (no browser download); best effort, as root only.
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: chromium not installed (needs root + apt-get); the dashboard test will be skipped"; }
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -11,6 +11,11 @@ One run, the same NeuralScorer both ways (index swapped in / out), the default p
   untrained) with co-occurrence tables from in-cluster sessions; queries are further
   in-cluster sessions.
 
+The untrained encoder's session vectors point away from every item (best cosine ~0.5), the
+hard case for HNSW (queries far from the data); the synthetic index is therefore queried at
+several ef values (--synthetic-ef-search) to show the recall/speed trade-off behind
+`scoring.hnsw_ef_search`.
+
 Figures: index build seconds (HNSW + neighbour matrix), recall@20 of the candidate path
 against exact full scoring (the share of the full top-20 the candidate path returns), and
 sessions/s of both paths with the same batch size; the ratio is the baseline comparison.
@@ -36,6 +41,7 @@ from streamrec.config import load_settings
 from streamrec.models.candidates import CandidateConfig, CandidateIndex
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.knn import knn_params
 from streamrec.models.presets import preset
 from streamrec.models.recommender import SessionRecommender
 from streamrec.models.scorer import Query, Ranked
@@ -66,38 +72,46 @@ def timed(scorer: NeuralScorer, queries: list[Query]) -> tuple[list[Ranked], flo
     return ranked, len(queries) / (time.perf_counter() - started), len(queries) / (time.process_time() - cpu)
 
 
-def compare(name: str, checkpoint: Checkpoint, queries: list[Query], config: CandidateConfig, batch_size: int) -> dict[str, Any]:
-    """Build the index, then score `queries` with and without it on one scorer."""
+def compare(
+    name: str, checkpoint: Checkpoint, queries: list[Query], config: CandidateConfig, batch_size: int, efs: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Build the index, then score `queries` without it and with it (at each query-time ef of `efs`, default the setting's)."""
     scorer = NeuralScorer(checkpoint, device="cpu", batch_size=batch_size, candidates=replace(config, candidates_min_catalogue_items=1))
-    assert scorer.index is not None
     index = scorer.index
-    fast, fast_rate, fast_cpu = timed(scorer, queries)
+    assert index is not None
     scorer.index = None  # the full-catalogue path of the same scorer
     exact, full_rate, full_cpu = timed(scorer, queries)
-    row = {
-        "catalogue": name,
-        "items": len(checkpoint.vocab) - 1,
-        "queries": len(queries),
-        "batch": batch_size,
-        "build_s": round(index.build_seconds, 1),
-        "recall@20": round(recall_at_k(exact, fast), 4),
-        "full_sessions_per_s": round(full_rate, 1),
-        "hnsw_sessions_per_s": round(fast_rate, 1),
-        "speedup": round(fast_rate / full_rate, 2),
-        "full_sessions_per_cpu_s": round(full_cpu, 1),
-        "hnsw_sessions_per_cpu_s": round(fast_cpu, 1),
-        "cpu_speedup": round(fast_cpu / full_cpu, 2),
-        "load_average": round(os.getloadavg()[0], 1),
-    }
-    print(json.dumps(row), flush=True)
-    return row
+    scorer.swap_index(index)
+    rows = []
+    for ef in efs or [config.hnsw_ef_search]:
+        index.set_ef_search(ef)
+        fast, fast_rate, fast_cpu = timed(scorer, queries)
+        row = {
+            "catalogue": name,
+            "items": len(checkpoint.vocab) - 1,
+            "queries": len(queries),
+            "batch": batch_size,
+            "ef_search": ef,
+            "build_s": round(index.build_seconds, 1),
+            "recall@20": round(recall_at_k(exact, fast), 4),
+            "full_sessions_per_s": round(full_rate, 1),
+            "hnsw_sessions_per_s": round(fast_rate, 1),
+            "speedup": round(fast_rate / full_rate, 2),
+            "full_sessions_per_cpu_s": round(full_cpu, 1),
+            "hnsw_sessions_per_cpu_s": round(fast_cpu, 1),
+            "cpu_speedup": round(fast_cpu / full_cpu, 2),
+            "load_average": round(os.getloadavg()[0], 1),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
 
 
-def real_catalogue(name: str, fmt: str, file: str, protocol: str, args: argparse.Namespace, config: CandidateConfig) -> dict[str, Any] | None:
+def real_catalogue(name: str, fmt: str, file: str, protocol: str, args: argparse.Namespace, config: CandidateConfig) -> list[dict[str, Any]]:
     path = args.data / file
     if not path.exists():
         print(f"{name}: {path} absent, skipped")
-        return None
+        return []
     split = split_for(fmt, path, protocol)
     started = time.perf_counter()
     checkpoint = train_checkpoint(PRESET, split, device="cpu", seed=0, max_train_seconds=args.train_seconds)
@@ -107,7 +121,7 @@ def real_catalogue(name: str, fmt: str, file: str, protocol: str, args: argparse
     return compare(name, checkpoint, queries, config, batch_size=args.batch)
 
 
-def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> dict[str, Any]:
+def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> list[dict[str, Any]]:
     """Clustered item vectors and in-cluster sessions: structure an ANN index can exploit, like learned embeddings."""
     items, clusters, dim = args.synthetic_items, args.synthetic_clusters, 64
     rng = np.random.default_rng(0)
@@ -123,22 +137,23 @@ def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> di
 
     started = time.perf_counter()
     log = [session() for _ in range(args.synthetic_sessions)]
-    model_config = preset(PRESET, neighbours=20)  # 20 co-occurrence neighbours: [1M, 100] tables would take 2.4 GB
+    knn = replace(knn_params(load_settings()), max_neighbours=20)  # 20 co-occurrence neighbours: [1M, 100] tables would take 2.4 GB
+    model_config = preset(PRESET, knn=knn)
     torch.manual_seed(0)
     model = SessionRecommender(model_config, items + 1).eval()
     with torch.no_grad():
         model.encoder.items.weight.copy_(torch.from_numpy(vectors))
         model.item_counts.copy_(torch.from_numpy(np.bincount(np.concatenate(log), minlength=items + 1).astype(np.float32)))
         assert model.head is not None
-        window = model_config.cooccurrence_window
         model.head.set_neighbours(
-            cooccurrence_neighbours(log, items + 1, window, 20), cooccurrence_neighbours(log, items + 1, window, 20, "row"), model.item_counts
+            cooccurrence_neighbours(log, items + 1, knn), cooccurrence_neighbours(log, items + 1, knn, "row"), model.item_counts
         )
     vocab = ItemVocabulary(str(i) for i in range(1, items + 1))
     checkpoint = Checkpoint.from_model(PRESET, model, vocab, {})
     print(f"synthetic: {items} items, {len(log)} sessions, model ready in {time.perf_counter() - started:.0f} s", flush=True)
     queries = [Query(tuple(str(i) for i in session())) for _ in range(args.synthetic_queries)]
-    return compare(f"synthetic-{items}", checkpoint, queries, config, batch_size=args.synthetic_batch)
+    efs = [int(ef) for ef in args.synthetic_ef_search.split(",")]
+    return compare(f"synthetic-{items}", checkpoint, queries, config, batch_size=args.synthetic_batch, efs=efs)
 
 
 def main() -> None:
@@ -152,17 +167,18 @@ def main() -> None:
     parser.add_argument("--synthetic-sessions", type=int, default=300_000, help="in-cluster sessions behind the co-occurrence tables")
     parser.add_argument("--synthetic-queries", type=int, default=256)
     parser.add_argument("--synthetic-batch", type=int, default=32, help="scorer batch size at the synthetic catalogue ([B, V] full scoring)")
+    parser.add_argument("--synthetic-ef-search", default="256,1024,2048,4096", help="query-time ef values tried on the synthetic index")
     parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     config = CandidateConfig.from_settings(load_settings().scoring)
     print(f"candidate settings: {config}, load average {os.getloadavg()[0]:.1f}", flush=True)
-    rows = [] if args.skip_real else [real_catalogue(*d, args, config) for d in DATASETS]
-    rows.append(synthetic_catalogue(args, config))
-    print(f"{'catalogue':<20}{'items':>9}{'build s':>9}{'recall@20':>11}{'full /s':>10}{'hnsw /s':>10}{'ratio':>8}{'full /cpu-s':>13}{'hnsw /cpu-s':>13}{'ratio':>8}")
-    for row in filter(None, rows):
+    rows = [] if args.skip_real else [row for d in DATASETS for row in real_catalogue(*d, args, config)]
+    rows += synthetic_catalogue(args, config)
+    print(f"{'catalogue':<20}{'items':>9}{'ef':>6}{'build s':>9}{'recall@20':>11}{'full /s':>10}{'hnsw /s':>10}{'ratio':>8}{'full /cpu-s':>13}{'hnsw /cpu-s':>13}{'ratio':>8}")
+    for row in rows:
         print(
-            f"{row['catalogue']:<20}{row['items']:>9}{row['build_s']:>9}{row['recall@20']:>11}"
+            f"{row['catalogue']:<20}{row['items']:>9}{row['ef_search']:>6}{row['build_s']:>9}{row['recall@20']:>11}"
             f"{row['full_sessions_per_s']:>10}{row['hnsw_sessions_per_s']:>10}{row['speedup']:>8}"
             f"{row['full_sessions_per_cpu_s']:>13}{row['hnsw_sessions_per_cpu_s']:>13}{row['cpu_speedup']:>8}"
         )

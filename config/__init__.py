@@ -1,6 +1,7 @@
 """Settings: every default and every knob lives here, documented once (see `Settings`)."""
 
 from streamrec.config.settings import (
+    HealthSettings,
     HistorySettings,
     KafkaSettings,
     ScoringSettings,
@@ -12,6 +13,7 @@ from streamrec.config.settings import (
 )
 
 __all__ = [
+    "HealthSettings",
     "HistorySettings",
     "KafkaSettings",
     "ScoringSettings",

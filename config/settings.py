@@ -60,6 +60,17 @@ class KafkaSettings(_Group):
         "fetch waits (bench/tansu_fetch_skips.py: answers lost in 2 of 10 short replays at 10 ms, in none at 500 ms).",
     )
 
+    max_message_bytes: int = Field(
+        1_000_000, ge=262_144, description="Largest record streamrec produces (producer message.max.bytes, faust's "
+        "max request size) and the per-partition fetch size of its consumers. Keep it at or below the broker's "
+        "message.max.bytes (Kafka: 1,048,588; the embedded Tansu accepted 10 MB). Dead letters and scoring requests "
+        "are cut to fit it, so no record a click causes can be refused for its size.",
+    )
+    dlq_max_original_bytes: int = Field(
+        65_536, ge=0, description="Bytes of a rejected record's value (and of its key) a dead letter keeps, base64; "
+        "the rest is cut and the dead letter says `truncated`, with the original size and sha256.",
+    )
+
     @model_validator(mode="after")
     def _single_record_batches_need_long_fetch_waits(self) -> KafkaSettings:
         if self.single_record_batches and self.fetch_wait_max_ms < SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS:
@@ -108,22 +119,32 @@ class ScoringSettings(_Group):
         1000, ge=0, description="Offsets of answered batches are committed this often (0: after every batch); a crash "
         "re-answers at most this much."
     )
-    sknn_neighbours: int = Field(100, ge=1, description="Co-occurring items kept per item for the kNN scorer.")
+    # The sknn_* defaults were chosen on validation splits (bench/knn_tuning.py; docs/models.md says how).
+    sknn_neighbours: int = Field(50, ge=1, description="Co-occurring items kept per item for the kNN scorer (chosen on validation: docs/models.md).")
     sknn_recency_decay: float = Field(0.5, ge=0, le=1, description="Weight of the i-th most recent session item: decay**i.")
-    sknn_window: int = Field(3, ge=0, description="A click co-occurs with up to this many earlier clicks of its session (weight 1/distance).")
-    sknn_backward_weight: float = Field(0.5, ge=0, description="Weight of a backward pair (b then a counted for a -> b) relative to a forward one.")
-    sknn_idf: float = Field(0.1, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
+    sknn_window: int = Field(5, ge=0, description="A click co-occurs with up to this many earlier clicks of its session (weight 1/distance).")
+    sknn_backward_weight: float = Field(0.25, ge=0, description="Weight of a backward pair (b then a counted for a -> b) relative to a forward one.")
+    sknn_idf: float = Field(0.0, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
     sknn_repeat: float = Field(0.3, ge=0, description="Extra score of the session's own items (re-clicks), per unit of recency weight.")
     sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation counts half after this many further clicks (0: no decay).")
     candidates_min_catalogue_items: int = Field(
         200_000, ge=1, description="Neural scorers re-rank candidates (HNSW top-M + neighbour matrix + familiar items) for "
-        "catalogues of at least this many items and score every item below it (models/candidates/)."
+        "catalogues of at least this many items and score every item below it (models/candidates/; measured: full "
+        "scoring is faster up to 12k items, the candidate path 16x faster at 1M, docs/benchmarks.md)."
     )
     hnsw_top_m: int = Field(200, ge=1, description="Items the HNSW index returns per session vector on the candidate path.")
-    hnsw_ef_search: int = Field(256, ge=1, description="hnswlib ef at query time (at least hnsw_top_m is used): larger is more exact, slower.")
+    hnsw_ef_search: int = Field(
+        4096, ge=1, description="hnswlib ef at query time (at least hnsw_top_m is used): larger is more exact, slower. 4096: the "
+        "smallest tried reaching recall@20 >= 0.98 on bench/hnsw_candidates.py's hardest case (docs/benchmarks.md)."
+    )
     hnsw_m: int = Field(16, ge=2, description="hnswlib M: graph links per item of the candidate index.")
     hnsw_ef_construction: int = Field(100, ge=1, description="hnswlib ef_construction: build-time candidate list size of the candidate index.")
     neighbour_matrix_k: int = Field(20, ge=0, description="Most similar items (embedding cosine) kept per item in GRAINRec's neighbour matrix.")
+    learned_event_ids_kept: int = Field(
+        100_000, ge=1, description="event_ids of learned clicks the persisted statistics remember, so a scoring request "
+        "the stateful stage re-emits after a crash is not learned twice (state/learned.py). Re-emissions follow the "
+        "original within seconds; ~60 bytes each on disk and in memory."
+    )
 
 
 class StateSettings(_Group):
@@ -167,6 +188,41 @@ class UpdatesSettings(_Group):
     smoke_queries: int = Field(8, ge=1, description="Queries of the smoke batch a new version must answer before it is installed.")
 
 
+class ApiSettings(_Group):
+    host: str = Field("127.0.0.1", description="Address `streamrec serve` listens on (0.0.0.0: every interface).")
+    port: int = Field(8000, ge=0, le=65535, description="Port of `streamrec serve` (HTTP API, dashboard, /metrics).")
+    scorer: str | None = Field(
+        None, description="Scorer whose answers GET .../recommendations returns when no ?scorer= is given "
+        "(None: `scoring.scorer`). Shadow scorers write to the same topic; their answers are kept apart, by scorer.")
+    stats_window_s: float = Field(30.0, gt=0, description="Sliding window of the dashboard's rates and latency quantiles.")
+    hit_rate_k: int = Field(20, ge=1, description="Cut-off of the dashboard's prequential hit rate (HR@k).")
+    hit_rate_window: int = Field(1000, ge=1, description="Judged clicks per scorer in the dashboard's sliding-window hit rate.")
+
+
+class HealthSettings(_Group):
+    broker_wait_max_s: float = Field(
+        0.0, ge=0, description="How long a starting worker retries an unreachable broker before it exits with status 1 "
+        "(0: forever). Each attempt logs one line."
+    )
+    broker_retry_initial_ms: int = Field(500, ge=10, description="Wait after the first failed connection attempt; doubles per attempt.")
+    broker_retry_max_ms: int = Field(10_000, ge=10, description="Longest wait between two connection attempts.")
+    probe_interval_ms: int = Field(
+        2000, ge=100, description="How often a running worker checks that the broker answers and its topics exist "
+        "(the `streamrec_healthy` metric)."
+    )
+    broker_lost_exit_s: float = Field(
+        60.0, ge=0, description="A worker that has been unhealthy (broker unreachable or its topics gone) this long "
+        "exits with status 3, for its supervisor to restart it (0: never; it stays up and reports unhealthy)."
+    )
+    lag_interval_ms: int = Field(
+        5000, ge=0, description="How often each stage's consumer reports its lag per partition (`streamrec_consumer_lag`; 0: off)."
+    )
+    shutdown_timeout_s: float = Field(
+        20.0, gt=0, description="Longest a stopping process waits for its stages to commit and close (an unreachable "
+        "broker can block them); past it, it exits with status 4 and the uncommitted work is re-read on restart."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a worker reads; immutable once loaded."""
 
@@ -180,6 +236,8 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     training: TrainingSettings = TrainingSettings()
     updates: UpdatesSettings = UpdatesSettings()
+    api: ApiSettings = ApiSettings()
+    health: HealthSettings = HealthSettings()
     metrics_port: int = Field(0, ge=0, description="Prometheus /metrics port (0: off).")
 
     @classmethod

@@ -9,6 +9,7 @@ to the exact weights that produced it.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,9 @@ from streamrec.models.recommender import SessionRecommender
 from streamrec.state.vocab import ItemVocabulary
 
 FORMAT = "streamrec-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the config carries the kNN parameters the head was trained with (ModelConfig.knn); a v1 file
+predates them (its head used constants that may differ from today's settings) and is refused."""
 
 
 @dataclass
@@ -102,18 +105,69 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: Path) -> Checkpoint:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if payload.get("format") != FORMAT or payload.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file")
-        checkpoint = cls(
-            preset=payload["preset"],
-            config=ModelConfig.from_dict(payload["config"]),
-            vocab=ItemVocabulary.from_list(payload["vocab"]),
-            state_dict=payload["state_dict"],
-            metrics=payload["metrics"],
-            created=payload["created"],
-            learner_state=payload.get("learner_state", {}),
-        )
-        if checkpoint.version != payload["version"]:
-            raise ValueError(f"{path}: content does not match its version stamp {payload['version']}")
+        """The checkpoint in `path`; CheckpointError (one line naming the file) when it cannot be served."""
+        path = Path(path)
+        payload = _read_payload(path)
+        try:
+            checkpoint = cls(
+                preset=payload["preset"],
+                config=ModelConfig.from_dict(payload["config"]),
+                vocab=ItemVocabulary.from_list(payload["vocab"]),
+                state_dict=payload["state_dict"],
+                metrics=payload["metrics"],
+                created=payload["created"],
+                learner_state=payload.get("learner_state", {}),
+            )
+            stamp = payload["version"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: damaged {FORMAT} file ({type(exc).__name__}: {_one_line(exc)})") from None
+        if checkpoint.version != stamp:
+            raise CheckpointError(f"{path}: content does not match its version stamp {stamp}")
         return checkpoint
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be served; the message is one line naming the file and what is wrong with it."""
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+"""torch.save writes a zip archive; anything else is not one of ours."""
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first sentence of an exception's message (torch's run over several lines)."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0].split(". ")[0] if lines else type(exc).__name__)[:160]
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    """torch.load of `path` with every way it can fail turned into one `CheckpointError` line."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file (train one with `streamrec train --out {path}`)")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file")
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(_ZIP_MAGIC))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint file ({exc.strerror})") from None
+    if not head:
+        raise CheckpointError(f"{path}: checkpoint file is empty (0 bytes: an interrupted copy? "
+                              "copy or train it again)")
+    if head != _ZIP_MAGIC:
+        raise CheckpointError(f"{path}: corrupt bytes, not a {FORMAT} file (torch.save writes a zip archive; "
+                              f"this starts with {head!r})")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a {FORMAT} file (it holds Python objects a checkpoint never has)") from None
+    except Exception as exc:  # torch reports a cut or damaged archive as RuntimeError, EOFError, ...
+        raise CheckpointError(f"{path}: truncated or damaged checkpoint file ({path.stat().st_size:,} bytes; "
+                              f"torch: {_one_line(exc)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: wrong format, not a {FORMAT} file (a torch file of something else)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: {FORMAT} version {payload.get('format_version')!r}; this streamrec reads "
+                              f"version {FORMAT_VERSION} (v2 saves the kNN parameters the model was trained with): "
+                              "retrain it with `streamrec train`")
+    return payload

@@ -26,7 +26,6 @@ starts as a blend of the two-tower model and the kNN, then learns the mixture.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -34,19 +33,21 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from streamrec.models.score_space import DenseSpace, ScoreSpace, SparseSpace
+from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import PAD_INDEX
 
 
 def cooccurrence_neighbours(
-    sequences: Sequence[Sequence[int]], num_items: int, window: int, k: int, normalisation: str = "cosine"
+    sequences: Sequence[Sequence[int]], num_items: int, knn: KnnParams, normalisation: str = "cosine"
 ) -> tuple[Tensor, Tensor]:
-    """Top-k co-occurrence neighbours per item: (index [V, k] long, weight [V, k] float).
+    """Top-k co-occurrence neighbours per item (k = knn.max_neighbours): (index [V, k] long, weight [V, k] float).
 
-    Pairs (a_t, a_{t+d}) for d <= window count 1/d forward and 0.5/d backward (the next
+    Pairs (a_t, a_{t+d}) for d <= knn.window count 1/d forward and knn.backward_weight/d backward (the next
     click matters most); with "cosine" the sum is divided by sqrt(freq(a) * freq(b)) so popular
     items do not become everyone's neighbour (and re-clicks a -> a are dropped), with "row" by
     the row's total (P(b | a), re-clicks kept: exactly the SKNN baseline's rows). Missing neighbours are PAD_INDEX with weight 0.
     """
+    window, k = knn.window, knn.max_neighbours
     flat = np.fromiter((i for s in sequences for i in s), dtype=np.int64)
     seq_id = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])
     sources, targets, weights = [], [], []
@@ -55,7 +56,7 @@ def cooccurrence_neighbours(
         a, b = flat[:-d][same], flat[d:][same]
         sources += [a, b]
         targets += [b, a]
-        weights += [np.full(a.size, 1.0 / d), np.full(a.size, 0.5 / d)]
+        weights += [np.full(a.size, 1.0 / d), np.full(a.size, knn.backward_weight / d)]
     src, dst, w = np.concatenate(sources), np.concatenate(targets), np.concatenate(weights)
     keep = src != dst if normalisation == "cosine" else np.ones(src.size, dtype=bool)  # the kNN's rows count re-clicks
     keys, inverse = np.unique(src[keep] * num_items + dst[keep], return_inverse=True)
@@ -82,15 +83,6 @@ def _top_k_per_row(row: np.ndarray, col: np.ndarray, weight: np.ndarray, num_row
     return torch.from_numpy(index), torch.from_numpy(value)
 
 
-@dataclass(frozen=True)
-class KnnEvidence:
-    """The SKNN baseline's constants (models/knn.py; ScoringSettings.sknn_*), reproduced inside the head."""
-
-    decay: float = 0.5
-    idf: float = 0.1
-    repeat: float = 0.3
-
-
 LOG_FLOOR = -10.0
 """log knn is clamped here: local items the kNN does not reach (knn = 0) get the floor."""
 
@@ -102,10 +94,10 @@ class ContextGNNHead(nn.Module):
     OUTPUTS = FEATURES + 1  # + log weight of the two-tower score
     SESSION_STATS = 3  # log(1 + clicks), log(1 + local items), log(raw kNN maximum): how much local evidence there is
 
-    def __init__(
-        self, dim: int, num_items: int, neighbours: int, recency_decay: float, scale: float, knn: KnnEvidence = KnnEvidence()
-    ) -> None:
+    def __init__(self, dim: int, num_items: int, recency_decay: float, scale: float, knn: KnnParams) -> None:
+        """`knn`: the baseline's parameters (ModelConfig.knn), reproduced by the kNN feature and used for both tables."""
         super().__init__()
+        neighbours = knn.max_neighbours
         self.register_buffer("neighbour_index", torch.zeros(num_items, neighbours, dtype=torch.long))
         self.register_buffer("neighbour_weight", torch.zeros(num_items, neighbours))
         self.register_buffer("knn_index", torch.zeros(num_items, neighbours, dtype=torch.long))
@@ -197,7 +189,7 @@ class ContextGNNHead(nn.Module):
         order = torch.argsort(graphs.batch * (num_clicks + 1) + (num_clicks - last_click))  # per graph, most recent first
         distinct_age = torch.empty_like(order)
         distinct_age[order] = torch.arange(num_nodes, device=session.device) - graphs.ptr[graphs.batch[order]]
-        weight = self.knn.decay ** distinct_age.to(session.dtype)  # [N]
+        weight = self.knn.recency_decay ** distinct_age.to(session.dtype)  # [N]
         neighbour = knn_index[graphs.x]  # [N, K]
         rows = torch.cat([graphs.batch.unsqueeze(-1).expand_as(neighbour).flatten(), graphs.batch])
         items = torch.cat([neighbour.flatten(), graphs.x])

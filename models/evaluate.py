@@ -94,9 +94,10 @@ def build_model(name: str, split: Split, device: str, seed: int, settings: Setti
         scorer = build_scorer(settings.model_copy(update={"scoring": scoring}), persist=False)
         _fit_baseline(scorer, split.train)
         return scorer
+    from streamrec.models.knn import knn_params
     from streamrec.models.train import fit
 
-    return fit(name, split, device, seed=seed)
+    return fit(name, split, device, seed=seed, knn=knn_params(settings))  # the same kNN parameters as the baselines
 
 
 def _fit_baseline(scorer: Scorer, train: Sequence[TrainSequence]) -> None:
@@ -122,7 +123,7 @@ def rank_examples(
         ranked_lists = scorer.recommend(queries, TOP_K)
         seconds += time.perf_counter() - began
         for example, ranked in zip(batch, ranked_lists):
-            metrics.add([item for item, _ in ranked], example.target)
+            metrics.add([item for item, _ in ranked], example.target, [score for _, score in ranked])
         advance(len(batch))
     return metrics, seconds
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from streamrec.models.scorer import Query, Ranked
 from streamrec.state.cooccurrence import CooccurrencePolicy, CooccurrenceStats
+from streamrec.state.learned import LearnedLedger
 
 
 class Popularity:
@@ -38,6 +39,11 @@ class Popularity:
         for items in sessions:
             self.stats.observe_click(items)
 
+    @property
+    def learned(self) -> LearnedLedger:
+        """Which streamed clicks the statistics contain (persisted with them; see `learning_ledger`)."""
+        return self.stats.learned
+
     def persist(self) -> None:
         """Write what `observe` learned since the last call (see `persist_scorer`)."""
         self.stats.flush()
@@ -56,6 +62,8 @@ class Popularity:
         return ranked
 
 
-def popularity(half_life_clicks: float = 0.0, path: Path | None = None) -> Popularity:
-    """A Popularity scorer with fresh (or, given `path`, persisted) counts."""
-    return Popularity(CooccurrenceStats(CooccurrencePolicy(window=0, half_life_clicks=half_life_clicks), path=path))
+def popularity(policy: CooccurrencePolicy | None = None, path: Path | None = None, **stats_kwargs: object) -> Popularity:
+    """A Popularity scorer with fresh (or, given `path`, persisted) counts; `policy` (window 0) sets its decay
+    (`KnnParams.popularity_policy`: the kNN's half-life); the default counts without decay."""
+    policy = policy or CooccurrencePolicy(window=0)
+    return Popularity(CooccurrenceStats(policy, path=path, **stats_kwargs))  # type: ignore[arg-type]

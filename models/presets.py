@@ -38,6 +38,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from streamrec.state.knn_params import KnnParams
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -65,15 +67,19 @@ class ModelConfig:
     target_attentive: bool = False
     # --- ContextGNN fusion head ---
     contextgnn: bool = False
-    neighbours: int = 100
-    """Co-occurrence neighbours kept per item for the pair-wise evidence."""
-    cooccurrence_window: int = 3
-    """Clicks after (and before) an item that count as co-occurring with it."""
+    knn: KnnParams | None = None
+    """The kNN baseline's parameters (state/knn_params.py), which the head reproduces: its kNN score
+    (recency decay, idf, repeat) and both co-occurrence tables (window, backward weight,
+    neighbours per item). None in a preset: training fills it from `scoring.sknn_*`
+    (`train_checkpoint`), so the head and the baseline always share one definition, and the
+    checkpoint saves it."""
     cooccurrence_folds: int = 5
     """Training examples of fold f (sequence index mod folds) read co-occurrence tables built
     without fold f (stacking); <= 1 uses the full table, which leaks each target's own transition."""
     recency_decay: float = 0.7
-    """Weight of the i-th most recent click in the pair-wise evidence: decay**i."""
+    """Weight of the i-th most recent click in the head's COSINE co-occurrence and repeat evidence:
+    decay**i. A parameter of the network's own features, distinct from the kNN score's
+    `knn.recency_decay` (which decays distinct items, as the baseline does)."""
     # --- training (sr-gnn-notes §5, §7) ---
     lr: float = 1e-3
     weight_decay: float = 1e-5
@@ -88,8 +94,8 @@ class ModelConfig:
     """Training stops (keeping the best epoch) once this much wall-clock time has passed (checked
     per batch; the interrupted epoch is still validated). 600 s keeps `streamrec train` on Beauty,
     loading and the final test ranking included, under issue 3's 15 minutes on the shared 2-core CPU."""
-    select_metric: str = "ndcg@20"
-    """Validation metric for early stopping and model selection."""
+    select_metric: str = "NDCG@20"
+    """Validation metric for early stopping and model selection (a key of state/metrics.py `METRIC_NAMES`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +107,8 @@ class ModelConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**d)
+        knn = d.get("knn")
+        return cls(**{**d, "knn": KnnParams.from_dict(knn) if isinstance(knn, dict) else knn})
 
 
 _SRGNN = ModelConfig()

@@ -53,9 +53,11 @@ class SessionRecommender(nn.Module):
         self.config = config
         self.encoder = SessionEncoder(config, num_items)
         self.memory = _long_term_memory(config) if config.memory else None
+        if config.contextgnn and config.knn is None:
+            raise ValueError("the ContextGNN head needs ModelConfig.knn (train_checkpoint fills it from scoring.sknn_*)")
         self.head = (
-            ContextGNNHead(config.dim, num_items, config.neighbours, config.recency_decay, config.scale)
-            if config.contextgnn
+            ContextGNNHead(config.dim, num_items, config.recency_decay, config.scale, config.knn)
+            if config.contextgnn and config.knn is not None
             else None
         )
         self.register_buffer("item_counts", torch.zeros(num_items))

@@ -7,45 +7,56 @@ fallback for cold users and short sessions.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from streamrec.config import Settings
-from streamrec.models.knn import SessionKNN, session_knn
+from streamrec.models.knn import SessionKNN, knn_params, session_knn_from
 from streamrec.models.popularity import Popularity, popularity
 from streamrec.models.scorer import Scorer
+from streamrec.state.cooccurrence import CooccurrencePolicy
+from streamrec.state.knn_params import KnnParams
 
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SUFFIX = ".pt"
+"""A `scoring.scorer` ending in this names a checkpoint file, even one that is missing."""
 STATS_SUBDIR = "scoring"
-"""Baseline statistics live under `state.dir / STATS_SUBDIR / <scorer name>`."""
+"""Baseline statistics live under `state.dir / STATS_SUBDIR / <consumer group> / <scorer>-<policy digest>`."""
 
 
-def _stats_path(settings: Settings, name: str, persist: bool) -> Path | None:
-    return settings.state.dir / STATS_SUBDIR / name if persist else None
+def stats_path(settings: Settings, name: str, policy: CooccurrencePolicy) -> Path:
+    """Where a scorer's persisted statistics live: one folder per consumer group (two scoring stages
+    on one host, e.g. the demo's shadow scorers, never share a RocksDB folder) and per policy (a
+    changed `scoring.sknn_*` policy starts a fresh store, which the scoring stage re-learns from
+    the scoring-requests topic, instead of refusing to open the old one)."""
+    digest = hashlib.sha1(repr(sorted(asdict(policy).items())).encode()).hexdigest()[:8]
+    return settings.state.dir / STATS_SUBDIR / settings.kafka.consumer_group / f"{name}-{digest}"
 
 
-def build_sknn(settings: Settings, persist: bool = True) -> SessionKNN:
-    """The kNN baseline with every parameter from `settings.scoring`."""
-    s = settings.scoring
-    return session_knn(
-        window=s.sknn_window,
-        backward_weight=s.sknn_backward_weight,
-        max_neighbours=s.sknn_neighbours,
-        half_life_clicks=s.sknn_half_life_clicks,
-        recency_decay=s.sknn_recency_decay,
-        idf=s.sknn_idf,
-        repeat=s.sknn_repeat,
-        path=_stats_path(settings, SessionKNN.name, persist),
-    )
+def _stats_kwargs(settings: Settings, name: str, policy: CooccurrencePolicy, persist: bool) -> dict[str, object]:
+    path = stats_path(settings, name, policy) if persist else None
+    return {"path": path, "learned_ids_kept": settings.scoring.learned_event_ids_kept}
+
+
+def build_sknn(settings: Settings, persist: bool = True, params: KnnParams | None = None) -> SessionKNN:
+    """The kNN baseline with `params` (default: the settings' `scoring.sknn_*`)."""
+    params = params or knn_params(settings)
+    return session_knn_from(params, **_stats_kwargs(settings, SessionKNN.name, params.policy, persist))
 
 
 def build_popularity(settings: Settings, persist: bool = True) -> Popularity:
     """The popularity baseline, decaying like the kNN's statistics."""
-    path = _stats_path(settings, Popularity.name, persist)
-    return popularity(half_life_clicks=settings.scoring.sknn_half_life_clicks, path=path)
+    policy = knn_params(settings).popularity_policy
+    return popularity(policy, **_stats_kwargs(settings, Popularity.name, policy, persist))  # type: ignore[arg-type]
 
 
 _BASELINES: dict[str, tuple[Callable[[Settings, bool], Scorer], str]] = {
-    SessionKNN.name: (build_sknn, "session item-kNN over streaming co-occurrence, recency-weighted, popularity fallback"),
+    SessionKNN.name: (build_sknn, "recency-weighted sequential item-transition kNN (not session-kNN): each recent "
+                      "session item votes for the items that followed it in past sessions; popularity fills the rest"),
     Popularity.name: (build_popularity, "most clicked items (time-decayed)"),
 }
 
@@ -59,7 +70,10 @@ def _checkpoint(settings: Settings) -> Path | None:
     if settings.scoring.checkpoint_path is not None:
         return settings.scoring.checkpoint_path
     name = settings.scoring.scorer
-    return Path(name) if name not in _BASELINES and Path(name).is_file() else None
+    if name in _BASELINES:
+        return None
+    path = Path(name)  # a missing "*.pt" is a checkpoint path: loading it says which file is missing
+    return path if path.is_file() or path.suffix == CHECKPOINT_SUFFIX else None
 
 
 def build_scorer(settings: Settings, *, persist: bool = True) -> Scorer:
@@ -72,13 +86,35 @@ def build_scorer(settings: Settings, *, persist: bool = True) -> Scorer:
     if checkpoint is not None:
         from streamrec.models.serving import load_checkpoint_scorer
 
-        fallback = build_sknn(settings, persist)
         from streamrec.models.candidates import CandidateConfig
+        from streamrec.models.checkpoint import Checkpoint
 
+        loaded = Checkpoint.load(checkpoint)
+        fallback = build_sknn(settings, persist, serving_knn_params(settings, loaded.config.knn))
         candidates = CandidateConfig.from_settings(settings.scoring)
-        return load_checkpoint_scorer(checkpoint, device=settings.scoring.device, fallback=fallback, candidates=candidates)
+        return load_checkpoint_scorer(loaded, device=settings.scoring.device, fallback=fallback, candidates=candidates,
+                                      path=checkpoint)
     name = settings.scoring.scorer
     if name not in _BASELINES:
         raise ValueError(f"unknown scorer {name!r}: not a checkpoint file and not one of {sorted(_BASELINES)}")
     build, _ = _BASELINES[name]
     return build(settings, persist)
+
+
+def serving_knn_params(settings: Settings, trained: KnnParams | None) -> KnnParams:
+    """The kNN parameters a checkpoint is served with: the ones it was trained with, when it saved any.
+
+    The head of a checkpoint reproduces the kNN's score with the parameters baked into its
+    weights and tables at training time; its fallback kNN answers the queries the network does
+    not (cold sessions) and should rank like the kNN the head learned to trust. So the
+    checkpoint's parameters win, and a difference from `scoring.sknn_*` is logged once, naming
+    every field, instead of silently splitting the head from its fallback.
+    """
+    configured = knn_params(settings)
+    if trained is None:
+        return configured
+    differences = trained.differences(configured)
+    if differences:
+        log.warning("serving the checkpoint's kNN parameters, not scoring.sknn_* (checkpoint vs settings: %s); "
+                    "retrain to adopt the settings", ", ".join(f"{k}={a} vs {b}" for k, (a, b) in differences.items()))
+    return trained

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from streamrec.state.learned import LearnedLedger
+
 Ranked = list[tuple[str, float]]
 """(item_id, score) pairs, best first."""
 
@@ -77,6 +79,16 @@ def persist_scorer(scorer: Scorer) -> None:
     persist = getattr(scorer, "persist", None)
     if callable(persist):
         persist()
+
+
+def learning_ledger(scorer: Scorer) -> LearnedLedger | None:
+    """The ledger of clicks a scorer's statistics contain (its optional `learned` attribute), or None.
+
+    The scoring stage consults it so that no click is learned twice across crashes and
+    re-emissions (state/learned.py); a scorer without one gets an in-memory ledger from the stage.
+    """
+    ledger = getattr(scorer, "learned", None)
+    return ledger if isinstance(ledger, LearnedLedger) else None
 
 
 def reads_history(scorer: Scorer) -> bool:

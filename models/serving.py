@@ -26,7 +26,8 @@ from torch import Tensor
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, CandidateIndexError, rerank, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.recommender import Context
-from streamrec.models.scorer import Query, Ranked, Scorer, persist_scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, learning_ledger, persist_scorer
+from streamrec.state.learned import LearnedLedger
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,11 @@ class NeuralScorer:
         """The network is frozen between checkpoints; the fallback keeps learning online."""
         if self.fallback is not None:
             self.fallback.observe(sessions)
+
+    @property
+    def learned(self) -> LearnedLedger | None:
+        """The fallback's ledger: its statistics are all this scorer learns online."""
+        return learning_ledger(self.fallback) if self.fallback is not None else None
 
     def persist(self) -> None:
         """The fallback's statistics are all this scorer learns online."""
@@ -170,15 +176,24 @@ class NeuralScorer:
 
 
 def load_checkpoint_scorer(
-    path: Path, device: str, fallback: Scorer | None = None, fallback_max_length: int = 0, candidates: CandidateConfig = CandidateConfig()
+    checkpoint: Path | Checkpoint,
+    device: str,
+    fallback: Scorer | None = None,
+    fallback_max_length: int = 0,
+    candidates: CandidateConfig = CandidateConfig(),
+    path: Path | None = None,
 ) -> NeuralScorer:
-    """The streaming registry's entry point: a NeuralScorer from a checkpoint file (and its index sidecar when the catalogue needs one)."""
-    checkpoint = Checkpoint.load(Path(path))
+    """The streaming registry's entry point: a NeuralScorer from a checkpoint (file), with the candidate index
+    sidecar next to `path` (the checkpoint's file) when the catalogue needs one."""
+    if isinstance(checkpoint, Checkpoint):
+        loaded = checkpoint
+    else:
+        path = Path(checkpoint)
+        loaded = Checkpoint.load(path)
     index = None
-    if len(checkpoint.vocab) - 1 >= candidates.candidates_min_catalogue_items:
-        sidecar = sidecar_path(Path(path))
+    if path is not None and len(loaded.vocab) - 1 >= candidates.candidates_min_catalogue_items:
         try:
-            index = CandidateIndex.load(sidecar, model_version=checkpoint.version)
+            index = CandidateIndex.load(sidecar_path(Path(path)), model_version=loaded.version)
         except CandidateIndexError as exc:
             log.warning("%s; building the candidate index now", exc)
-    return NeuralScorer(checkpoint, device=device, fallback=fallback, fallback_max_length=fallback_max_length, candidates=candidates, index=index)
+    return NeuralScorer(loaded, device=device, fallback=fallback, fallback_max_length=fallback_max_length, candidates=candidates, index=index)

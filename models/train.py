@@ -14,7 +14,7 @@ import copy
 import random
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor
 
+from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.knn import knn_params
 from streamrec.models.presets import ModelConfig, preset
 from streamrec.models.recommender import Context, ModelInput, SessionRecommender
 from streamrec.models.serving import NeuralScorer, resolve_device
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
+from streamrec.state.knn_params import KnnParams
+from streamrec.state.metrics import RankingMetrics
 from streamrec.state.vocab import ItemVocabulary
 
 MAX_TORCH_THREADS = 1
@@ -47,9 +51,9 @@ class EncodedExamples:
     excluded: list[list[int]]
 
 
-def fit(preset: str, split: Split, device: str, seed: int = 0) -> NeuralScorer:
+def fit(preset: str, split: Split, device: str, seed: int = 0, knn: KnnParams | None = None) -> NeuralScorer:
     """Train `preset` on split.train with early stopping on split.valid; a scorer of the best epoch."""
-    checkpoint = train_checkpoint(preset, split, device=device, seed=seed)
+    checkpoint = train_checkpoint(preset, split, device=device, seed=seed, knn=knn)
     return NeuralScorer(checkpoint, device=device)
 
 
@@ -66,9 +70,17 @@ def train_command(dataset: Path | None, fmt: str, protocol: str, model: str, out
     console.print(f"wrote {out} version={checkpoint.version} metrics={checkpoint.metrics}")
 
 
-def train_checkpoint(preset_name: str, split: Split, device: str = "auto", seed: int = 0, **overrides: object) -> Checkpoint:
-    """Train a preset (optionally with overridden config fields) and return the best epoch's checkpoint."""
+def train_checkpoint(
+    preset_name: str, split: Split, device: str = "auto", seed: int = 0, knn: KnnParams | None = None, **overrides: object
+) -> Checkpoint:
+    """Train a preset (optionally with overridden config fields) and return the best epoch's checkpoint.
+
+    The kNN parameters the head reproduces are `knn`, else the preset's, else the settings'
+    `scoring.sknn_*` (one definition, saved in the checkpoint's config).
+    """
     config = preset(preset_name, **overrides)
+    if config.knn is None:
+        config = replace(config, knn=knn or knn_params(load_settings()))
     _seed_everything(seed)
     torch.set_num_threads(min(MAX_TORCH_THREADS, torch.get_num_threads()))
     torch_device = resolve_device(device)
@@ -100,9 +112,10 @@ Tables = tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
 def _cooccurrence_tables(config: ModelConfig, num_items: int, sequences: list[list[int]]) -> Tables:
-    """(cosine, row-normalised) co-occurrence neighbour tables of `sequences` (contextgnn.py)."""
+    """(cosine, row-normalised) co-occurrence neighbour tables of `sequences` (contextgnn.py), with the kNN's parameters."""
+    assert config.knn is not None, "train_checkpoint fills ModelConfig.knn"
     cosine, row = (
-        cooccurrence_neighbours(sequences, num_items, config.cooccurrence_window, config.neighbours, normalisation)
+        cooccurrence_neighbours(sequences, num_items, config.knn, normalisation)
         for normalisation in ("cosine", "row")
     )
     return cosine, row
@@ -249,7 +262,11 @@ class _NegativeSampler:
 
 @torch.inference_mode()
 def evaluate(model: SessionRecommender, examples: EncodedExamples, batch_size: int) -> dict[str, float]:
-    """HR@10/20, MRR@20, NDCG@10/20 by full ranking with the examples' masks (unknown targets count as misses)."""
+    """HR@10/20, MRR@20, NDCG@10/20 by full ranking with the examples' masks (unknown targets count as misses).
+
+    The target's rank counts every item scoring at least as high (pessimistic ties), scored by
+    the one evaluator `RankingMetrics` that `streamrec evaluate` uses too; keys `METRIC_NAMES` (+ "n").
+    """
     model.eval()
     device = model.item_counts.device
     without_context = sum(1 for session, _ in examples.contexts if not session)
@@ -261,10 +278,12 @@ def evaluate(model: SessionRecommender, examples: EncodedExamples, batch_size: i
         logits[rows.to(device), torch.tensor([i for e in excluded for i in e], dtype=torch.long, device=device)] = float("-inf")
         target = torch.tensor(targets, device=device)
         target_logit = logits.gather(1, target.unsqueeze(1))
-        rank = (logits > target_logit).sum(1).float()
+        rank = (logits >= target_logit).sum(1).float()  # 1-based, ties against the target (state/metrics.py)
         ranks.append(torch.where((target == 0) | target_logit.squeeze(1).isinf(), torch.inf, rank).cpu())
     model.train()
-    return _rank_metrics(torch.cat(ranks))
+    metrics = RankingMetrics()
+    metrics.add_ranks(torch.cat(ranks).tolist())
+    return {**metrics.summary(), "n": float(metrics.count)}
 
 
 def _example_batches(examples: EncodedExamples, batch_size: int) -> Iterator[tuple[list[Context], list[int], list[list[int]]]]:
@@ -273,17 +292,6 @@ def _example_batches(examples: EncodedExamples, batch_size: int) -> Iterator[tup
     for start in range(0, len(usable), batch_size):
         chunk = usable[start : start + batch_size]
         yield [examples.contexts[i] for i in chunk], [examples.targets[i] for i in chunk], [examples.excluded[i] for i in chunk]
-
-
-def _rank_metrics(rank: Tensor) -> dict[str, float]:
-    """rank = number of items scored above the target (0 = top)."""
-    metrics: dict[str, float] = {"n": float(rank.numel())}
-    for k in (10, 20):
-        hit = rank < k
-        metrics[f"hr@{k}"] = hit.float().mean().item()
-        metrics[f"ndcg@{k}"] = torch.where(hit, 1.0 / torch.log2(rank + 2), 0.0).mean().item()
-    metrics["mrr@20"] = torch.where(rank < 20, 1.0 / (rank + 1), 0.0).mean().item()
-    return metrics
 
 
 def _fmt(metrics: dict[str, float]) -> str:

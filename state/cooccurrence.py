@@ -33,6 +33,8 @@ from types import MappingProxyType
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
+from streamrec.state.learned import LearnedLedger
+
 _ROW = b"n\x00"
 _POP = b"p\x00"
 _META = b"m\x00meta"
@@ -61,10 +63,14 @@ class CooccurrencePolicy:
 class CooccurrenceStats:
     """Popularity and capped, time-decayed neighbour rows; optionally persisted in RocksDB."""
 
-    def __init__(self, policy: CooccurrencePolicy, path: Path | None = None, max_cached_rows: int = 200_000) -> None:
+    def __init__(
+        self, policy: CooccurrencePolicy, path: Path | None = None, max_cached_rows: int = 200_000, learned_ids_kept: int = 100_000
+    ) -> None:
         self.policy = policy
         self.clicks = 0
         """Clicks observed since the statistics were created (survives restarts when persisted)."""
+        self.learned = LearnedLedger(learned_ids_kept)
+        """Which streamed clicks these counts contain (state/learned.py); flushed in the same WriteBatch."""
         self._log2_boost = 0.0
         self._pop: dict[str, float] = {}
         self._top: dict[str, float] = {}
@@ -201,6 +207,7 @@ class CooccurrenceStats:
     def _open(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self._db = Rdict(str(path), Options(raw_mode=True))
+        self.learned.load(self._db)
         meta_raw = self._db.get(_META)
         if meta_raw is None:
             return
@@ -239,6 +246,7 @@ class CooccurrenceStats:
             batch.put(_POP + item.encode(), orjson.dumps(self._pop[item]))
         meta = {"policy": asdict(self.policy), "clicks": self.clicks, "log2_boost": self._log2_boost}
         batch.put(_META, orjson.dumps(meta))
+        self.learned.write_into(batch)  # the counts and the record of what they contain, atomically
         self._db.write(batch)
         self._dirty_rows.clear()
         self._dirty_pop.clear()

@@ -1,21 +1,29 @@
-"""Ranking metrics for next-item prediction, shared by `streamrec evaluate` and the replay.
+"""Ranking metrics for next-item prediction: the one evaluator of `streamrec train`, `streamrec evaluate` and the replay.
 
-One target per prediction, so with the 1-based rank r of the target in the ranked list:
-HR@k = [r <= k] (= Recall@k with one relevant item), NDCG@k = [r <= k] / log2(r + 1)
-(the ideal DCG is 1), MRR@k = [r <= k] / r. A target missing from the list (or ranked below
-the cut) scores 0, which is how S3-Rec/ICLRec (`recall_at_k`, `ndcg_k`) and session-rec
-(MRR@20, HitRate@20) count it. Averages are over every prediction added.
+One target per prediction, so with the 1-based rank r of the target: HR@k = [r <= k]
+(= Recall@k with one relevant item), NDCG@k = [r <= k] / log2(r + 1) (the ideal DCG is 1),
+MRR@k = [r <= k] / r. A target missing from the list (or ranked below the cut) scores 0,
+which is how S3-Rec/ICLRec (`recall_at_k`, `ndcg_k`) and session-rec (MRR@20, HitRate@20)
+count it. Averages are over every prediction added.
+
+Ties count against the target (pessimistic): r is the number of items scoring at least as
+high as the target, the target included. An optimistic count (only strictly higher scores)
+would let a model that gives every item the same score hit everything at rank 1, and the
+two spellings used to disagree between training's validation and `streamrec evaluate`.
+Where only a served list is known (the replay), r is the position in it, which is what a
+user sees. Metric names are spelled once, here (`METRIC_NAMES`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 CUTOFFS: tuple[int, ...] = (10, 20)
 MRR_CUTOFF = 20
 METRIC_NAMES: tuple[str, ...] = (*(f"HR@{k}" for k in CUTOFFS), *(f"NDCG@{k}" for k in CUTOFFS), f"MRR@{MRR_CUTOFF}")
 """Keys of `RankingMetrics.summary()`, in the order reports show them."""
+DEEPEST_CUTOFF = max(*CUTOFFS, MRR_CUTOFF)
 
 
 class RankingMetrics:
@@ -27,11 +35,18 @@ class RankingMetrics:
         self._ndcg = dict.fromkeys(CUTOFFS, 0.0)
         self._reciprocal_rank = 0.0
 
-    def add(self, ranked_item_ids: Sequence[str], target: str) -> None:
-        """Score one prediction: `ranked_item_ids` best first, `target` the true next item."""
+    def add(self, ranked_item_ids: Sequence[str], target: str, scores: Sequence[float] | None = None) -> None:
+        """Score one prediction: `ranked_item_ids` best first, `target` the true next item.
+
+        With `scores` (one per listed item) the rank is pessimistic: items listed after the
+        target with the same score count against it. Without, the rank is the list position.
+        """
+        self.add_rank(_rank(ranked_item_ids, target, scores))
+
+    def add_rank(self, rank: float | None) -> None:
+        """Score one prediction by the target's 1-based rank (None or inf: not ranked, a miss)."""
         self.count += 1
-        rank = _rank(ranked_item_ids, target, max(*CUTOFFS, MRR_CUTOFF))
-        if rank is None:
+        if rank is None or rank > DEEPEST_CUTOFF:
             return
         for k in CUTOFFS:
             if rank <= k:
@@ -39,6 +54,10 @@ class RankingMetrics:
                 self._ndcg[k] += 1.0 / math.log2(rank + 1)
         if rank <= MRR_CUTOFF:
             self._reciprocal_rank += 1.0 / rank
+
+    def add_ranks(self, ranks: Iterable[float | None]) -> None:
+        for rank in ranks:
+            self.add_rank(rank)
 
     def summary(self) -> dict[str, float]:
         """Means over the predictions added (all 0.0 before the first): keys `METRIC_NAMES`."""
@@ -49,9 +68,12 @@ class RankingMetrics:
         return result
 
 
-def _rank(ranked_item_ids: Sequence[str], target: str, cutoff: int) -> int | None:
-    """1-based position of `target` within the first `cutoff` items, None if absent."""
-    for position, item in enumerate(ranked_item_ids[:cutoff], start=1):
+def _rank(ranked_item_ids: Sequence[str], target: str, scores: Sequence[float] | None) -> int | None:
+    """1-based rank of `target` within the first DEEPEST_CUTOFF items (pessimistic with scores), None if absent."""
+    for position, item in enumerate(ranked_item_ids[:DEEPEST_CUTOFF], start=1):
         if item == target:
-            return position
+            if scores is None:
+                return position
+            mine = scores[position - 1]
+            return position + sum(1 for s in scores[position:] if s >= mine)
     return None

@@ -3,7 +3,8 @@
 The demo shows the whole path on one machine: clicks -> stateful stage -> scoring stage
 (kNN) -> recommendations, judged prequentially. A second scoring stage serving popularity
 reads the same scoring requests in its own consumer group (a shadow deployment), so the
-report compares both scorers on the very same stream. Every process the demo starts runs
+report compares both scorers on the very same stream. `streamrec serve` runs alongside (its
+URL is printed: lookups and the live dashboard while the replay runs). Every process the demo starts runs
 in its own process group and is stopped (SIGTERM, then SIGKILL) on the way out, also on
 Ctrl-C or an error.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -132,6 +134,19 @@ def wait_for_groups(settings: Settings, groups: Sequence[str], processes: Sequen
         time.sleep(0.25)
 
 
+def api_process(settings: Settings, logs: Path) -> tuple[ManagedProcess, str]:
+    """`streamrec serve` for the demo on `api.port`, or on a free port when that one is taken; with its URL."""
+    port = settings.api.port
+    with socket.socket() as probe:
+        try:
+            probe.bind((settings.api.host, port))
+        except OSError:
+            probe.bind((settings.api.host, 0))
+            port = probe.getsockname()[1]
+    argv = [sys.executable, "-m", "streamrec", "serve", "--host", settings.api.host, "--port", str(port)]
+    return ManagedProcess("api", argv, settings_env(settings), logs / "api.log"), f"http://{settings.api.host}:{port}"
+
+
 def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str) -> dict[str, dict[str, object]]:
     """Settings of the demo deployment: a short group session timeout, a throw-away state folder.
 
@@ -147,9 +162,15 @@ def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str) -> dict
 
 
 def shadow_settings(settings: Settings, scorer: str) -> Settings:
-    """A scoring stage serving `scorer` in its own consumer group: it answers every request the primary answers."""
+    """A scoring stage serving `scorer` in its own consumer group: it answers every request the primary answers.
+
+    It serves `scorer` itself, never the primary's checkpoint (`checkpoint_path` would override
+    the name), and its statistics live in its own folder (models/registry.stats_path is per
+    consumer group), so it never opens the primary's RocksDB and dies on its LOCK.
+    """
     kafka = settings.kafka.model_copy(update={"consumer_group": f"{settings.kafka.consumer_group}-shadow-{scorer}"})
-    return settings.model_copy(update={"kafka": kafka, "scoring": settings.scoring.model_copy(update={"scorer": scorer})})
+    scoring = settings.scoring.model_copy(update={"scorer": scorer, "checkpoint_path": None})
+    return settings.model_copy(update={"kafka": kafka, "scoring": scoring})
 
 
 def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm: Path | None = None,
@@ -170,6 +191,9 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
         with ExitStack() as running:
             for process in fleet:
                 running.enter_context(process)
+            api, api_url = api_process(settings, report_dir)
+            running.enter_context(api)
+            console.print(f"demo: API {api_url} (live dashboard {api_url}/dashboard, docs {api_url}/docs) while the replay runs")
             wait_for_groups(settings, groups, fleet)
             report = replay(settings, clicks, warm=warm_clicks, pacing=Pacing(),
                             drain=DrainPolicy(idle_s=20.0, scorers=len(fleet)), dataset=str(dataset or "synthetic"), fmt=fmt,

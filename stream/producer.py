@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from pydantic import ValidationError
 
 from streamrec.config import Settings, load_settings
+from streamrec.stream.admin import ensure_topics
 from streamrec.stream.engines.common import producer_config
 from streamrec.stream.topics import CLICKS, ClickEvent
 from streamrec.stream.validate import ClickValidator, Rejection
@@ -124,7 +125,11 @@ def produce_lines(lines: Iterable[str], producer: ClickProducer, validator: Clic
 
 def produce_stdin(topic: str) -> None:
     """`streamrec produce`: JSON clicks from stdin to `topic` (before `kafka.topic_prefix`); exit 1 on any bad line."""
+    from streamrec.stream.observability.health import require_broker
+
     settings = load_settings()
+    require_broker(settings)
+    ensure_topics(settings)  # a topic the broker auto-creates on first produce lacks the config the workers need
     producer = ClickProducer.from_settings(settings, topic)
     report = produce_lines(sys.stdin, producer, ClickValidator(settings.validation), sys.stderr)
     undelivered = producer.flush()

@@ -13,6 +13,7 @@ main log starts, so the report covers only the main log.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -26,10 +27,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streamrec.config.settings import Settings, load_settings
 from streamrec.state.clicklog.types import LoggedClick
+from streamrec.stream.admin import ensure_topics
 from streamrec.stream.collector import OutputCollector
 from streamrec.stream.prequential import PhaseTally
 from streamrec.stream.producer import ClickProducer
 from streamrec.stream.report import ReplayCounts, ReplayReport, print_report, write_report
+
+log = logging.getLogger(__name__)
 
 _PUMP_INTERVAL_S = 0.002
 """Longest gap between two reads of the output topics while sending (answers are timed on arrival)."""
@@ -103,6 +107,7 @@ class Replayer:
         self.producer: ClickProducer
 
     def __enter__(self) -> Replayer:
+        ensure_topics(self.settings)  # before the first produce, or the broker may auto-create clicks without config
         with ExitStack() as opening:  # what opened is closed again if a later client fails to open
             self.collector = opening.enter_context(OutputCollector(self.settings))
             self.producer = opening.enter_context(ClickProducer.from_settings(self.settings))
@@ -219,24 +224,30 @@ def load_clicks(dataset: Path | None, fmt: str, limit: int | None = None) -> lis
 
         clicks = list(generate(SyntheticSpec()))
     else:
-        from streamrec.state.clicklog.formats import read_log
+        from streamrec.state.clicklog.sniff import read_checked
 
-        clicks = read_log(dataset, fmt)
+        clicks, read = read_checked(dataset, fmt)  # refuses a file in another format instead of misreading it
+        if read.bad_rows:
+            log.warning(read.summary())
     ordered = sorted(clicks, key=lambda c: c.ts)  # stable: equal times keep the log's order
     return ordered[:limit] if limit is not None else ordered
 
 
 def replay_command(
-    dataset: Path | None, fmt: str, warm: Path | None, speed: float, report_dir: Path, limit: int | None
+    dataset: Path | None, fmt: str, warm: Path | None, speed: float, report_dir: Path, limit: int | None,
+    rate_eps: float | None = None,
 ) -> ReplayReport:
     """`streamrec replay`: replay through the worker(s) the settings point at; print and write the report."""
+    from streamrec.stream.observability.health import require_broker
+
     settings = load_settings()
+    require_broker(settings)
     console = Console()
     clicks = load_clicks(dataset, fmt, limit)
     warm_clicks = load_clicks(warm, fmt) if warm is not None else []
     console.print(f"replaying {len(clicks):,} clicks ({len(warm_clicks):,} warm-up) via {settings.kafka.bootstrap_servers}")
     report = replay(
-        settings, clicks, warm=warm_clicks, pacing=Pacing(speed=speed), console=console,
+        settings, clicks, warm=warm_clicks, pacing=Pacing(speed=speed, rate_eps=rate_eps), console=console,
         dataset=str(dataset or "synthetic"), fmt=fmt, warm_dataset=str(warm) if warm else None,
     )
     print_report(report, console)

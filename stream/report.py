@@ -142,6 +142,31 @@ def _scorer_rows(report: ReplayReport) -> list[list[str]]:
     return rows
 
 
+QUEUEING_RATIO = 0.9
+"""Answers arriving at under this fraction of the send rate mean a queue built up (sent faster than answered)."""
+QUEUEING_GROWTH = 3.0
+"""Median latency of the last timeline window this many times the first (and >= 100 ms): a growing queue."""
+
+
+def latency_verdict(report: ReplayReport, s: ScorerReport) -> str:
+    """Say plainly whether `s`'s latency is service latency or time spent queueing behind earlier clicks."""
+    paced = report.rate_eps is not None or report.speed > 0
+    if not paced:
+        return (f"{s.scorer}: QUEUEING: clicks were sent as fast as possible ({report.send_rate_eps:,.0f}/s), so the "
+                "latency above is mostly time waiting behind earlier clicks, not service latency; "
+                "replay with --rate (clicks/s) or --speed to measure service latency")
+    reasons = []
+    if s.throughput_eps is not None and s.throughput_eps < QUEUEING_RATIO * report.send_rate_eps:
+        reasons.append(f"answered {s.throughput_eps:,.0f}/s < sent {report.send_rate_eps:,.0f}/s")
+    windows = [w.latency_p50_ms for w in s.timeline if w.latency_p50_ms is not None]
+    if len(windows) >= 2 and windows[-1] >= max(100.0, QUEUEING_GROWTH * windows[0]):
+        reasons.append(f"median latency grew {windows[0]:,.0f} -> {windows[-1]:,.0f} ms over the run")
+    if reasons:
+        return (f"{s.scorer}: QUEUEING: {'; '.join(reasons)}: the pipeline could not keep up, so the latency above "
+                "is mostly queueing, not service latency; replay at a lower --rate")
+    return f"{s.scorer}: service latency: answers kept up with the send rate ({report.send_rate_eps:,.0f}/s)"
+
+
 _COLUMNS = [
     "scorer", *HEADLINE_METRICS, "p50 ms", "p95 ms", "p99 ms", "recs/s", "answered", "judged", "missing",
 ]
@@ -170,6 +195,7 @@ def to_markdown(report: ReplayReport) -> str:
         *(f"- {s.scorer}: model version `{s.first_model_version}` to `{s.last_model_version}` "
           f"({s.model_versions_seen:,} distinct; answers by a version trained on a later click: "
           f"{s.answers_trained_on_later_clicks:,})" for s in report.scorers),
+        *(f"- {latency_verdict(report, s)}" for s in report.scorers),
         "",
         "![metrics over time](timeline.png)",
         "",
@@ -193,6 +219,9 @@ def print_report(report: ReplayReport, console: Console | None = None) -> None:
         for row in _scorer_rows(report):
             table.add_row(*(row[_COLUMNS.index(column)] for column in columns))
         console.print(table)
+    for s in report.scorers:
+        verdict = latency_verdict(report, s)
+        console.print(f"[yellow]{verdict}" if "QUEUEING" in verdict else verdict)
 
 
 def plot_timeline(report: ReplayReport, path: Path) -> None:

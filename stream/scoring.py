@@ -16,7 +16,6 @@ fallback scorer for the queries that still fail; a query nothing can answer is d
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -30,9 +29,21 @@ from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer, reads_history
 from streamrec.stream import metrics
-from streamrec.stream.consume import RecentEvents
-from streamrec.stream.engines.common import consumer_config, producer_config
-from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics, encode_recommendation
+from streamrec.stream.engines.common import consumer_config, dead_letter_limits, producer_config
+from streamrec.stream.topics import (
+    DeadLetter,
+    DeadLetterLimits,
+    ScoringRequest,
+    Topics,
+    bounded_dead_letter,
+    dead_letter_key,
+    encode_recommendation,
+    without_original,
+)
+from streamrec.stream.learning.catch_up import catch_up
+from streamrec.stream.learning.learner import Learner
+from streamrec.stream.observability.lag import lag_config
+from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
 from streamrec.stream.updates.follower import follow_updates, provenance
 
 log = logging.getLogger(__name__)
@@ -60,24 +71,16 @@ class Decoded:
     dead_letters: list[Output] = field(default_factory=list)
 
 
-def dead_letter(message: Message, reason: str, detail: str, now: float, dlq: str) -> Output:
-    """The DLQ record for a scoring-stage failure: reason, detail and the original bytes; counted."""
-    key, value = message.key(), message.value()
-    letter = DeadLetter(
-        reason=reason,
-        detail=detail[:500],
-        original_b64=base64.b64encode(value or b"").decode("ascii"),
-        original_key_b64=None if key is None else base64.b64encode(key).decode("ascii"),
-        source_topic=message.topic(),
-        source_partition=message.partition(),
-        source_offset=message.offset(),
-        ts_dead=now,
-    )
+def dead_letter(message: Message, reason: str, detail: str, now: float, dlq: str, limits: DeadLetterLimits) -> Output:
+    """The DLQ record for a scoring-stage failure: reason, detail and the original bytes (cut to `limits`); counted."""
+    key = message.key()
+    letter = bounded_dead_letter(reason, detail, key, message.value(), now, limits, source_topic=message.topic(),
+                                 partition=message.partition(), offset=message.offset())
     metrics.CLICKS_DEAD_LETTERED.labels(reason).inc()
-    return dlq, key, letter.model_dump_json().encode()
+    return dlq, dead_letter_key(key), letter.model_dump_json().encode()
 
 
-def decode_batch(batch: Sequence[Message], now: float, dlq: str) -> Decoded:
+def decode_batch(batch: Sequence[Message], now: float, dlq: str, limits: DeadLetterLimits) -> Decoded:
     """Parse every record as a ScoringRequest; what does not parse becomes a dead letter."""
     decoded = Decoded()
     for message in batch:
@@ -86,7 +89,7 @@ def decode_batch(batch: Sequence[Message], now: float, dlq: str) -> Decoded:
             if not request.session_items:
                 raise ValueError("session_items is empty")
         except (ValidationError, ValueError) as exc:
-            decoded.dead_letters.append(dead_letter(message, INVALID_REQUEST, str(exc), now, dlq))
+            decoded.dead_letters.append(dead_letter(message, INVALID_REQUEST, str(exc), now, dlq, limits))
             continue
         decoded.requests.append(request)
         decoded.sources.append(message)
@@ -112,11 +115,12 @@ class ScoringStage:
         self.scorer = scorer
         self.fallback = fallback
         self.topics = Topics(settings.kafka.topic_prefix)
+        self._dead_letter_limits = dead_letter_limits(settings)
         self._done: dict[tuple[str, int], int] = {}
         """Next offset per (topic, partition) past the answered batches, not committed yet."""
         self._next_commit_at = 0.0
-        self._recent = RecentEvents()
-        """Redelivered clicks (the stateful stage answers them again) are answered but not learned twice."""
+        self._learner = Learner(settings.scoring.learned_event_ids_kept)
+        """Re-read and re-emitted clicks are answered again but never learned twice (stream/learning/)."""
         kafka = settings.kafka
         self._consumer = Consumer({
             "bootstrap.servers": kafka.bootstrap_servers,
@@ -124,13 +128,19 @@ class ScoringStage:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             **consumer_config(settings),
+            **lag_config("scoring", (self.topics.scoring_requests,), settings.health.lag_interval_ms),
         })
         self._producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all", **producer_config(settings)})
         self._updates = follow_updates(settings, scorer)
         """Newer published versions of a neural scorer, swapped in between two batches (stream/updates/)."""
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first."""
+        """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first.
+
+        First, the statistics catch up with the committed offsets (a lost state folder is re-learned
+        from the scoring-requests topic: stream/learning/catch_up.py), so nothing is served from less.
+        """
+        catch_up(self.settings, scoring_group(self.settings), (self.scorer, self.fallback), self._learner, stop)
         self._consumer.subscribe([self.topics.scoring_requests], on_revoke=lambda _consumer, _partitions: self._commit())
         try:
             while not stop.is_set():
@@ -172,7 +182,7 @@ class ScoringStage:
     def _process(self, batch: list[Message], stop: threading.Event) -> bool:
         """Score and produce one batch; True once every output record is acknowledged."""
         now = time.time()
-        decoded = decode_batch(batch, now, self.topics.dlq)
+        decoded = decode_batch(batch, now, self.topics.dlq, self._dead_letter_limits)
         outputs = decoded.dead_letters
         if decoded.requests:
             outputs += self._score(decoded)
@@ -186,30 +196,23 @@ class ScoringStage:
             answers = self._recommend(queries)
         emitted_at = time.time()
         stamps = version_stamps((self.scorer, self.fallback))
+        observe_latencies(requests, emitted_at)
         # Learn only after answering: a batch can hold clicks t and t+1 of one session, and the
         # answer to t must not have seen the pair it will be judged on (prequential honesty).
-        self._observe([r.session_items for r in requests if self._recent.first_time(r.event_id)])
+        self._learner.learn((self.scorer, self.fallback), requests, decoded.sources)
         outputs = []
         for request, answer, source in zip(requests, answers, decoded.sources):
             if answer is None:
                 detail = f"{self.scorer.name} and {self.fallback.name} both raised"
-                outputs.append(dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq))
+                outputs.append(
+                    dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq, self._dead_letter_limits))
                 continue
             scorer, ranked = answer
+            if scorer is self.fallback:
+                metrics.FALLBACK_ANSWERS.inc()
             record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at, provenance(scorer, source))
             outputs.append((self.topics.recommendations, request.session_id.encode(), record))
         return outputs
-
-    def _observe(self, sessions: list[Sequence[str]]) -> None:
-        """Online learning is best effort: a failure is counted and logged, the batch is still answered."""
-        if not sessions:
-            return
-        for scorer in (self.scorer, self.fallback):
-            try:
-                scorer.observe(sessions)
-            except Exception:
-                metrics.SCORER_ERRORS.inc()
-                log.exception("%s.observe failed on %d sessions", scorer.name, len(sessions))
 
     def _recommend(self, queries: list[Query]) -> list[tuple[Scorer, Ranked] | None]:
         """One batch call; if it raises, each query alone, then the fallback for those that still fail."""
@@ -245,10 +248,10 @@ class ScoringStage:
         return True
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, failed: list[Output]) -> None:
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        def on_delivery(error: KafkaError | None, _message: Message | None) -> None:
             if error is not None:
                 log.warning("delivery to %s failed (%s); will retry", topic, error)
-                failed.append((topic, key, value))
+                failed.append((topic, key, self._retry_value(topic, value, error)))
 
         while True:
             try:
@@ -256,14 +259,26 @@ class ScoringStage:
                 return
             except BufferError:  # local queue full: let deliveries drain
                 self._producer.poll(0.1)
+            except KafkaException as exc:  # refused before sending (e.g. too large): retried like a failed delivery
+                on_delivery(exc.args[0], None)
+                return
+
+    def _retry_value(self, topic: str, value: bytes, error: KafkaError) -> bytes:
+        """What to produce again: a dead letter the broker refused as too large goes without its original bytes
+        (a broker whose message.max.bytes is below `kafka.max_message_bytes`); anything else unchanged."""
+        if topic != self.topics.dlq or error.code() != KafkaError.MSG_SIZE_TOO_LARGE:
+            return value
+        why = f"the broker refused it as too large ({error.str()})"
+        letter = without_original(DeadLetter.model_validate_json(value), why)
+        return letter.model_dump_json().encode()
 
     def _commit(self) -> None:
         """Commit the offsets past every answered batch (synchronously), at most every `commit_interval_ms`.
 
         Committing per batch would cost a broker round trip per batch; committing answered
         batches later only widens what a crash re-reads (at least once: re-answered, never lost).
-        The scorers persist what they learned just before, so after a crash the re-read clicks
-        are learned exactly once.
+        The scorers persist what they learned just before (with the ledger of which clicks that
+        is, in one atomic write), so after a crash the re-read clicks are learned exactly once.
         Also called when partitions are revoked, so a rebalance re-reads as little as possible.
         """
         self._next_commit_at = time.monotonic() + self.settings.scoring.commit_interval_ms / 1000
@@ -276,6 +291,7 @@ class ScoringStage:
                 metrics.SCORER_ERRORS.inc()
                 log.exception("%s could not persist its statistics; offsets stay uncommitted", scorer.name)
                 return
+        describe_scorer(self.scorer, self.settings)
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()]
         self._done = {}
         try:
@@ -296,6 +312,7 @@ def run_scoring_stage(settings: Settings, stop: threading.Event) -> None:
     """Run the scoring stage of `settings` until `stop` is set (the worker's entry point)."""
     scorer = build_scorer(settings)
     fallback = build_popularity(settings, persist=False)
+    log.info("serving %s", ", ".join(f"{k}={v}" for k, v in describe_scorer(scorer, settings).items()))
     warning = history_supply_warning(scorer, settings)
     if warning is not None:
         log.warning(warning)

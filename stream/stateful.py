@@ -21,7 +21,8 @@ from streamrec.config import Settings
 from streamrec.state.session import SessionGraph
 from streamrec.state.visitor import Click, SessionPolicy, VisitorState, apply_click
 from streamrec.stream import metrics
-from streamrec.stream.topics import ClickEvent, Topics
+from streamrec.stream.engines.common import dead_letter_limits
+from streamrec.stream.topics import RECORD_OVERHEAD_BYTES, ClickEvent, Topics, dead_letter_key
 from streamrec.stream.validate import ClickValidator, Rejection, dead_letter
 
 
@@ -56,14 +57,23 @@ class StepResult(NamedTuple):
     duplicate: bool = False
 
 
-def encode_scoring_request(click: ClickEvent, session: SessionGraph, history: list[str], now: float) -> bytes:
+def encode_scoring_request(
+    click: ClickEvent,
+    session: SessionGraph,
+    history: list[str],
+    now: float,
+    max_bytes: int | None = None,
+    ts_produced: float | None = None,
+) -> bytes:
     """The `ScoringRequest` JSON for `click`, from the session cut at that click (a redelivery may come late).
 
     Written with orjson from the state's own lists: building and dumping the pydantic model costs
     several times more per click. tests/stream/test_stateful.py checks it parses as a ScoringRequest.
+    A request over `max_bytes` (long history of long ids) loses its oldest history items, then its
+    oldest session clicks, until it fits: the producer would refuse it, and stop the stage, otherwise.
     """
     end = len(session.event_ids) - session.event_ids[::-1].index(click.event_id)
-    return orjson.dumps({
+    request = {
         "event_id": click.event_id,
         "session_id": click.session_id,
         "user_id": click.user_id,
@@ -73,7 +83,19 @@ def encode_scoring_request(click: ClickEvent, session: SessionGraph, history: li
         "session_items": session.items[:end],
         "session_ts": session.ts[:end],
         "history_items": history,
-    })
+        "ts_produced": ts_produced,
+    }
+    encoded = orjson.dumps(request)
+    while max_bytes is not None and len(encoded) > max_bytes and (history or end > 1):
+        if history:
+            history = history[(len(history) + 1) // 2 :]
+            request["history_items"] = history
+        else:
+            end = (end + 1) // 2
+            request["session_items"] = request["session_items"][-end:]
+            request["session_ts"] = request["session_ts"][-end:]
+        encoded = orjson.dumps(request)
+    return encoded
 
 
 class StatefulStep:
@@ -83,6 +105,10 @@ class StatefulStep:
         self._validator = ClickValidator(settings.validation)
         self._policy = session_policy(settings)
         self._max_request_items = settings.history.max_request_items
+        self._dead_letter_limits = dead_letter_limits(settings)
+        # The request's key is its session_id: at most max_id_chars characters of up to 4 UTF-8 bytes.
+        key_bytes = 4 * settings.validation.max_id_chars
+        self._max_request_bytes = settings.kafka.max_message_bytes - RECORD_OVERHEAD_BYTES - key_bytes
         self.topics = Topics(settings.kafka.topic_prefix)
 
     def step(
@@ -94,20 +120,26 @@ class StatefulStep:
         *,
         partition: int | None = None,
         offset: int | None = None,
+        ts_produced: float | None = None,
     ) -> StepResult:
         """The pure transition: no I/O, no metrics (see `__call__` for the counted version).
 
         Scoring requests are keyed by session_id (the scoring stage's unit), dead letters by the original key.
+        `ts_produced` is the click record's Kafka timestamp, carried on for the latency histogram.
         """
         parsed = self._validator.parse(key, value, now)
         if isinstance(parsed, Rejection):
-            letter = dead_letter(parsed, key, value, now, source_topic=self.topics.clicks, partition=partition, offset=offset)
-            return StepResult(None, Output(self.topics.dlq, key, letter.model_dump_json().encode()), rejection=parsed)
+            letter = dead_letter(parsed, key, value, now, self._dead_letter_limits, source_topic=self.topics.clicks,
+                                 partition=partition, offset=offset)
+            output = Output(self.topics.dlq, dead_letter_key(key), letter.model_dump_json().encode())
+            return StepResult(None, output, rejection=parsed)
         state = VisitorState.from_dict(stored)
         click = Click(parsed.event_id, parsed.session_id, parsed.user_id, parsed.item_id, parsed.ts)
         transition = apply_click(state, click, self._policy)
         history = state.history.items[-self._max_request_items :] if self._max_request_items else []
-        request = encode_scoring_request(parsed, transition.session, history, now)
+        request = encode_scoring_request(
+            parsed, transition.session, history, now, max_bytes=self._max_request_bytes, ts_produced=ts_produced
+        )
         changed = not transition.duplicate or bool(transition.closed)
         return StepResult(
             state=state.to_dict() if changed else None,
@@ -125,9 +157,10 @@ class StatefulStep:
         *,
         partition: int | None = None,
         offset: int | None = None,
+        ts_produced: float | None = None,
     ) -> StepResult:
         """`step`, counted in the stage's metrics."""
-        result = self.step(key, value, stored, now, partition=partition, offset=offset)
+        result = self.step(key, value, stored, now, partition=partition, offset=offset, ts_produced=ts_produced)
         if result.rejection is not None:
             metrics.CLICKS_DEAD_LETTERED.labels(result.rejection.reason.value).inc()
             return result

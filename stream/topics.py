@@ -6,6 +6,8 @@ JSON examples of each schema.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -101,6 +103,10 @@ class ScoringRequest(_Record):
     session_items: list[str] = Field(description="The session's clicks, oldest first; the last is this click.")
     session_ts: list[float]
     history_items: list[str] = Field(default_factory=list, description="The user's closed-session clicks, oldest first.")
+    ts_produced: float | None = Field(
+        None, description="Kafka timestamp of the click record (its produce time, unix seconds): the start of the "
+        "click-to-recommendation latency the scoring stage measures."
+    )
 
 
 class ScoredItem(_Record):
@@ -143,7 +149,11 @@ class ModelUpdate(_Record):
 
 
 class DeadLetter(_Record):
-    """A click that could not be accepted, with why, and its original bytes (base64)."""
+    """A record that could not be accepted, with why, and its original bytes (base64), cut to a bounded size.
+
+    Build one with `bounded_dead_letter`. The last four fields were added later: records
+    written before lack them and read as unknown size, not truncated.
+    """
 
     reason: str
     detail: str
@@ -153,6 +163,88 @@ class DeadLetter(_Record):
     source_partition: int | None = None
     source_offset: int | None = None
     ts_dead: float
+    original_size: int | None = Field(None, description="Bytes of the original value (0: none), also when cut.")
+    original_sha256: str | None = Field(None, description="sha256 (hex) of the whole original value.")
+    original_key_size: int | None = Field(None, description="Bytes of the original key (None: no key).")
+    truncated: bool = Field(False, description="original_b64 / original_key_b64 hold only the first bytes.")
+
+
+DETAIL_MAX_CHARS = 500
+"""A dead letter's `detail` is cut to this many characters."""
+DEAD_LETTER_KEY_MAX_BYTES = 1024
+"""A dead letter's Kafka key is the rejected record's key cut to this (`original_key_b64` keeps more)."""
+RECORD_OVERHEAD_BYTES = 1024
+"""Room left in a produce request for a record's headers and framing."""
+
+
+@dataclass(frozen=True)
+class DeadLetterLimits:
+    """How big a dead letter may get: it must always be producible, whatever the record it reports.
+
+    Built from `kafka.dlq_max_original_bytes` and `kafka.max_message_bytes` by `engines.common.dead_letter_limits`.
+    """
+
+    max_original_bytes: int
+    """Original key / value bytes kept (each); the rest is cut, their size and the value's sha256 are kept."""
+    max_record_bytes: int
+    """The dead letter's JSON never exceeds this: the producer's message.max.bytes less its key and framing."""
+
+    @classmethod
+    def within(cls, max_original_bytes: int, max_message_bytes: int) -> DeadLetterLimits:
+        """Limits for dead letters that, with their key (`dead_letter_key`), fit a `max_message_bytes` record."""
+        return cls(max_original_bytes, max_message_bytes - DEAD_LETTER_KEY_MAX_BYTES - RECORD_OVERHEAD_BYTES)
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The Kafka key of the dead letter of a record keyed `key`: the same key, cut to a bounded size."""
+    return None if key is None else key[:DEAD_LETTER_KEY_MAX_BYTES]
+
+
+def bounded_dead_letter(
+    reason: str,
+    detail: str,
+    key: bytes | None,
+    value: bytes | None,
+    now: float,
+    limits: DeadLetterLimits,
+    *,
+    source_topic: str = CLICKS,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> DeadLetter:
+    """The one way to build a `DeadLetter`: original bytes base64, cut so the record always fits `limits`.
+
+    A click of 800 KB would otherwise make a ~1.07 MB dead letter the producer refuses
+    (MSG_SIZE_TOO_LARGE), which crashed the stage on that record at every restart.
+    """
+    value = value or b""
+    digest = hashlib.sha256(value).hexdigest()
+    kept = limits.max_original_bytes
+    while True:
+        letter = DeadLetter(
+            reason=reason,
+            detail=detail[:DETAIL_MAX_CHARS],
+            original_b64=base64.b64encode(value[:kept]).decode("ascii"),
+            original_key_b64=None if key is None else base64.b64encode(key[:kept]).decode("ascii"),
+            source_topic=source_topic,
+            source_partition=partition,
+            source_offset=offset,
+            ts_dead=now,
+            original_size=len(value),
+            original_sha256=digest,
+            original_key_size=None if key is None else len(key),
+            truncated=len(value) > kept or (key is not None and len(key) > kept),
+        )
+        excess = len(letter.model_dump_json()) - limits.max_record_bytes
+        if excess <= 0 or kept == 0:
+            return letter
+        kept = max(0, min(kept, max(len(value), len(key or b""))) - excess)  # base64 is 4/3 of this: a second pass fits
+
+
+def without_original(letter: DeadLetter, why: str) -> DeadLetter:
+    """`letter` with no original bytes (size and hash kept): for a dead letter the broker refused as too large."""
+    detail = f"{letter.detail}; original bytes dropped: {why}"[:DETAIL_MAX_CHARS]
+    return letter.model_copy(update={"original_b64": "", "original_key_b64": None, "truncated": True, "detail": detail})
 
 
 # --- hot-path codecs -------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Nothing malformed may stop a process or vanish: every record this module rejects carries
 a `Reason` code and a human detail, and `dead_letter` turns it into the `clicks.dlq`
-record with the original bytes. The accepted shape is `stream.topics.ClickEvent`; the
-bounds come from `ValidationSettings`.
+record with the original bytes (cut to a size the producer accepts: `topics.bounded_dead_letter`).
+The accepted shape is `stream.topics.ClickEvent`; the bounds come from `ValidationSettings`.
 
 Speed matters (the stateful stage runs this per click at >= 20k events/s), so the happy
 path is one `orjson.loads`, plain checks and pydantic's (compiled) `model_validate`; the
@@ -12,7 +12,6 @@ slower diagnosis (UTF-8, non-finite numbers) only runs for records already rejec
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import orjson
 from pydantic import ValidationError
 
 from streamrec.config import ValidationSettings
-from streamrec.stream.topics import CLICKS, ClickEvent, ClickType, DeadLetter
+from streamrec.stream.topics import CLICKS, ClickEvent, ClickType, DeadLetter, DeadLetterLimits, bounded_dead_letter
 
 
 class Reason(str, Enum):
@@ -160,28 +159,17 @@ def _diagnose_unparsable(value: bytes, exc: orjson.JSONDecodeError) -> Rejection
     return Rejection(Reason.not_json, str(exc)[:200])
 
 
-def _b64(raw: bytes | None) -> str | None:
-    return None if raw is None else base64.b64encode(raw).decode("ascii")
-
-
 def dead_letter(
     rejection: Rejection,
     key: bytes | None,
     value: bytes | None,
     now: float,
+    limits: DeadLetterLimits,
     *,
     source_topic: str = CLICKS,
     partition: int | None = None,
     offset: int | None = None,
 ) -> DeadLetter:
-    """The `clicks.dlq` record for a rejected click: reason, detail and the original bytes, base64."""
-    return DeadLetter(
-        reason=rejection.reason.value,
-        detail=rejection.detail,
-        original_b64=_b64(value) or "",
-        original_key_b64=_b64(key),
-        source_topic=source_topic,
-        source_partition=partition,
-        source_offset=offset,
-        ts_dead=now,
-    )
+    """The `clicks.dlq` record for a rejected click: reason, detail and the original bytes (cut to `limits`)."""
+    return bounded_dead_letter(rejection.reason.value, rejection.detail, key, value, now, limits,
+                               source_topic=source_topic, partition=partition, offset=offset)

@@ -4,8 +4,14 @@ Roles: `stateful` (clicks -> state -> scoring requests), `scoring` (requests -> 
 recommendations), `all`, or `trainer` (continual fine-tuning on the scoring requests,
 publishing model versions: stream/trainer/). With `all` the stateful stage runs in a child process, so
 torch scoring in this process never holds the GIL it needs; the child dies with its parent
-(PR_SET_PDEATHSIG) and serves its metrics on `metrics_port + 1`. Either stage failing
-stops the other and the worker exits non-zero, for the supervisor to restart it.
+(PR_SET_PDEATHSIG) and its metrics are served, merged, on the parent's `metrics_port`. Either
+stage failing stops the other and the worker exits non-zero, for the supervisor to restart it.
+
+Before anything else the worker waits for the broker (stream/observability/health.py: one log
+line per attempt); while it runs a health monitor probes the broker and stops the worker with
+status 3 when it is lost for `health.broker_lost_exit_s`; any stop finishes within
+`health.shutdown_timeout_s`. Stateful stages run on a thread, so SIGTERM always reaches the
+worker's own handler (and its deadline) rather than the engine's.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import get_args
@@ -23,16 +30,24 @@ from prometheus_client import REGISTRY
 
 from streamrec.config import Settings, StateSettings, load_settings
 from streamrec.stream.admin import ensure_topics
+from streamrec.stream.broker import free_port
 from streamrec.stream.lifecycle import die_with_parent
-from streamrec.stream.metrics import start_metrics_server
+from streamrec.stream.observability.exposition import serve_child_metrics, serve_metrics
+from streamrec.stream.observability.health import (
+    EXIT_BROKER_LOST,
+    EXIT_BROKER_UNREACHABLE,
+    HealthMonitor,
+    ShutdownDeadline,
+    wait_for_broker,
+)
+from streamrec.stream.observability.stage_errors import check_scorer, explain_stage_error
 
 log = logging.getLogger("streamrec.worker")
 
-ROLES = ("all", "stateful", "scoring", "trainer")
+ROLES = ("all", "stateful", "scoring", "trainer", "api")
 ENGINES: tuple[str, ...] = get_args(StateSettings.model_fields["engine"].annotation)
 """The engines settings accept (the `state.engine` Literal is the one list)."""
 _RATE_INTERVAL_S = 10.0
-_CHILD_STOP_TIMEOUT_S = 30.0
 _CLEAN_EXITS = (0, -signal.SIGTERM)
 """A child stopped by our SIGTERM, or by its own (a group-wide SIGTERM/Ctrl-C reaches it first)."""
 
@@ -60,34 +75,62 @@ def _report_rate(stop: threading.Event) -> None:
         last = accepted
 
 
-def run_stateful(settings: Settings, engine: str, metrics_port: int) -> None:
-    """The stateful stage on this process's main thread (its engine handles SIGTERM too)."""
-    _configure_logging()
-    stop = threading.Event()
-    _stop_on_signals(stop)
-    start_metrics_server(metrics_port)
+def run_stateful(settings: Settings, engine: str, stop: threading.Event) -> None:
+    """The stateful stage on a thread until `stop` (set by this process's signal handlers); re-raises its failure.
+
+    The main thread only waits, so SIGTERM is handled by `_stop_on_signals` (and the shutdown
+    deadline), never by the engine's own handlers, which a blocked commit could keep from returning.
+    """
     threading.Thread(target=_report_rate, args=(stop,), name="rate", daemon=True).start()
-    stateful_runner(engine)(settings, stop)
+    failure: list[BaseException] = []
+
+    def stage() -> None:
+        try:
+            stateful_runner(engine)(settings, stop)
+        except BaseException as exc:  # handed to the main thread
+            failure.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=stage, name="stateful-stage")
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)  # short joins: signal handlers run between them
+    if failure:
+        explained = explain_stage_error(failure[0], settings)
+        if explained is not None:
+            log.error(explained)
+            raise SystemExit(1)
+        raise failure[0]
 
 
 def _stateful_child(settings: Settings, engine: str, metrics_port: int, parent_pid: int) -> None:
     die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before the request took effect
         os._exit(1)
-    run_stateful(settings, engine, metrics_port)
+    _configure_logging()
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    deadline = ShutdownDeadline(stop, settings.health.shutdown_timeout_s)
+    serve_child_metrics(metrics_port)
+    run_stateful(settings, engine, stop)
+    deadline.finished()
 
 
 def _run_scoring(settings: Settings, stop: threading.Event) -> None:
+    """The scoring stage; a checkpoint it cannot load ends the worker with that one line, not a traceback."""
+    from streamrec.models.checkpoint import CheckpointError
     from streamrec.stream.scoring import run_scoring_stage
 
-    run_scoring_stage(settings, stop)
+    try:
+        run_scoring_stage(settings, stop)
+    except CheckpointError as exc:
+        raise SystemExit(f"streamrec worker: cannot serve the checkpoint: {exc}") from None
 
 
-def _run_all(settings: Settings, engine: str) -> None:
+def _run_all(settings: Settings, engine: str, stop: threading.Event) -> None:
     """Stateful stage in a child process, scoring stage here; when either ends, both end."""
-    stop = threading.Event()
-    _stop_on_signals(stop)
-    child_port = settings.metrics_port + 1 if settings.metrics_port else 0
+    child_port = free_port() if settings.metrics_port else 0
     child = multiprocessing.get_context("spawn").Process(
         target=_stateful_child, args=(settings, engine, child_port, os.getpid()), name="stateful-stage"
     )
@@ -101,13 +144,13 @@ def _run_all(settings: Settings, engine: str) -> None:
 
     watcher = threading.Thread(target=watch_child, name="stateful-watch", daemon=True)
     watcher.start()
-    start_metrics_server(settings.metrics_port)
+    serve_metrics(settings.metrics_port, [f"http://127.0.0.1:{child_port}/metrics"] if child_port else [])
     try:
         _run_scoring(settings, stop)
     finally:
         stop.set()
         child.terminate()
-        watcher.join(_CHILD_STOP_TIMEOUT_S)
+        watcher.join(settings.health.shutdown_timeout_s)
         if watcher.is_alive():
             child.kill()
             watcher.join()
@@ -115,13 +158,10 @@ def _run_all(settings: Settings, engine: str) -> None:
         raise SystemExit(f"stateful stage exited with status {child.exitcode}")
 
 
-def run_trainer_role(settings: Settings) -> None:
-    """The trainer (stream/trainer/): fine-tunes on scoring-requests and publishes versions until SIGTERM."""
+def _run_trainer(settings: Settings, stop: threading.Event) -> None:
+    """The trainer (stream/trainer/): fine-tunes on scoring-requests and publishes versions until `stop`."""
     from streamrec.stream.trainer.loop import run_trainer
 
-    stop = threading.Event()
-    _stop_on_signals(stop)
-    start_metrics_server(settings.metrics_port)
     run_trainer(settings, stop)
 
 
@@ -133,22 +173,45 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
     """Load settings, create missing topics, run the role's stages until SIGTERM/SIGINT."""
     if role not in ROLES:
         raise SystemExit(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if role == "api":  # the HTTP API, as `streamrec serve` with the api.* settings
+        from streamrec.stream.api import serve
+
+        return serve()
     settings = load_settings()
     engine = engine or settings.state.engine
     if engine not in ENGINES:
         raise SystemExit(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if role != "stateful":
+        check_scorer(settings)
     _configure_logging()
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    monitor = HealthMonitor(settings, stop)
+    deadline = ShutdownDeadline(stop, settings.health.shutdown_timeout_s,
+                                status=lambda: EXIT_BROKER_LOST if monitor.failed else None)
+    if not wait_for_broker(settings, stop):
+        deadline.finished()
+        if stop.is_set():
+            log.info("worker stopped before the broker answered")
+            return
+        sys.exit(EXIT_BROKER_UNREACHABLE)
     ensure_topics(settings)
     log.info("worker starting: role=%s engine=%s bootstrap=%s", role, engine, settings.kafka.bootstrap_servers)
-    if role == "stateful":
-        run_stateful(settings, engine, settings.metrics_port)
-    elif role == "trainer":
-        run_trainer_role(settings)
-    elif role == "scoring":
-        stop = threading.Event()
-        _stop_on_signals(stop)
-        start_metrics_server(settings.metrics_port)
-        _run_scoring(settings, stop)
-    else:
-        _run_all(settings, engine)
+    monitor.start()
+    try:
+        if role == "stateful":
+            serve_metrics(settings.metrics_port)
+            run_stateful(settings, engine, stop)
+        elif role == "trainer":
+            serve_metrics(settings.metrics_port)
+            _run_trainer(settings, stop)
+        elif role == "scoring":
+            serve_metrics(settings.metrics_port)
+            _run_scoring(settings, stop)
+        else:
+            _run_all(settings, engine, stop)
+    finally:
+        deadline.finished()
+        if monitor.failed:  # whatever else ended the stages, a lost broker is the cause to report
+            sys.exit(EXIT_BROKER_LOST)
     log.info("worker stopped")

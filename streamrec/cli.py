@@ -2,15 +2,79 @@
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Streaming graph recommender on Kafka.")
+from streamrec.state.clicklog.formats import FORMATS
+
+
+class _App(typer.Typer):
+    """A user's mistake ends in one line on stderr and exit status 2 (bad input) or 1 (no broker), never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            from streamrec.errors import as_user_error
+
+            error = as_user_error(exc)
+            if error is None:
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(error.status)
+
+
+app = _App(add_completion=False, no_args_is_help=True, help="Streaming graph recommender on Kafka.",
+           pretty_exceptions_enable=False)
+
+Format = Enum("Format", {name: name for name in (*FORMATS, "synthetic")}, type=str)  # type: ignore[misc]
+"""--format choices: the readers' formats plus the synthetic generator."""
 
 DatasetOpt = Annotated[Optional[Path], typer.Option("--dataset", help="Click log to replay/evaluate (default: synthetic).")]
-FormatOpt = Annotated[str, typer.Option("--format", help="amazon-beauty | yoochoose | diginetica | events-csv | synthetic")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Format of --dataset.")]
+ReplayFormatOpt = Annotated[Optional[Format], typer.Option(
+    "--format", help="Format of --dataset (default: detected from the file's first line, and said).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"streamrec {version('streamrec')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Streaming graph recommender on Kafka."""
+
+
+def _dataset_format(dataset: Path | None, fmt: Format | None) -> str:
+    """The format to read `dataset` in: the one given, else detected from its first line (and said); checks the file exists."""
+    if dataset is None:
+        return fmt.value if fmt is not None else "synthetic"
+    from streamrec.errors import UserError
+    from streamrec.state.clicklog.formats import train_test_pair
+    from streamrec.state.clicklog.sniff import detect_format
+
+    if not dataset.is_file() and train_test_pair(dataset) is None:
+        raise UserError(f"--dataset {dataset}: no such file (nor a <prefix>.train.tsv/.test.tsv pair)")
+    if fmt is not None:
+        if fmt.value == "synthetic":
+            raise UserError("--format synthetic generates its own clicks: drop --dataset, or give the file's format")
+        return fmt.value
+    detected = detect_format(dataset)
+    if detected is None:
+        raise UserError(f"--dataset {dataset}: cannot tell its format from its first line; "
+                        f"give --format ({', '.join(FORMATS)})")
+    typer.echo(f"--format not given: {dataset} looks like {detected}", err=True)
+    return detected
 
 
 @app.command()
@@ -29,6 +93,38 @@ def settings(
 
 
 @app.command()
+def scorers() -> None:
+    """List the scorer names `scoring.scorer` (STREAMREC_SCORING__SCORER) accepts; a checkpoint path works too."""
+    from streamrec.models.registry import list_scorers
+
+    for name, description in list_scorers().items():
+        typer.echo(f"{name:<12} {description}")
+    typer.echo(f"{'<path>':<12} a checkpoint written by `streamrec train` (see docs/models.md)")
+
+
+state_app = typer.Typer(no_args_is_help=True, help="Local state of the stateful stage (RocksDB under state.dir).")
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("clear")
+def state_clear(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete the local state directory (e.g. state left from another cluster); the worker rebuilds it from the changelogs."""
+    from streamrec.config import load_settings
+    from streamrec.state.local import clear_state_dir
+
+    directory = load_settings().state.dir
+    if not directory.exists():
+        typer.echo(f"{directory} does not exist: nothing to clear")
+        return
+    if not yes:
+        typer.confirm(f"delete {directory}? (stop the worker first)", abort=True)
+    clear_state_dir(directory)
+    typer.echo(f"removed {directory}")
+
+
+@app.command()
 def broker(port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 9092) -> None:
     """Run the embedded Kafka-protocol broker (Tansu) until Ctrl-C."""
     from streamrec.stream.broker import serve_forever
@@ -38,13 +134,24 @@ def broker(port: Annotated[int, typer.Option(help="Port to listen on (0: a free 
 
 @app.command()
 def worker(
-    role: Annotated[str, typer.Option(help="all | stateful | scoring | trainer")] = "all",
+    role: Annotated[str, typer.Option(help="all | stateful | scoring | trainer | api (= streamrec serve)")] = "all",
     engine: Annotated[Optional[str], typer.Option(help="quix | faust (default: settings.state.engine)")] = None,
 ) -> None:
     """Run the stateful stage and/or the scoring stage until SIGTERM/Ctrl-C."""
     from streamrec.stream.worker import run_worker
 
     run_worker(role=role, engine=engine)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: settings.api.host).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default: settings.api.port).")] = None,
+) -> None:
+    """Serve the HTTP API (latest recommendations, POST /clicks, /healthz, /metrics, /dashboard) until Ctrl-C."""
+    from streamrec.stream.api import serve as serve_api
+
+    serve_api(host=host, port=port)
 
 
 @app.command()
@@ -58,22 +165,26 @@ def produce(topic: Annotated[str, typer.Option(help="Topic to write to.")] = "cl
 @app.command()
 def replay(
     dataset: DatasetOpt = None,
-    format: FormatOpt = "synthetic",
+    format: ReplayFormatOpt = None,
     warm: Annotated[Optional[Path], typer.Option(help="Log replayed first, unscored, to warm state.")] = None,
-    speed: Annotated[float, typer.Option(help="Event-time speed-up (0: as fast as possible).")] = 0.0,
+    rate: Annotated[Optional[float], typer.Option(min=0.001, help="Send this many clicks per second (overrides --speed).")] = None,
+    speed: Annotated[float, typer.Option(min=0.0, help="Event-time speed-up: 60 plays an hour of the log in a minute (0: as fast as possible).")] = 0.0,
     report: Annotated[Path, typer.Option("--report", help="Report folder.")] = Path("reports/replay"),
     limit: Annotated[Optional[int], typer.Option(help="Replay at most this many clicks.")] = None,
 ) -> None:
     """Replay a click log through a running worker and report prequential quality and latency."""
     from streamrec.stream.replay import replay_command
 
-    replay_command(dataset=dataset, fmt=format, warm=warm, speed=speed, report_dir=report, limit=limit)
+    fmt = _dataset_format(dataset, format)
+    if warm is not None:
+        _dataset_format(warm, Format(fmt))
+    replay_command(dataset=dataset, fmt=fmt, warm=warm, speed=speed, report_dir=report, limit=limit, rate_eps=rate)
 
 
 @app.command()
 def demo(
     dataset: DatasetOpt = None,
-    format: FormatOpt = "synthetic",
+    format: ReplayFormatOpt = None,
     report: Annotated[Path, typer.Option("--report", help="Report folder.")] = Path("reports/demo"),
     engine: Annotated[str, typer.Option(help="quix | faust")] = "quix",
     warm: Annotated[Optional[Path], typer.Option(help="Log replayed first, unjudged, to warm state (e.g. a train split).")] = None,
@@ -81,13 +192,16 @@ def demo(
     """Start the embedded broker and a worker (+ a shadow popularity scorer), replay a stream, report, stop everything."""
     from streamrec.stream.demo import run_demo
 
-    run_demo(dataset=dataset, fmt=format, report_dir=report, engine=engine, warm=warm)
+    fmt = _dataset_format(dataset, format)
+    if warm is not None:
+        _dataset_format(warm, Format(fmt))
+    run_demo(dataset=dataset, fmt=fmt, report_dir=report, engine=engine, warm=warm)
 
 
 @app.command()
 def train(
     dataset: DatasetOpt = None,
-    format: FormatOpt = "synthetic",
+    format: FormatOpt = Format("synthetic"),
     protocol: Annotated[str, typer.Option(help="loo | session-split")] = "session-split",
     model: Annotated[str, typer.Option(help="Model preset (see docs/models.md).")] = "default",
     out: Annotated[Path, typer.Option(help="Checkpoint file to write.")] = Path("checkpoints/model.pt"),
@@ -101,15 +215,19 @@ def train(
 
         run_worker(role="trainer")
         return
+    from streamrec.models.presets import PRESETS
+
+    if model not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {model!r}; choose one of {', '.join(sorted(PRESETS))}", param_hint="--model")
     from streamrec.models.train import train_command
 
-    train_command(dataset=dataset, fmt=format, protocol=protocol, model=model, out=out, device=device)
+    train_command(dataset=dataset, fmt=format.value, protocol=protocol, model=model, out=out, device=device)
 
 
 @app.command()
 def evaluate(
     dataset: DatasetOpt = None,
-    format: FormatOpt = "synthetic",
+    format: FormatOpt = Format("synthetic"),
     protocol: Annotated[str, typer.Option(help="loo | session-split")] = "session-split",
     models: Annotated[str, typer.Option(help="Comma-separated scorers/models to compare.")] = "pop,sknn,default",
     out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("reports/evaluate.json"),
@@ -118,7 +236,7 @@ def evaluate(
     """Train and evaluate models offline under a standard protocol; print one table, write JSON."""
     from streamrec.models.evaluate import evaluate_command
 
-    evaluate_command(dataset=dataset, fmt=format, protocol=protocol, models=models, out=out, device=device)
+    evaluate_command(dataset=dataset, fmt=format.value, protocol=protocol, models=models, out=out, device=device)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ API
 - `CandidateIndex.build(model, config, model_version=checkpoint.version, threads=2)`: a NEW index
   over `model.encoder.item_table()` (L2-normalised, inner product) plus the neighbour matrix
   `index.neighbours` [V, k]; never mutated afterwards (hnswlib is never queried while adding).
-- `index.query(session_vectors [B, d], top_m=None) -> [B, top_m]` item indices (PAD-padded).
+- `index.query(session_vectors [B, d], top_m=None) -> [B, top_m]` item indices (PAD-padded);
+  `index.set_ef_search(ef)` changes the query-time ef only (benchmarks).
 - `index.save(sidecar_path(checkpoint_path))`: one file `<checkpoint>.hnsw`, written atomically,
   with a sha256 of its body. `CandidateIndex.load(path, model_version=checkpoint.version)`
   raises `CandidateIndexError` (a ValueError) for a corrupt file or another model's index.
@@ -19,7 +20,8 @@ API
   familiar items); `candidate_items` gives the candidates alone.
 
 Publishing a version (trainer): `CandidateIndex.build(model, config, checkpoint.version).save(sidecar_path(path))`
-after `checkpoint.save(path)`; serving (`models/serving.py`): `load_checkpoint_scorer` reads the
+BEFORE the checkpoint becomes visible at `path` (a scorer that finds no usable sidecar builds the
+index itself: minutes at 1,000,000 items); a stale sidecar of an earlier version is refused; serving (`models/serving.py`): `load_checkpoint_scorer` reads the
 sidecar when the catalogue has at least `candidates_min_catalogue_items` items (building the
 index itself when it is missing or refused) and `NeuralScorer.swap_index` swaps in a new one.
 """

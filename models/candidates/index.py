@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +100,12 @@ class CandidateIndex:
         # every item is in: from here on the index is only read
         neighbours = _neighbour_matrix(index, data, labels, config, threads)
         return cls(index, neighbours, config, model_version, time.perf_counter() - started)  # sets the query ef
+
+    def set_ef_search(self, ef_search: int) -> None:
+        """Change the query-time ef (a search parameter only: the graph is not touched, so no query races an add)."""
+        self.config = replace(self.config, hnsw_ef_search=ef_search)
+        self._ef = max(ef_search, self.config.hnsw_top_m)
+        self._index.set_ef(self._ef)
 
     def query(self, sessions: Tensor, top_m: int | None = None, threads: int = 1) -> Tensor:
         """The `top_m` (default config.hnsw_top_m) items of highest cosine for each session vector [B, d] -> [B, top_m] long, PAD-padded."""

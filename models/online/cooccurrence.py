@@ -2,7 +2,7 @@
 
 The head reads, per item, its top-k neighbours under two normalisations of the same pair
 counts (`cooccurrence_neighbours`): a click b following a within d <= window clicks of one
-session adds 1/d to (a -> b) and 0.5/d to (b -> a); "cosine" divides by sqrt(freq(a) freq(b))
+session adds 1/d to (a -> b) and backward_weight/d to (b -> a) (the kNN parameters, state/knn_params.py); "cosine" divides by sqrt(freq(a) freq(b))
 and drops re-clicks, "row" divides by the row's total (P(b | a), re-clicks kept). Batch
 training recomputes both from the whole log; here every click updates the counts in place
 (O(window)) and marks the touched rows dirty, and `write_tables` recomputes only the dirty
@@ -25,17 +25,15 @@ import torch
 from torch import Tensor
 
 from streamrec.models.contextgnn import ContextGNNHead
+from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import PAD_INDEX
-
-BACKWARD_WEIGHT = 0.5
-"""The reverse pair's weight, as `cooccurrence_neighbours` counts it."""
-
 
 class StreamingCooccurrence:
     """Per-item pair counts, click frequencies and dirty rows, indexed by embedding row."""
 
-    def __init__(self, capacity: int, window: int, row_entries_cap: int) -> None:
+    def __init__(self, capacity: int, window: int, row_entries_cap: int, backward_weight: float) -> None:
         self.window = window
+        self.backward_weight = backward_weight
         self.row_entries_cap = row_entries_cap
         self.rows: list[dict[int, float]] = [{} for _ in range(capacity)]
         self.incoming: list[set[int]] = [set() for _ in range(capacity)]
@@ -62,7 +60,7 @@ class StreamingCooccurrence:
         for distance in range(1, min(self.window, len(prefix)) + 1):
             earlier = prefix[-distance]
             self._add(earlier, target, 1.0 / distance)
-            self._add(target, earlier, BACKWARD_WEIGHT / distance)
+            self._add(target, earlier, self.backward_weight / distance)
 
     def _add(self, a: int, b: int, weight: float) -> None:
         row = self.rows[a]
@@ -122,9 +120,12 @@ class StreamingCooccurrence:
         return len(dirty)
 
     @classmethod
-    def from_tables(cls, head: ContextGNNHead | None, item_counts: Tensor, window: int, row_entries_cap: int) -> StreamingCooccurrence:
-        """Counts consistent with a checkpoint's tables (see the module docstring)."""
-        stats = cls(item_counts.numel(), window, row_entries_cap)
+    def from_tables(
+        cls, head: ContextGNNHead | None, item_counts: Tensor, knn: KnnParams | None, row_entries_cap: int
+    ) -> StreamingCooccurrence:
+        """Counts consistent with a checkpoint's tables (see the module docstring); `knn` None: popularity only."""
+        window, backward = (knn.window, knn.backward_weight) if knn is not None else (0, 0.0)
+        stats = cls(item_counts.numel(), window, row_entries_cap, backward)
         stats.freq = item_counts.detach().cpu().double().numpy().copy()
         if head is None:
             return stats

@@ -62,7 +62,7 @@ class ContinualLearner:
         self.model.rankable[len(self.vocab) :] = False
         state = checkpoint.learner_state
         config = self.model.config
-        self.stats = StreamingCooccurrence.from_tables(self.model.head, self.model.item_counts, config.cooccurrence_window, settings.row_entries_cap)
+        self.stats = StreamingCooccurrence.from_tables(self.model.head, self.model.item_counts, config.knn, settings.row_entries_cap)
         seen = state.get("item_last_seen_ts")
         self.last_seen = np.full(self.model.num_items, NEVER)
         if isinstance(seen, Tensor):

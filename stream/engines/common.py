@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from streamrec.config import Settings
+from streamrec.stream.topics import DeadLetterLimits
 
 
 def stateful_group(settings: Settings) -> str:
@@ -15,21 +16,30 @@ def stateful_group(settings: Settings) -> str:
 
 
 def consumer_config(settings: Settings) -> dict[str, str | int]:
-    """librdkafka consumer settings: the session timeout, heartbeats well inside it, the fetch wait."""
+    """librdkafka consumer settings: the session timeout, heartbeats well inside it, the fetch wait and size."""
     timeout_ms = settings.kafka.session_timeout_ms
     return {
         "session.timeout.ms": timeout_ms,
         "heartbeat.interval.ms": max(100, timeout_ms // 3),
         "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
+        "max.partition.fetch.bytes": settings.kafka.max_message_bytes,
     }
 
 
 def producer_config(settings: Settings) -> dict[str, str | int]:
-    """librdkafka producer settings; one record per batch where the broker's watermarks need it."""
-    config: dict[str, str | int] = {"linger.ms": settings.kafka.linger_ms}
+    """librdkafka producer settings: the record size limit; one record per batch where the broker's watermarks need it."""
+    config: dict[str, str | int] = {
+        "linger.ms": settings.kafka.linger_ms,
+        "message.max.bytes": settings.kafka.max_message_bytes,
+    }
     if settings.kafka.single_record_batches:
         config["batch.num.messages"] = 1
     return config
+
+
+def dead_letter_limits(settings: Settings) -> DeadLetterLimits:
+    """How much of a rejected record its dead letter keeps, and the record size it must fit (the producer's limit)."""
+    return DeadLetterLimits.within(settings.kafka.dlq_max_original_bytes, settings.kafka.max_message_bytes)
 
 
 @contextlib.contextmanager

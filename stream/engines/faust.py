@@ -176,6 +176,8 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger=kafka.linger_ms / 1000,
         # aiokafka closes a batch once it is full but always takes a first record: size 1 = one record per batch.
         producer_max_batch_size=1 if kafka.single_record_batches else 16384,
+        producer_max_request_size=kafka.max_message_bytes,
+        consumer_max_fetch_size=kafka.max_message_bytes,
         web_enabled=False,
         autodiscover=False,
         Table=_Table,
@@ -196,9 +198,10 @@ def build_app(settings: Settings) -> faust.App:
     clicks = raw_topic(step.topics.clicks, acks=False)  # committed by `checkpoints`, never by faust
     outputs = {name: raw_topic(name) for name in (step.topics.scoring_requests, step.topics.dlq)}
 
-    async def fold(tp: TP, offset: int, key: bytes | None, value: bytes | None, epoch: int) -> None:
+    async def fold(tp: TP, offset: int, key: bytes | None, value: bytes | None, epoch: int,
+                   ts_produced: float | None = None) -> None:
         stored = table.get(key) if key is not None else None
-        result = step(key, value, stored, time.time(), partition=tp.partition, offset=offset)
+        result = step(key, value, stored, time.time(), partition=tp.partition, offset=offset, ts_produced=ts_produced)
         if result.state is not None:
             table[key] = result.state
         produced.append(await outputs[result.output.topic].send(key=result.output.key, value=result.output.value))
@@ -219,7 +222,7 @@ def build_app(settings: Settings) -> faust.App:
                             tp, expected, offset - 1, len(skipped))
                 for skipped_offset, skipped_key, skipped_value in skipped:
                     await fold(tp, skipped_offset, skipped_key, skipped_value, epoch)
-            await fold(tp, offset, event.key, event.value, epoch)
+            await fold(tp, offset, event.key, event.value, epoch, message.timestamp or None)
 
     @app.timer(app.conf.broker_commit_interval)
     async def commit_clicks() -> None:

@@ -19,7 +19,9 @@ from quixstreams.state import State
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
 from streamrec.stream.engines.common import consumer_config, producer_config, stateful_group, stop_when_set
+from streamrec.stream.observability.lag import lag_config
 from streamrec.stream.stateful import Output, StatefulStep
+from streamrec.stream.topics import Topics
 
 _STATE_KEY = "visitor"
 
@@ -50,7 +52,10 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
         consumer_group=stateful_group(settings),
         auto_offset_reset="earliest",
         state_dir=settings.state.dir,
-        consumer_extra_config=consumer_config(settings),
+        consumer_extra_config={
+            **consumer_config(settings),
+            **lag_config("stateful", (Topics(kafka.topic_prefix).clicks,), settings.health.lag_interval_ms),
+        },
         producer_extra_config=producer_config(settings),
         loglevel="WARNING",
     )
@@ -64,9 +69,10 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
         for name in (step.topics.scoring_requests, step.topics.dlq)
     }
 
-    def process(value: bytes | None, key: bytes | None, _ts: int, _headers: Any, state: State) -> Output:
+    def process(value: bytes | None, key: bytes | None, ts_ms: int, _headers: Any, state: State) -> Output:
         context = message_context()
-        result = step(key, value, state.get(_STATE_KEY), time.time(), partition=context.partition, offset=context.offset)
+        result = step(key, value, state.get(_STATE_KEY), time.time(), partition=context.partition, offset=context.offset,
+                      ts_produced=ts_ms / 1000 if ts_ms and ts_ms > 0 else None)
         if result.state is not None:
             state.set(_STATE_KEY, result.state)
         return result.output

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 import torch
 from _toy_split import toy_split
 
-from streamrec.models.checkpoint import Checkpoint
+from streamrec.config import load_settings
+from streamrec.models.checkpoint import Checkpoint, CheckpointError
+from streamrec.models.knn import knn_params
 from streamrec.models.train import train_checkpoint
 from streamrec.state.vocab import ItemVocabulary
 
@@ -23,7 +26,8 @@ def test_round_trip_keeps_everything(checkpoint: Checkpoint, tmp_path: Path) -> 
     assert loaded.version == checkpoint.version
     assert loaded.preset == "grainrec-contextgnn" and loaded.config == checkpoint.config
     assert loaded.vocab.to_list() == checkpoint.vocab.to_list()
-    assert loaded.metrics == checkpoint.metrics and "ndcg@10" in loaded.metrics["valid"]
+    assert loaded.metrics == checkpoint.metrics and "NDCG@10" in loaded.metrics["valid"]
+    assert loaded.config.knn == knn_params(load_settings())  # the kNN parameters the head was trained with
     contexts = [(checkpoint.vocab.encode(["a", "b"]), [])]
     before = (m := checkpoint.build_model()).rank_scores(m.encode(contexts))
     after = (m := loaded.build_model()).rank_scores(m.encode(contexts))
@@ -61,3 +65,33 @@ def test_vocabulary_reserves_index_zero_and_round_trips() -> None:
     assert ItemVocabulary.from_list(vocab.to_list()).items == ["x", "y"]
     with pytest.raises(ValueError):
         ItemVocabulary.from_list(["x", "x"])
+
+
+def _zip_of(payload: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("name", "content", "complaint"), [
+    ("missing", None, "no such checkpoint file"),
+    ("empty", b"", "empty"),
+    ("truncated", "half", "truncated or damaged"),
+    ("corrupt", b"\x00\x08Z\x1e not a zip archive at all" * 20, "corrupt bytes"),
+    ("wrong-format", _zip_of({"weights": torch.zeros(2)}), "wrong format"),
+    ("pickled-objects", _zip_of(ItemVocabulary(["a"])), "Python objects"),
+])
+def test_unloadable_files_raise_one_line_naming_the_file(
+    checkpoint: Checkpoint, tmp_path: Path, name: str, content: bytes | str | None, complaint: str
+) -> None:
+    path = tmp_path / f"{name}.pt"
+    if content == "half":
+        whole = checkpoint.save(path).read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.load(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: ") and complaint in message and "\n" not in message
+    assert isinstance(raised.value, ValueError)

@@ -9,9 +9,10 @@ import torch
 
 from streamrec.models.contextgnn import ContextGNNHead, cooccurrence_neighbours
 from streamrec.models.graph.batch import collate_sessions
-from streamrec.models.knn import session_knn
+from streamrec.models.knn import session_knn_from
 from streamrec.models.presets import preset
 from streamrec.models.train import _cooccurrence_tables, _initial_model, train_checkpoint
+from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import ItemVocabulary
 
 from _toy_split import toy_split
@@ -22,10 +23,15 @@ def _random_sessions(seed: int, sessions: int = 60, items: int = 25) -> list[lis
     return [[f"i{rng.randrange(items)}" for _ in range(rng.randint(2, 7))] for _ in range(sessions)]
 
 
+def _knn(max_neighbours: int) -> KnnParams:
+    return KnnParams(window=3, backward_weight=0.5, max_neighbours=max_neighbours, half_life_clicks=0.0,
+                     recency_decay=0.5, idf=0.1, repeat=0.3)
+
+
 def _head_for(sequences: list[list[int]], num_items: int, dim: int = 8) -> ContextGNNHead:
-    config = preset("grainrec-contextgnn", dim=dim, neighbours=num_items)
+    config = preset("grainrec-contextgnn", dim=dim, knn=_knn(num_items))
     counts = torch.bincount(torch.tensor([i for s in sequences for i in s]), minlength=num_items).float()
-    head = ContextGNNHead(dim, num_items, config.neighbours, config.recency_decay, config.scale)
+    head = ContextGNNHead(dim, num_items, config.recency_decay, config.scale, config.knn)
     head.set_neighbours(*_cooccurrence_tables(config, num_items, sequences), counts)
     return head
 
@@ -36,7 +42,7 @@ def test_knn_evidence_ranks_like_the_sknn_baseline() -> None:
     vocab = ItemVocabulary(sorted({i for s in raw for i in s}))
     sequences = [vocab.encode_known(s) for s in raw]
     head = _head_for(sequences, len(vocab))
-    knn = session_knn(window=3, backward_weight=0.5, max_neighbours=len(vocab), half_life_clicks=0.0, recency_decay=0.5, idf=0.1, repeat=0.3)
+    knn = session_knn_from(_knn(len(vocab)))
     knn.fit(raw)
     queries = _random_sessions(seed=2, sessions=5)
     graphs = collate_sessions([vocab.encode_known(q) for q in queries])
@@ -61,17 +67,17 @@ def test_a_sessions_own_items_and_their_neighbours_are_local() -> None:
 def test_out_of_fold_tables_do_not_contain_the_folds_own_transitions() -> None:
     """Fold f's table is built without fold f's sequences, so their pairs are unseen there."""
     sequences = [[1, 2], [3, 4], [1, 5], [3, 6]]
-    config = preset("grainrec-contextgnn", neighbours=4)
+    config = preset("grainrec-contextgnn", knn=_knn(4))
     (_, _), (row_index, row_weight) = _cooccurrence_tables(config, 7, [s for i, s in enumerate(sequences) if i % 2 != 0])
     assert 2 not in row_index[1][row_weight[1] > 0].tolist()  # [1, 2] is in fold 0
     assert 4 in row_index[3][row_weight[3] > 0].tolist()  # [3, 4] is in fold 1
-    full_index, full_weight = cooccurrence_neighbours(sequences, 7, 3, 4, "row")
+    full_index, full_weight = cooccurrence_neighbours(sequences, 7, _knn(4), "row")
     assert {2, 5} <= set(full_index[1][full_weight[1] > 0].tolist())
 
 
 def test_training_uses_fold_tables_and_serving_the_full_table() -> None:
     split = toy_split()
-    model = _initial_model(preset("grainrec-contextgnn", dim=8), ItemVocabulary(split.items), [[1, 2, 3], [1, 4, 3]])
+    model = _initial_model(preset("grainrec-contextgnn", dim=8, knn=_knn(10)), ItemVocabulary(split.items), [[1, 2, 3], [1, 4, 3]])
     assert model.head is not None
     model.head.set_fold_tables([((torch.zeros_like(model.head.neighbour_index), model.head.neighbour_weight * 0), (torch.zeros_like(model.head.knn_index), model.head.knn_weight * 0))])
     inputs = model.encode([([1], [])])
@@ -88,4 +94,4 @@ def test_training_uses_fold_tables_and_serving_the_full_table() -> None:
 
 def test_toy_training_with_folds_still_learns_the_chains() -> None:
     checkpoint = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=16, max_epochs=20, patience=20, batch_size=16, lr=0.01)
-    assert checkpoint.metrics["valid"]["hr@10"] == pytest.approx(1.0)
+    assert checkpoint.metrics["valid"]["HR@10"] == pytest.approx(1.0)

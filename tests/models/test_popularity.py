@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamrec.models.popularity import popularity
+from streamrec.state.cooccurrence import CooccurrencePolicy
 from streamrec.models.scorer import Query, Scorer
 
 
@@ -29,6 +30,6 @@ def test_observe_counts_the_newest_click_and_bumps_the_version() -> None:
 
 
 def test_decay_lets_a_new_trend_overtake() -> None:
-    scorer = popularity(half_life_clicks=5).fit([["old"] * 20, ["new"] * 10])
+    scorer = popularity(CooccurrencePolicy(window=0, half_life_clicks=5)).fit([["old"] * 20, ["new"] * 10])
     [ranked] = scorer.recommend([Query(session_items=[])], k=1)
     assert ranked[0][0] == "new"

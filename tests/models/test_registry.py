@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from streamrec.config import load_settings
-from streamrec.models.registry import build_scorer, list_scorers
+from streamrec.models.checkpoint import CheckpointError
+from streamrec.models.knn import knn_params
+from streamrec.models.registry import build_scorer, list_scorers, serving_knn_params, stats_path
 from streamrec.models.scorer import Query, Scorer, close_scorer
 
 
@@ -23,7 +27,8 @@ def test_streaming_baselines_persist_under_the_state_dir(tmp_path: Path) -> None
     scorer = build_scorer(settings)
     scorer.observe([["a"], ["a", "b"]])
     close_scorer(scorer)
-    assert (tmp_path / "scoring" / "sknn").is_dir()
+    assert stats_path(settings, "sknn", knn_params(settings).policy).is_dir()
+    assert stats_path(settings, "sknn", knn_params(settings).policy).parent == tmp_path / "scoring" / settings.kafka.consumer_group
     again = build_scorer(settings)
     assert again.version == scorer.version and again.recommend([Query(session_items=["a"])], 1)[0][0][0] == "b"
     close_scorer(again)
@@ -32,3 +37,38 @@ def test_streaming_baselines_persist_under_the_state_dir(tmp_path: Path) -> None
 def test_an_unknown_name_is_refused_with_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sknn"):
         build_scorer(load_settings(scoring={"scorer": "nope"}, state={"dir": tmp_path}))
+
+
+def test_a_missing_checkpoint_named_as_scorer_is_reported_as_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "model.pt"
+    with pytest.raises(CheckpointError, match=f"{missing}: no such checkpoint file"):
+        build_scorer(load_settings(scoring={"scorer": str(missing)}, state={"dir": tmp_path}))
+
+
+def test_a_changed_policy_opens_a_fresh_store_instead_of_refusing_the_old_one(tmp_path: Path) -> None:
+    """The scoring stage re-learns a fresh store from the topic (stream/learning/catch_up.py)."""
+    first = build_scorer(load_settings(scoring={"scorer": "sknn", "sknn_window": 2}, state={"dir": tmp_path}))
+    first.observe([["a"], ["a", "b"]])
+    close_scorer(first)
+    second = build_scorer(load_settings(scoring={"scorer": "sknn", "sknn_window": 4}, state={"dir": tmp_path}))
+    assert second.version.endswith("-c0")
+    close_scorer(second)
+
+
+def test_two_consumer_groups_never_share_a_statistics_folder(tmp_path: Path) -> None:
+    a = load_settings(kafka={"consumer_group": "a"}, state={"dir": tmp_path})
+    b = load_settings(kafka={"consumer_group": "b"}, state={"dir": tmp_path})
+    policy = knn_params(a).policy
+    assert stats_path(a, "sknn", policy) != stats_path(b, "sknn", policy)
+
+
+def test_a_checkpoint_is_served_with_its_own_knn_parameters_and_a_mismatch_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(scoring={"sknn_window": 2})
+    trained = replace(knn_params(settings), window=4, idf=0.2)
+    with caplog.at_level(logging.WARNING, logger="streamrec.models.registry"):
+        assert serving_knn_params(settings, trained) == trained
+    assert "window=4 vs 2" in caplog.text and "idf=0.2 vs" in caplog.text
+    caplog.clear()
+    assert serving_knn_params(settings, knn_params(settings)) == knn_params(settings) and not caplog.text

@@ -58,3 +58,21 @@ def test_empty_summary_is_zero() -> None:
     metrics = RankingMetrics()
     assert metrics.count == 0
     assert metrics.summary() == {name: 0.0 for name in METRIC_NAMES}
+
+
+def test_ties_count_against_the_target() -> None:
+    """Pessimistic: a target tied with the items listed after it ranks below all of them."""
+    tied = RankingMetrics()
+    tied.add(["a", "b", "c"], "a", scores=[1.0, 1.0, 1.0])
+    assert tied.summary()["MRR@20"] == pytest.approx(1 / 3)
+    clear = RankingMetrics()
+    clear.add(["a", "b", "c"], "a", scores=[2.0, 1.0, 1.0])
+    assert clear.summary()["MRR@20"] == 1.0
+
+
+def test_a_rank_scores_like_the_same_list_position() -> None:
+    by_rank, by_list = RankingMetrics(), RankingMetrics()
+    by_rank.add_ranks([3, None, float("inf"), 25])
+    for target in ("i3", "absent", "absent", "i25"):
+        by_list.add(RANKED, target)
+    assert by_rank.summary() == by_list.summary() and by_rank.count == 4

@@ -68,3 +68,5 @@ def test_demo_reports_both_scorers_and_leaves_no_process(tmp_path: Path) -> None
     for name in ("report.md", "timeline.png", "latency.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert "HR@20" in result.stdout
+    assert "demo: API http://" in result.stdout  # the demo also runs `streamrec serve` and says where
+    assert "listening on http://" in (tmp_path / "report" / "api.log").read_text()

@@ -5,12 +5,13 @@
   from the changelog) and every valid click got a recommendation at least once;
 - malformed mix: >= 10 kinds of malformed records among valid clicks all land in the DLQ with
   their reason and original bytes, every valid click is answered, the worker never restarts;
-- `--role stateful` alone (the engine on the main thread) serves and stops cleanly on SIGTERM.
+- `--role stateful` alone (the engine on a thread, SIGTERM handled by the worker) serves and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import threading
 import time
@@ -21,7 +22,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from streamrec.config import Settings
+from streamrec.config import KafkaSettings, Settings, StateSettings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.engines.common import stateful_group
 from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics
@@ -117,6 +118,32 @@ def test_sigkill_mid_stream_loses_no_state(
 ) -> None:
     settings = make_settings(state={"engine": engine}, scoring={"scorer": "pop", "top_k": 5},
                              history={"max_request_items": 200})  # requests carry history: it must survive too
+    _crash_twice_and_check_state(settings, engine, spawn_worker, tail_topic)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_loses_no_state_on_default_kafka_settings(
+    make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
+) -> None:
+    """The same crashes once on the default client settings (multi-record batches, 10 ms fetch wait), not only
+    on the Tansu-safe ones every other test uses; the default engine only, to keep the suite short.
+
+    Runs against a real Kafka cluster (STREAMREC_TEST_BOOTSTRAP_SERVERS). On the embedded Tansu it cannot pass,
+    and is skipped: Tansu reports a partition's high watermark as the last batch's base offset + 1, so after
+    crash 1 Quix finds its store's changelog offset at or past the changelog's "high watermark" and stops with
+    InvalidStoreChangelogOffset (run with STREAMREC_TEST_RUN_TANSU_DEFAULTS=1 to see it; docs/architecture.md).
+    """
+    if not (os.environ.get("STREAMREC_TEST_BOOTSTRAP_SERVERS") or os.environ.get("STREAMREC_TEST_RUN_TANSU_DEFAULTS")):
+        pytest.skip("needs a real Kafka cluster: Tansu's watermarks break changelog recovery without single-record "
+                    "batches (docs/architecture.md, 'Failure handling')")
+    defaults = KafkaSettings()
+    settings = make_settings(kafka={"single_record_batches": defaults.single_record_batches,
+                                    "fetch_wait_max_ms": defaults.fetch_wait_max_ms},
+                             scoring={"scorer": "pop", "top_k": 5}, history={"max_request_items": 200})
+    _crash_twice_and_check_state(settings, StateSettings().engine, spawn_worker, tail_topic)
+
+
+def _crash_twice_and_check_state(settings: Settings, engine: str, spawn_worker: Callable, tail_topic: Callable) -> None:
     ensure_topics(settings)
     topics = Topics(settings.kafka.topic_prefix)
     stream = make_stream()
@@ -236,7 +263,7 @@ def _b64decode(text: str | None) -> bytes | None:
 def test_stateful_role_alone_serves_and_stops_cleanly_on_sigterm(
     engine: str, make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
 ) -> None:
-    """`--role stateful` runs the engine on the main thread, where the engine's own signal handling applies."""
+    """`--role stateful` alone: the worker's SIGTERM handler stops the engine, which commits and exits 0."""
     settings = make_settings(state={"engine": engine})
     ensure_topics(settings)
     stream = make_stream(users=2, anonymous=2, length=3)

@@ -128,3 +128,30 @@ def test_answers_by_a_version_trained_on_a_later_click_are_counted_with_the_vers
     [report] = phase.scorer_reports()
     assert report.answers_trained_on_later_clicks == 1
     assert report.model_versions == ["v0", "v1", "v2"]
+
+
+def _paced_report(rate_eps: float | None, answer_gap_s: float) -> ReplayReport:
+    """Ten clicks sent 0.1 s apart; answer i arrives at i * answer_gap_s + 0.01 (a gap > 0.1 s: a growing queue)."""
+    clicks = [LoggedClick(f"s{i}", None, f"i{i}", 1_700_000_000.0 + i) for i in range(10)]
+    phase = PhaseTally("run-q", clicks)
+    for index in range(10):
+        phase.mark_sent(index, at=index * 0.1)
+        phase.on_recommendation(index, _answer(phase, index, ["y"]), received_at=index * answer_gap_s + 0.01)
+    return ReplayReport(
+        dataset="unit", fmt="synthetic", warm_dataset=None, bootstrap_servers="127.0.0.1:1", topic_prefix="t-",
+        speed=0.0, rate_eps=rate_eps, started_at="2026-01-01T00:00:00+00:00", send_duration_s=1.0,
+        total_duration_s=5.0, send_rate_eps=10.0, counts=ReplayCounts(sent=10, dlq=0, warm_sent=0, warm_dlq=0),
+        scorers=phase.scorer_reports(),
+    )
+
+
+def test_report_says_when_latency_is_queueing() -> None:
+    from streamrec.stream.report import latency_verdict, to_markdown
+
+    kept_up = _paced_report(rate_eps=10.0, answer_gap_s=0.1)
+    assert "service latency" in latency_verdict(kept_up, kept_up.scorers[0])
+    fell_behind = _paced_report(rate_eps=10.0, answer_gap_s=0.5)
+    assert "QUEUEING" in latency_verdict(fell_behind, fell_behind.scorers[0])
+    flat_out = _paced_report(rate_eps=None, answer_gap_s=0.1)
+    assert "as fast as possible" in latency_verdict(flat_out, flat_out.scorers[0])
+    assert "QUEUEING" in to_markdown(fell_behind)

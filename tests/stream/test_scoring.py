@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 
 from streamrec.config import Settings, load_settings
 from streamrec.models.popularity import popularity
@@ -206,3 +206,23 @@ def test_a_scorer_that_reads_history_is_warned_about_when_requests_carry_none() 
     warning = history_supply_warning(WithMemory(), load_settings())  # type: ignore[arg-type]
     assert warning is not None and "max_request_items" in warning
     assert history_supply_warning(WithMemory(), load_settings(history={"max_request_items": 200})) is None  # type: ignore[arg-type]
+
+
+def test_a_dead_letter_the_broker_refuses_as_too_large_is_retried_without_its_original_bytes() -> None:
+    """A broker whose message.max.bytes is below ours refuses even a bounded dead letter (Tansu has no such
+    limit, so the refusal is handed to the stage as the broker would report it)."""
+    settings = load_settings(kafka={"bootstrap_servers": "127.0.0.1:1", "topic_prefix": "x."})
+    stage = ScoringStage(settings, popularity(), popularity())
+    try:
+        letter = DeadLetter(reason="invalid_scoring_request", detail="bad", original_b64="eA==", ts_dead=1.0,
+                            original_size=1, original_sha256="h")
+        refused = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large")
+        retried = stage._retry_value("x.clicks.dlq", letter.model_dump_json().encode(), refused)
+        again = DeadLetter.model_validate_json(retried)
+        assert again.original_b64 == "" and again.truncated and again.original_sha256 == "h"
+        assert "too large" in again.detail
+        other = KafkaError(KafkaError._MSG_TIMED_OUT)
+        assert stage._retry_value("x.clicks.dlq", b"same", other) == b"same"
+        assert stage._retry_value("x.recommendations", b"same", refused) == b"same"
+    finally:
+        stage._consumer.close()

@@ -7,9 +7,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from streamrec.config import Settings, load_settings
+from streamrec.state.session import SessionGraph
 from streamrec.state.visitor import SessionPolicy
-from streamrec.stream.stateful import StatefulStep, StepResult, session_policy
-from streamrec.stream.topics import DeadLetter, ScoringRequest
+from streamrec.stream.stateful import StatefulStep, StepResult, encode_scoring_request, session_policy
+from streamrec.stream.topics import ClickEvent, DeadLetter, ScoringRequest
 
 NOW = 1_800_000_000.0
 
@@ -100,3 +101,20 @@ def test_calling_the_step_counts_it_in_metrics(settings: Settings) -> None:
 def test_policy_comes_from_settings(settings: Settings) -> None:
     assert session_policy(settings) == SessionPolicy(max_length=50, inactivity_gap_s=100.0, max_open_per_visitor=8,
                                                      history_max_items=500)
+
+
+def test_a_request_over_the_size_limit_drops_its_oldest_history_then_session_clicks() -> None:
+    click = ClickEvent(event_id="e9", session_id="s1", item_id="i" * 100 + "9", ts=NOW)
+    session = SessionGraph("s1", items=[f"{n}" + "i" * 100 for n in range(10)], ts=[NOW - 10 + n for n in range(10)],
+                           event_ids=[f"e{n}" for n in range(10)])
+    history = [f"h{n}-" + "x" * 100 for n in range(2000)]
+    whole = encode_scoring_request(click, session, history, NOW)
+    assert len(whole) > 200_000
+    trimmed = ScoringRequest.model_validate_json(encode_scoring_request(click, session, history, NOW, max_bytes=50_000))
+    assert len(trimmed.model_dump_json()) <= 50_000
+    kept = len(trimmed.history_items)
+    assert 0 < kept < len(history) and trimmed.history_items == history[-kept:]
+    assert trimmed.session_items == session.items
+    tiny = ScoringRequest.model_validate_json(encode_scoring_request(click, session, history, NOW, max_bytes=600))
+    assert tiny.history_items == [] and tiny.session_items == session.items[-len(tiny.session_items):]
+    assert tiny.session_items[-1] == session.items[-1] and len(tiny.session_items) < len(session.items)

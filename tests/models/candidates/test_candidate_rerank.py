@@ -12,7 +12,9 @@ import torch
 
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, candidate_items, rerank, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.config import load_settings
 from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.knn import knn_params
 from streamrec.models.presets import preset
 from streamrec.models.recommender import SessionRecommender
 from streamrec.models.scorer import Query
@@ -34,11 +36,12 @@ def sequences(count: int, seed: int) -> list[list[int]]:
 def fitted_model(name: str) -> SessionRecommender:
     """A randomly initialised model with co-occurrence tables of random sessions (the head's features are non-trivial)."""
     torch.manual_seed(0)
-    model = SessionRecommender(preset(name, dim=16, neighbours=12), V).eval()
+    knn = replace(knn_params(load_settings()), window=3, max_neighbours=12)
+    model = SessionRecommender(preset(name, dim=16, knn=knn), V).eval()
     log = sequences(400, seed=1)
     model.item_counts.copy_(torch.bincount(torch.tensor([i for s in log for i in s]), minlength=V).float())
     assert model.head is not None
-    model.head.set_neighbours(cooccurrence_neighbours(log, V, 3, 12), cooccurrence_neighbours(log, V, 3, 12, "row"), model.item_counts)
+    model.head.set_neighbours(cooccurrence_neighbours(log, V, knn), cooccurrence_neighbours(log, V, knn, "row"), model.item_counts)
     if model.memory is not None and model.memory.clusters is not None:
         model.start_epoch(log)
     return model

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from streamrec.config import load_settings
+from streamrec.models.knn import knn_params
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
@@ -20,4 +24,5 @@ def chain_split() -> Split:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint() -> Checkpoint:
-    return train_checkpoint("grainrec-contextgnn", chain_split(), device="cpu", dim=16, max_epochs=2, neighbours=8)
+    return train_checkpoint("grainrec-contextgnn", chain_split(), device="cpu", dim=16, max_epochs=2,
+                            knn=replace(knn_params(load_settings()), max_neighbours=8))

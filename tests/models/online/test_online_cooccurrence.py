@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import random
 
 import torch
 
+from streamrec.config import load_settings
+from streamrec.models.knn import knn_params
 from streamrec.models.contextgnn import ContextGNNHead
 from streamrec.models.online.cooccurrence import StreamingCooccurrence
 from streamrec.models.presets import preset
 from streamrec.models.train import _cooccurrence_tables
 
 ITEMS = 20
+
+KNN = replace(knn_params(load_settings()), max_neighbours=ITEMS)
+"""Every neighbour kept, so batch and streamed tables can be compared row by row."""
 
 
 def _sequences(seed: int) -> list[list[int]]:
@@ -20,9 +27,9 @@ def _sequences(seed: int) -> list[list[int]]:
 
 
 def _batch_head(sequences: list[list[int]]) -> tuple[ContextGNNHead, torch.Tensor]:
-    config = preset("grainrec-contextgnn", dim=8, neighbours=ITEMS)
+    config = preset("grainrec-contextgnn", dim=8, knn=KNN)
     counts = torch.bincount(torch.tensor([i for s in sequences for i in s]), minlength=ITEMS).float()
-    head = ContextGNNHead(8, ITEMS, config.neighbours, config.recency_decay, config.scale)
+    head = ContextGNNHead(8, ITEMS, config.recency_decay, config.scale, KNN)
     head.set_neighbours(*_cooccurrence_tables(config, ITEMS, sequences), counts)
     return head, counts
 
@@ -33,11 +40,11 @@ def _rows(index: torch.Tensor, weight: torch.Tensor) -> list[dict[int, float]]:
 
 
 def _streamed_head(sequences: list[list[int]]) -> tuple[ContextGNNHead, torch.Tensor, StreamingCooccurrence]:
-    stats = StreamingCooccurrence(ITEMS, window=preset("default").cooccurrence_window, row_entries_cap=1000)
+    stats = StreamingCooccurrence(ITEMS, window=KNN.window, row_entries_cap=1000, backward_weight=KNN.backward_weight)
     for sequence in sequences:
         for t, item in enumerate(sequence):
             stats.observe(sequence[:t], item)
-    head = ContextGNNHead(8, ITEMS, ITEMS, 0.7, 12.0)
+    head = ContextGNNHead(8, ITEMS, 0.7, 12.0, KNN)
     counts = torch.zeros(ITEMS)
     stats.write_tables(head, counts, head.knn.idf)
     return head, counts, stats
@@ -66,9 +73,9 @@ def test_only_touched_rows_are_rewritten_and_new_clicks_arrive() -> None:
 def test_counts_rebuilt_from_a_checkpoints_tables_reproduce_them() -> None:
     sequences = _sequences(2)
     batch, counts = _batch_head(sequences)
-    stats = StreamingCooccurrence.from_tables(batch, counts, window=3, row_entries_cap=1000)
+    stats = StreamingCooccurrence.from_tables(batch, counts, KNN, row_entries_cap=1000)
     stats.dirty.update(range(ITEMS))
-    head = ContextGNNHead(8, ITEMS, ITEMS, 0.7, 12.0)
+    head = ContextGNNHead(8, ITEMS, 0.7, 12.0, KNN)
     stats.write_tables(head, torch.zeros(ITEMS), head.knn.idf)
     assert _rows(head.neighbour_index, head.neighbour_weight) == _rows(batch.neighbour_index, batch.neighbour_weight)
     assert _rows(head.knn_index, head.knn_weight) == _rows(batch.knn_index, batch.knn_weight)
@@ -83,7 +90,7 @@ def test_forgetting_a_row_removes_it_everywhere() -> None:
 
 
 def test_rows_stay_capped() -> None:
-    stats = StreamingCooccurrence(200, window=3, row_entries_cap=10)
+    stats = StreamingCooccurrence(200, window=3, row_entries_cap=10, backward_weight=0.5)
     for item in range(2, 200):
         stats.observe([1], item)
     assert len(stats.rows[1]) <= 15 and stats.mass[1] == 198.0  # trimmed entries keep their mass

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from streamrec.config import load_settings
+from streamrec.models.knn import knn_params
 from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.online.prequential import Continual, Frozen, prequential
 from streamrec.models.serving import NeuralScorer
@@ -19,7 +23,7 @@ def test_continual_learning_beats_the_frozen_checkpoint_after_drift_and_new_item
     before = [c for c in clicks if c.ts < drift_ts]
     after = [c for c in clicks if c.ts >= drift_ts]
     checkpoint = train_checkpoint(
-        "grainrec-contextgnn", split_sessions(sessions_of(before), [], 0.1), device="cpu", dim=16, max_epochs=2, neighbours=20
+        "grainrec-contextgnn", split_sessions(sessions_of(before), [], 0.1), device="cpu", dim=16, max_epochs=2, knn=replace(knn_params(load_settings()), max_neighbours=20)
     )
     learner = ContinualLearner(checkpoint, OnlineSettings())
     result = prequential(after, {"continual": Continual(learner), "frozen": Frozen(NeuralScorer(checkpoint, device="cpu"))}, chunk=32)
