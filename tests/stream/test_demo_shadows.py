@@ -68,5 +68,5 @@ def test_demo_serving_a_checkpoint_runs_with_its_shadow(tmp_path: Path) -> None:
     logs = "".join(p.read_text(errors="replace")[-2000:] for p in (tmp_path / "report").glob("*.log"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + logs
     report = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert {s["scorer"] for s in report["scorers"]} == {"grainrec-contextgnn", "pop"}
+    assert {s["scorer"] for s in report["scorers"]} == {"grainrec-contextgnn+online", "pop"}  # it follows model-updates (updates.follow)
     assert all(s["recommended"] == clicks and s["missing"] == 0 for s in report["scorers"])
