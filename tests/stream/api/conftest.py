@@ -33,7 +33,7 @@ def free_port() -> int:
 class ApiProcess:
     """One `streamrec serve` in its own process group, output in a log file."""
 
-    def __init__(self, settings: Settings, log_path: Path, port: int) -> None:
+    def __init__(self, settings: Settings, log_path: Path, port: int, host: str = "127.0.0.1") -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -41,7 +41,7 @@ class ApiProcess:
         env.update(settings_env(settings))
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streamrec", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [sys.executable, "-m", "streamrec", "serve", "--host", host, "--port", str(port)],
                 cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         self.client = httpx.Client(base_url=self.url, timeout=10.0)
@@ -79,11 +79,11 @@ class ApiProcess:
 
 @pytest.fixture
 def spawn_api(tmp_path: Path) -> Iterator[Callable[..., ApiProcess]]:
-    """Start API subprocesses (`port` to reuse one, e.g. for a restart); all are killed at teardown."""
+    """Start API subprocesses (`port` to reuse one, e.g. for a restart; `host` to listen on); all are killed at teardown."""
     started: list[ApiProcess] = []
 
-    def spawn(settings: Settings, port: int | None = None) -> ApiProcess:
-        api = ApiProcess(settings, tmp_path / f"api-{len(started)}.log", port or free_port())
+    def spawn(settings: Settings, port: int | None = None, host: str = "127.0.0.1") -> ApiProcess:
+        api = ApiProcess(settings, tmp_path / f"api-{len(started)}.log", port or free_port(), host)
         started.append(api)
         return api
 
