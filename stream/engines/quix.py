@@ -15,10 +15,17 @@ from typing import Any
 from quixstreams import Application, message_context
 from quixstreams.models import Serializer, SerializationContext, Topic, TopicConfig
 from quixstreams.state import State
+from quixstreams.state.rocksdb import RocksDBOptions
 
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
-from streamrec.stream.engines.common import consumer_config, producer_config, stateful_group, stop_when_set
+from streamrec.stream.engines.common import (
+    consumer_config,
+    producer_config,
+    rocksdb_memory,
+    stateful_group,
+    stop_when_set,
+)
 from streamrec.stream.stateful import Output, StatefulStep
 
 _STATE_KEY = "visitor"
@@ -42,6 +49,16 @@ class _Application(Application):
             super()._setup_signal_handlers()
 
 
+def rocksdb_options(settings: Settings) -> RocksDBOptions:
+    """Quix's RocksDB options with the memory knobs from settings (its block cache is one per process)."""
+    memory = rocksdb_memory(settings)
+    return RocksDBOptions(
+        block_cache_size=memory.block_cache_bytes,
+        write_buffer_size=memory.write_buffer_bytes,
+        max_write_buffer_number=memory.max_write_buffers,
+    )
+
+
 def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
     """The Quix application of the stateful stage: clicks -> state -> scoring requests | DLQ."""
     kafka = settings.kafka
@@ -52,6 +69,8 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
         state_dir=settings.state.dir,
         consumer_extra_config=consumer_config(settings),
         producer_extra_config=producer_config(settings),
+        rocksdb_options=rocksdb_options(settings),
+        commit_every=settings.state.commit_every_clicks,
         loglevel="WARNING",
     )
     step = StatefulStep(settings)
