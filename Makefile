@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.streamrec-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-overload clean
 
 $(STAMP): pyproject.toml setup.py Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -29,6 +29,10 @@ test: setup
 bench: setup
 	$(PY) bench/stateful_stage.py --processes 2
 	$(PY) bench/run_all.py
+
+# ~8 minutes on 2 shared cores: 2 M clicks over 100,000 and over 1,000 sessions (docs/benchmarks.md)
+bench-overload: setup
+	$(PY) bench/overload.py
 
 clean:
 	rm -rf $(VENV) .streamrec reports
