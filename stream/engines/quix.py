@@ -3,7 +3,10 @@
 Quix keeps the visitor states in RocksDB under `state.dir`, backs every store up to a
 changelog topic and, on a fresh or wiped state directory, replays that changelog
 before processing. Offsets, changelog writes and output records are committed together
-at each checkpoint (at least once). All per-click logic is in `StatefulStep`.
+at each checkpoint (at least once): every `state.commit_every_clicks` clicks or 5 s, whichever
+comes first, because a checkpoint holds every state it changed in memory until it commits. The
+RocksDB and librdkafka memory knobs come from settings too (docs/deployment.md, memory).
+All per-click logic is in `StatefulStep`.
 """
 
 from __future__ import annotations
