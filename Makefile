@@ -8,9 +8,9 @@ TORCH_PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.streamrec-installed
 
-.PHONY: setup demo test bench bench-continual clean
+.PHONY: setup demo test bench bench-continual bench-overload clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml setup.py Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -46,6 +46,10 @@ bench-continual: setup
 	    --dataset $(DATA)/yoochoose-100k.test.tsv --rate $(CONTINUAL_RATE) --train-seconds 180 --out reports/continual; \
 	else echo "no $(DATA)/yoochoose-100k.*.tsv (set DATA=...): YooChoose part skipped"; fi
 	$(PY) bench/continual.py --train-seconds 120 --rate 100 --out reports/continual-synthetic
+
+# ~8 minutes on 2 shared cores: 2 M clicks over 100,000 and over 1,000 sessions (docs/benchmarks.md)
+bench-overload: setup
+	$(PY) bench/overload.py
 
 clean:
 	rm -rf $(VENV) .streamrec reports

@@ -70,6 +70,15 @@ class KafkaSettings(_Group):
         65_536, ge=0, description="Bytes of a rejected record's value (and of its key) a dead letter keeps, base64; "
         "the rest is cut and the dead letter says `truncated`, with the original size and sha256.",
     )
+    producer_buffer_kbytes: int = Field(
+        32768, ge=1024, description="Most kilobytes a producer holds unsent (librdkafka queue.buffering.max.kbytes; "
+        "its default is 1 GiB). Under a backlog the stateful stage's changelog and scoring-request records queue "
+        "here; when it is full produce waits, so it bounds memory without losing records (docs/deployment.md, memory)."
+    )
+    consumer_buffer_kbytes: int = Field(
+        16384, ge=1024, description="Most kilobytes a consumer prefetches (librdkafka queued.max.messages.kbytes; "
+        "its default is 64 MiB). A burst waiting on the topic is read ahead up to this much."
+    )
 
     @model_validator(mode="after")
     def _single_record_batches_need_long_fetch_waits(self) -> KafkaSettings:
@@ -150,6 +159,24 @@ class ScoringSettings(_Group):
 class StateSettings(_Group):
     dir: Path = Field(Path(".streamrec/state"), description="Local RocksDB directory (rebuilt from changelogs when lost).")
     engine: Literal["quix", "faust"] = Field("quix", description="Stream engine for the stateful stage.")
+    commit_every_clicks: int = Field(
+        10000, ge=0, description="Quix: a checkpoint (state flushed to RocksDB and its changelog, offsets committed) "
+        "after this many clicks, besides the engine's 5 s interval (0: the interval only). Every state a checkpoint "
+        "changes waits in memory until it commits, so under a burst over many keys this bounds memory "
+        "(docs/deployment.md, memory); fewer clicks per checkpoint cost more commits."
+    )
+    rocksdb_block_cache_mb: int = Field(
+        64, ge=1, description="RocksDB block cache (state read back from disk): one per process on quix, shared by its "
+        "partitions; one per partition on faust. The engines' defaults (1 GiB quix, 2 GiB faust) fill up under a large "
+        "key space (docs/deployment.md, memory)."
+    )
+    rocksdb_write_buffer_mb: int = Field(
+        16, ge=1, description="RocksDB memtable size: writes collect here before they are flushed to disk, per column "
+        "family of each partition's database (the engines' default is 64)."
+    )
+    rocksdb_max_write_buffers: int = Field(
+        2, ge=2, description="RocksDB memtables per column family (one filling while the others flush; engines' default 3)."
+    )
 
 
 class TrainingSettings(_Group):

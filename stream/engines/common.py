@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from streamrec.config import Settings
 from streamrec.stream.topics import DeadLetterLimits
+
+MIB = 1024 * 1024
 
 
 def stateful_group(settings: Settings) -> str:
     """Consumer group of the stateful stage (its changelog topics are named after it too)."""
     return f"{settings.kafka.consumer_group}-stateful"
+
+
+@dataclass(frozen=True)
+class RocksDBMemory:
+    """The RocksDB memory knobs both engines set, in bytes (from settings.state; docs/deployment.md has the bound)."""
+
+    block_cache_bytes: int
+    write_buffer_bytes: int
+    max_write_buffers: int
+
+
+def rocksdb_memory(settings: Settings) -> RocksDBMemory:
+    state = settings.state
+    return RocksDBMemory(
+        block_cache_bytes=state.rocksdb_block_cache_mb * MIB,
+        write_buffer_bytes=state.rocksdb_write_buffer_mb * MIB,
+        max_write_buffers=state.rocksdb_max_write_buffers,
+    )
 
 
 def consumer_config(settings: Settings) -> dict[str, str | int]:
@@ -23,6 +45,7 @@ def consumer_config(settings: Settings) -> dict[str, str | int]:
         "heartbeat.interval.ms": max(100, timeout_ms // 3),
         "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
         "max.partition.fetch.bytes": settings.kafka.max_message_bytes,
+        "queued.max.messages.kbytes": settings.kafka.consumer_buffer_kbytes,
     }
 
 
@@ -31,6 +54,7 @@ def producer_config(settings: Settings) -> dict[str, str | int]:
     config: dict[str, str | int] = {
         "linger.ms": settings.kafka.linger_ms,
         "message.max.bytes": settings.kafka.max_message_bytes,
+        "queue.buffering.max.kbytes": settings.kafka.producer_buffer_kbytes,
     }
     if settings.kafka.single_record_batches:
         config["batch.num.messages"] = 1
@@ -63,3 +87,33 @@ def stop_when_set(stop: threading.Event | None, on_stop: Callable[[], None]) -> 
     finally:
         finished.set()
         watcher.join()
+
+
+STAGE_BASE_RSS_MB = 160
+"""Resident memory of a `streamrec worker --role stateful` before the state grows (interpreter, imports,
+librdkafka clients, RocksDB's own structures); measured by bench/overload.py (docs/benchmarks.md)."""
+COLUMN_FAMILIES_PER_PARTITION = 2
+"""Quix opens each partition's database with its data and its metadata (offsets) column family; faust one."""
+CHECKPOINT_COPIES = 2
+"""Quix holds each state a checkpoint changed twice at its flush: in the transaction and in RocksDB's write batch
+(the changelog copy waits in the producer queue, which has its own bound)."""
+
+
+def stateful_memory_bound_mb(settings: Settings, partitions_per_process: int, max_state_bytes: int) -> float:
+    """Upper bound of one stateful-stage process's resident memory, in MiB, from the memory settings.
+
+    base + block cache (once per process on quix, per partition on faust) + every column family's
+    memtables + the producer queue + the consumer prefetch + the states of one checkpoint
+    (quix; `max_state_bytes` is the serialised size of the largest visitor state). Infinite on quix
+    with `commit_every_clicks = 0`: a checkpoint then holds whatever 5 s bring (docs/deployment.md, memory).
+    """
+    state, kafka = settings.state, settings.kafka
+    quix = state.engine == "quix"
+    if quix and state.commit_every_clicks == 0:
+        return math.inf
+    caches = 1 if quix else partitions_per_process
+    families = COLUMN_FAMILIES_PER_PARTITION if quix else 1
+    memtables_mb = partitions_per_process * families * state.rocksdb_write_buffer_mb * state.rocksdb_max_write_buffers
+    checkpoint_mb = state.commit_every_clicks * CHECKPOINT_COPIES * max_state_bytes / MIB if quix else 0.0
+    return (STAGE_BASE_RSS_MB + caches * state.rocksdb_block_cache_mb + memtables_mb
+            + (kafka.producer_buffer_kbytes + kafka.consumer_buffer_kbytes) / 1024 + checkpoint_mb)

@@ -32,7 +32,7 @@ from faust.worker import Worker
 
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
-from streamrec.stream.engines.common import stateful_group, stop_when_set
+from streamrec.stream.engines.common import rocksdb_memory, stateful_group, stop_when_set
 from streamrec.stream.stateful import StatefulStep
 
 _LOGLEVEL = "WARNING"
@@ -158,6 +158,17 @@ def _broker_urls(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
 
 
+def table_options(settings: Settings) -> dict[str, int]:
+    """faust's RocksDB options with the memory knobs from settings (faust opens one block cache per partition)."""
+    memory = rocksdb_memory(settings)
+    return {
+        "block_cache_size": memory.block_cache_bytes,
+        "block_cache_compressed_size": memory.block_cache_bytes,  # python-rocksdb driver only
+        "write_buffer_size": memory.write_buffer_bytes,
+        "max_write_buffer_number": memory.max_write_buffers,
+    }
+
+
 def build_app(settings: Settings) -> faust.App:
     """The faust app of the stateful stage: clicks -> Table -> scoring requests | DLQ."""
     kafka = settings.kafka
@@ -184,7 +195,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     step = StatefulStep(settings)
     table = app.Table(f"{step.topics.clicks}-visitors", default=None, partitions=kafka.partitions,
-                      key_type=bytes, extra_topic_configs=topic_config(settings))
+                      key_type=bytes, extra_topic_configs=topic_config(settings), options=table_options(settings))
     # faust's own view of the committed offsets, read from the broker when partitions are assigned.
     checkpoints = _Checkpoints(lambda tp: app.consumer._committed_offset.get(tp))
     produced: list[Awaitable[Any]] = []

@@ -3,7 +3,10 @@
 Quix keeps the visitor states in RocksDB under `state.dir`, backs every store up to a
 changelog topic and, on a fresh or wiped state directory, replays that changelog
 before processing. Offsets, changelog writes and output records are committed together
-at each checkpoint (at least once). All per-click logic is in `StatefulStep`.
+at each checkpoint (at least once): every `state.commit_every_clicks` clicks or 5 s, whichever
+comes first, because a checkpoint holds every state it changed in memory until it commits. The
+RocksDB and librdkafka memory knobs come from settings too (docs/deployment.md, memory).
+All per-click logic is in `StatefulStep`.
 """
 
 from __future__ import annotations
@@ -15,10 +18,17 @@ from typing import Any
 from quixstreams import Application, message_context
 from quixstreams.models import Serializer, SerializationContext, Topic, TopicConfig
 from quixstreams.state import State
+from quixstreams.state.rocksdb import RocksDBOptions
 
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
-from streamrec.stream.engines.common import consumer_config, producer_config, stateful_group, stop_when_set
+from streamrec.stream.engines.common import (
+    consumer_config,
+    producer_config,
+    rocksdb_memory,
+    stateful_group,
+    stop_when_set,
+)
 from streamrec.stream.observability.lag import lag_config
 from streamrec.stream.stateful import Output, StatefulStep
 from streamrec.stream.topics import Topics
@@ -44,6 +54,16 @@ class _Application(Application):
             super()._setup_signal_handlers()
 
 
+def rocksdb_options(settings: Settings) -> RocksDBOptions:
+    """Quix's RocksDB options with the memory knobs from settings (its block cache is one per process)."""
+    memory = rocksdb_memory(settings)
+    return RocksDBOptions(
+        block_cache_size=memory.block_cache_bytes,
+        write_buffer_size=memory.write_buffer_bytes,
+        max_write_buffer_number=memory.max_write_buffers,
+    )
+
+
 def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
     """The Quix application of the stateful stage: clicks -> state -> scoring requests | DLQ."""
     kafka = settings.kafka
@@ -57,6 +77,8 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
             **lag_config("stateful", (Topics(kafka.topic_prefix).clicks,), settings.health.lag_interval_ms),
         },
         producer_extra_config=producer_config(settings),
+        rocksdb_options=rocksdb_options(settings),
+        commit_every=settings.state.commit_every_clicks,
         loglevel="WARNING",
     )
     step = StatefulStep(settings)
