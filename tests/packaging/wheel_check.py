@@ -24,7 +24,11 @@ for name in modules_file.read_text().split():
 
 import torch  # noqa: E402
 
+from dataclasses import replace  # noqa: E402
+
+from streamrec.config import load_settings  # noqa: E402
 from streamrec.models.checkpoint import Checkpoint  # noqa: E402
+from streamrec.models.knn import knn_params  # noqa: E402
 from streamrec.models.presets import PRESETS  # noqa: E402
 from streamrec.models.recommender import SessionRecommender  # noqa: E402
 from streamrec.models.scorer import Query  # noqa: E402
@@ -34,8 +38,9 @@ from streamrec.state.vocab import ItemVocabulary  # noqa: E402
 torch.manual_seed(0)
 vocab = ItemVocabulary(f"i{n}" for n in range(40))
 query = Query(session_items=["i1", "i2", "i3"], history_items=[f"i{n}" for n in range(4, 30)])
+knn = knn_params(load_settings())  # what training fills in from scoring.sknn_* (saved in the checkpoint)
 for name, config in PRESETS.items():
-    model = SessionRecommender(config, num_items=len(vocab))
+    model = SessionRecommender(replace(config, knn=knn), num_items=len(vocab))
     model.item_counts += 1.0
     model.start_epoch([list(range(1, len(vocab)))] * 4)  # fits the memory's chunk clusters where a preset has them
     path = Checkpoint.from_model(name, model, vocab, {}).save(scratch / f"{name}.pt")

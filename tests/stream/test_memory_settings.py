@@ -8,12 +8,14 @@ large key space fills (bench/overload.py, docs/deployment.md).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-from conftest import SettingsFactory
-
-from streamrec.config import load_settings
+from streamrec.config import Settings, load_settings
 from streamrec.stream.engines.common import MIB, stateful_memory_bound_mb
+
+SettingsFactory = Callable[..., Settings]
+"""tests/conftest.py's `make_settings` fixture (not imported: another conftest.py may own that module name)."""
 
 MEMORY = {"rocksdb_block_cache_mb": 3, "rocksdb_write_buffer_mb": 5, "rocksdb_max_write_buffers": 4, "commit_every_clicks": 7}
 KAFKA = {"producer_buffer_kbytes": 2048, "consumer_buffer_kbytes": 4096}
