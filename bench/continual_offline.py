@@ -31,7 +31,7 @@ import torch
 
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
-from streamrec.models.knn import session_knn
+from streamrec.models.registry import build_sknn
 from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.online.prequential import Continual, Frozen, Observing, prequential
 from streamrec.models.serving import NeuralScorer
@@ -56,16 +56,7 @@ def main() -> None:
     else:
         stream = valid_stream + test_clicks
         judged = [False] * len(valid_stream) + [True] * len(test_clicks)
-    scoring = load_settings().scoring
-    knn = session_knn(
-        window=scoring.sknn_window,
-        backward_weight=scoring.sknn_backward_weight,
-        max_neighbours=scoring.sknn_neighbours,
-        half_life_clicks=scoring.sknn_half_life_clicks,
-        recency_decay=scoring.sknn_recency_decay,
-        idf=scoring.sknn_idf,
-        repeat=scoring.sknn_repeat,
-    )
+    knn = build_sknn(load_settings(), persist=False)  # the online kNN with the settings' parameters, in memory
     knn.fit([s.items for s in sessions_of(train_clicks) if s.session_id in fit_ids])
     continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed), args.publish_every_steps, args.resume_on_publish)
     competitors = {
