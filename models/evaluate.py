@@ -27,6 +27,7 @@ from streamrec.config import Settings, load_settings
 from streamrec.models.presets import PRESETS
 from streamrec.models.registry import build_scorer, list_scorers
 from streamrec.models.scorer import Query, Scorer
+from streamrec.state.clicklog.formats import MalformedLogError
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 from streamrec.state.metrics import CUTOFFS, METRIC_NAMES, MRR_CUTOFF, RankingMetrics
@@ -138,7 +139,9 @@ def evaluate_command(dataset: Path | None, fmt: str, protocol: str, models: str,
     with console.status(f"reading {dataset or 'synthetic log'} ({fmt}, {protocol})"):
         try:
             split = split_for(fmt, dataset, protocol)
-        except (ValueError, OSError) as error:  # MalformedLogError is a ValueError
+        except MalformedLogError:  # the CLI says it in one line, exit 2, as for every other command
+            raise
+        except (ValueError, OSError) as error:
             raise SystemExit(f"error: {error}") from error
     sizes = split_sizes(split)
     console.print(f"{protocol} split: " + ", ".join(f"{key} {value:,}" for key, value in sizes.items()))

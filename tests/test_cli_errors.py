@@ -97,3 +97,14 @@ def test_rows_that_do_not_match_the_format_are_refused_with_line_numbers(tmp_pat
     env = {"STREAMREC_KAFKA__BOOTSTRAP_SERVERS": broker}
     result = run_cli("replay", "--dataset", str(log), "--format", "events-csv", env=env)
     assert_refused(result, 2, "line 3", "line 4")
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_offline_commands_refuse_a_file_in_another_format(tmp_path: Path, command: str) -> None:
+    """`train`/`evaluate` read through the protocols: the same refusal as replay, before any training starts."""
+    log = tmp_path / "yoochoose.tsv"
+    log.write_text(YOOCHOOSE_ROWS)
+    result = run_cli(command, "--dataset", str(log), "--format", "amazon-beauty", "--protocol", "loo",
+                     "--out", str(tmp_path / "out"))
+    assert_refused(result, 2, "looks like yoochoose", "--format yoochoose")
+    assert "epoch" not in result.stdout + result.stderr

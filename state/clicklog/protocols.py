@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.state.clicklog.formats import FORMATS, read_log, train_test_pair
+from streamrec.state.clicklog.formats import FORMATS, train_test_pair
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import Example, LoggedClick, Split, TrainSequence
 
@@ -225,12 +225,19 @@ def split_for(fmt: str, dataset: Path | None, protocol: str) -> Split:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected synthetic or one of {', '.join(FORMATS)}")
     if protocol == "loo":
-        return leave_one_out(read_log(dataset, fmt))
+        return leave_one_out(_read_checked(dataset, fmt))
     if fmt == "amazon-beauty":
         raise ValueError("amazon-beauty has no timestamps, so no time split: use --protocol loo")
     if fmt == "diginetica":
-        return diginetica_split(read_log(dataset, fmt))
+        return diginetica_split(_read_checked(dataset, fmt))
     pair = train_test_pair(Path(dataset)) if fmt == "yoochoose" else None
     if pair is not None:
-        return session_split(read_log(pair[0], fmt), read_log(pair[1], fmt))
-    return recent_split(read_log(dataset, fmt))
+        return session_split(_read_checked(pair[0], fmt), _read_checked(pair[1], fmt))
+    return recent_split(_read_checked(dataset, fmt))
+
+
+def _read_checked(path: Path, fmt: str) -> list[LoggedClick]:
+    """The log's clicks, refusing a file evidently in another format or with malformed rows (never garbage)."""
+    from streamrec.state.clicklog.sniff import read_checked  # sniff reads through formats, as this module does
+
+    return read_checked(Path(path), fmt)[0]
