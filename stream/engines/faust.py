@@ -33,7 +33,9 @@ from faust.worker import Worker
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
 from streamrec.stream.engines.common import rocksdb_memory, stateful_group, stop_when_set
+from streamrec.stream.observability.lag import GroupLagPoller
 from streamrec.stream.stateful import StatefulStep
+from streamrec.stream.topics import Topics
 
 _LOGLEVEL = "WARNING"
 _READ_SKIPPED_TIMEOUT_S = 30.0
@@ -254,6 +256,9 @@ def run_stateful_stage(settings: Settings, stop: threading.Event | None = None) 
     """Run until `stop` is set (or SIGTERM/SIGINT when on the main thread); a last checkpoint commits on the way out."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    if settings.health.lag_interval_ms and stop is not None:  # aiokafka reports no lag itself
+        GroupLagPoller(settings.kafka.bootstrap_servers, stateful_group(settings), "stateful",
+                       (Topics(settings.kafka.topic_prefix).clicks,), settings.health.lag_interval_ms).start(stop)
     worker = _Worker(build_app(settings), loop=loop, loglevel=_LOGLEVEL, quiet=True, redirect_stdouts=False,
                      override_logging=False)
 

@@ -5,7 +5,10 @@ which reports, every `statistics.interval.ms`, each assigned partition's committ
 high watermark. No extra broker request is made. Lag = high watermark - committed offset (the
 log start when the group has committed nothing yet). Partitions a consumer no longer holds
 are removed, so a rebalance does not leave stale series behind. The faust engine uses
-aiokafka, which has no such statistics: its stage exports no lag.
+aiokafka, which has no such statistics: for it `GroupLagPoller` asks the broker for the group's
+committed offsets and the watermarks every interval (one small request per partition) and
+fills the same gauges, for every partition of the topic (the group's lag, whichever process
+holds the partition).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from prometheus_client import Gauge
 
@@ -66,3 +71,42 @@ def lag_config(stage: str, topics: tuple[str, ...], interval_ms: int) -> dict[st
     if not interval_ms:
         return {}
     return {"statistics.interval.ms": interval_ms, "stats_cb": LagRecorder(stage, topics)}
+
+
+class GroupLagPoller:
+    """The lag gauges of `stage` from a consumer group's committed offsets, for clients without statistics (faust).
+
+    A confluent-kafka consumer that never subscribes (it only reads the group's commits and the
+    watermarks), polled every `interval_ms` on a daemon thread until `stop` is set.
+    """
+
+    def __init__(self, bootstrap_servers: str, group: str, stage: str, topics: tuple[str, ...], interval_ms: int) -> None:
+        self.group, self.stage, self.topics, self.interval_s = group, stage, topics, interval_ms / 1000
+        self._bootstrap_servers = bootstrap_servers
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        thread = threading.Thread(target=self._run, args=(stop,), name=f"lag-{self.stage}", daemon=True)
+        thread.start()
+        return thread
+
+    def _run(self, stop: threading.Event) -> None:
+        consumer = Consumer({"bootstrap.servers": self._bootstrap_servers, "group.id": self.group, "enable.auto.commit": False})
+        try:
+            while not stop.wait(self.interval_s):
+                try:
+                    self.poll(consumer)
+                except KafkaException as exc:  # the broker is away: the health monitor reports that; try again later
+                    log.debug("lag of %s not read: %s", self.group, exc)
+        finally:
+            consumer.close()
+
+    def poll(self, consumer: Consumer) -> None:
+        """Set the gauges once: lag = high watermark - committed offset (the log start before any commit)."""
+        partitions = [TopicPartition(topic, p) for topic in self.topics
+                      for p in consumer.list_topics(topic, timeout=5).topics[topic].partitions]
+        for tp in consumer.committed(partitions, timeout=5):
+            low, high = consumer.get_watermark_offsets(tp, timeout=5)
+            labels = (self.stage, tp.topic, str(tp.partition))
+            HIGH_WATERMARK.labels(*labels).set(high)
+            COMMITTED_OFFSET.labels(*labels).set(tp.offset)
+            CONSUMER_LAG.labels(*labels).set(max(0, high - (tp.offset if tp.offset >= 0 else low)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from ops_helpers import scrape, send_clicks, wait_until
 
 from streamrec.config import Settings
@@ -19,12 +20,13 @@ def _matching(samples: dict, name: str) -> dict[tuple[tuple[str, str], ...], flo
     return {labels: value for (sample, labels), value in samples.items() if sample == name}
 
 
+@pytest.mark.parametrize("engine", ["quix", "faust"])  # faust's aiokafka has no statistics: its lag is polled
 def test_role_all_exports_every_stage_on_one_port(
-    make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
+    make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable, engine: str
 ) -> None:
     port = free_port()
     settings = make_settings(metrics_port=port, health={"lag_interval_ms": 200})
-    worker = spawn_worker(settings)
+    worker = spawn_worker(settings, engine=engine)
     assert wait_until(lambda: "worker starting" in worker.log(), timeout_s=60), worker.log()
     ids = send_clicks(settings, 6)
     tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)
