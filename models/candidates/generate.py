@@ -56,8 +56,14 @@ def candidate_items(model: SessionRecommender, index: CandidateIndex, inputs: Mo
 
 @torch.inference_mode()
 def rerank(model: SessionRecommender, index: CandidateIndex, inputs: ModelInput, top_m: int, threads: int = 1) -> tuple[Tensor, Tensor]:
-    """(logits [B, C], candidates [B, C]): the full model's exact scores of each session's candidates; PAD scores -inf."""
+    """(logits [B, C], candidates [B, C]): the full model's exact scores of each session's candidates.
+
+    PAD and every row the model may not rank (`model.rankable`: spare capacity of a grown table, items
+    expired by the continual learner) score -inf, exactly as `SessionRecommender.rank_scores` masks them
+    on the full-catalogue path: the index and the neighbour rows may still point at such rows.
+    """
     session, nodes = model.encoder(inputs.graphs)
     candidates = candidate_items(model, index, inputs, session, top_m, threads)
     logits = model.score(inputs, session, nodes, candidates)
-    return logits.masked_fill(candidates == PAD_INDEX, float("-inf")), candidates
+    unrankable = (candidates == PAD_INDEX) | ~model.rankable[candidates]
+    return logits.masked_fill(unrankable, float("-inf")), candidates

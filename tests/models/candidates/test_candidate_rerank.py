@@ -96,6 +96,20 @@ def test_candidates_hold_the_familiar_items_and_no_padding_or_duplicates() -> No
     torch.testing.assert_close(logits[real], full.gather(1, candidates)[real], rtol=1e-5, atol=1e-5)
 
 
+def test_rows_the_model_may_not_rank_never_win_on_the_candidate_path() -> None:
+    """Expired or spare rows (`rankable` False) score -inf there too, as on the full-catalogue path."""
+    model = fitted_model("grainrec-contextgnn")
+    inputs = model.encode([(s, []) for s in sequences(20, seed=8)])
+    index = CandidateIndex.build(model, CandidateConfig(hnsw_top_m=10, neighbour_matrix_k=4))
+    with torch.inference_mode():
+        logits, candidates = rerank(model, index, inputs, top_m=10)
+        winners = candidates.gather(1, logits.argmax(1, keepdim=True)).unique()
+        model.rankable[winners] = False
+        logits, candidates = rerank(model, index, inputs, top_m=10)
+    assert torch.isin(candidates, winners).any()  # the index still proposes them ...
+    assert torch.isinf(logits[torch.isin(candidates, winners)]).all()  # ... but they can never be recommended
+
+
 @pytest.fixture(scope="module")
 def trained() -> Checkpoint:
     split = leave_one_out(generate(SyntheticSpec(users=100, sessions=800, items=800, intents=20)))
