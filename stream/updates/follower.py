@@ -5,8 +5,10 @@ offsets), so a scoring stage that starts late still finds the newest versions. F
 announcement it has not tried it loads and verifies the file (stream/updates/verify.py) while
 the stage keeps answering with the version serving; a refused version is logged and counted and
 the next older announced one (still newer than the serving one) is tried, so the stage always
-converges on the latest good version. A verified version waits, staged, until
-`take_ready` - called by the scoring loop at the top of every batch - installs it:
+converges on the latest good version. Verified versions wait, staged in order (at most
+`_MAX_STAGED`), until `take_ready` - called by the scoring loop at the top of every batch -
+installs the newest one the guard allows (so a trainer that publishes faster than a lagging
+stage catches up never starves it: an older staged version installs while a newer one waits):
 
 - consumption never stops and no request is dropped: the swap is a reference assignment between
   two batches, each batch is answered by exactly one version;
@@ -43,6 +45,8 @@ ONLINE_SUFFIX = "+online"
 """Appended to the scorer name of a stage that swaps versions in, so a frozen twin of the same preset
 (`updates.follow = false`) is told apart in every report."""
 _POLL_S = 0.5
+_MAX_STAGED = 4
+"""Verified versions kept waiting for the guard (each holds a model): the oldest is dropped beyond this."""
 
 
 def provenance(scorer: Scorer, message: Message) -> Provenance:
@@ -73,7 +77,8 @@ class ModelUpdates:
         self._serving_sequence = 0
         self._announced: dict[int, ModelUpdate] = {}
         self._tried: set[int] = set()
-        self._staged: tuple[ModelUpdate, NeuralScorer] | None = None
+        self._staged: list[tuple[ModelUpdate, NeuralScorer]] = []
+        """Verified versions waiting for the guard, oldest first."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._consumer = Consumer({
@@ -112,47 +117,55 @@ class ModelUpdates:
             self._announced[update.sequence] = update
 
     def _prepare(self) -> None:
-        """Verify the newest untried announcement newer than what serves or is staged; older ones if it fails."""
+        """Verify one more version: the newest untried announcement newer than what serves (older ones on later
+        calls, and when the newest is refused), until `_MAX_STAGED` wait for the guard."""
         with self._lock:
-            floor = self._staged[0].sequence if self._staged else self._serving_sequence
+            floor = self._serving_sequence
             serving = self._serving
+            staged = {update.sequence for update, _ in self._staged}
         for old in [sequence for sequence in self._announced if sequence < floor]:  # bounded memory on an endless topic
             del self._announced[old]
             self._tried.discard(old)
         for sequence in sorted(self._announced, reverse=True):
-            if sequence <= floor:
+            if sequence <= floor or len(staged) >= _MAX_STAGED:
                 return
-            if sequence in self._tried:
+            if sequence in self._tried or sequence in staged:
                 continue
             self._tried.add(sequence)
             update = self._announced[sequence]
             try:
                 candidate = load_verified(update, serving, self.settings.updates.smoke_queries)
+            except OSError as exc:  # e.g. the trainer pruned the file meanwhile: refused, the thread goes on
+                self._refused(update, serving, Refused("missing", f"{update.path}: {exc.strerror or exc}"))
+                continue
             except Refused as refused:
-                metrics.UPDATES_REFUSED.labels(refused.reason).inc()
-                log.warning("model version %s (#%d) refused, %s keeps serving: %s",
-                            update.version, sequence, serving.version, refused)
+                self._refused(update, serving, refused)
                 continue
             candidate.trained_through = dict(update.trained_through)  # type: ignore[attr-defined]
             with self._lock:
-                self._staged = (update, candidate)
+                self._staged = sorted([*self._staged, (update, candidate)], key=lambda entry: entry[0].sequence)
             log.info("model version %s (#%d) verified; installs once answered past %s",
                      update.version, sequence, update.trained_through)
             return
 
+    @staticmethod
+    def _refused(update: ModelUpdate, serving: NeuralScorer, refused: Refused) -> None:
+        metrics.UPDATES_REFUSED.labels(refused.reason).inc()
+        log.warning("model version %s (#%d) refused, %s keeps serving: %s", update.version, update.sequence,
+                    serving.version, refused)
+
     # --- scoring loop -----------------------------------------------------------------
     def take_ready(self, current: Scorer, consumer: Consumer) -> Scorer:
-        """The scorer for the next batch: the staged version when the guard allows, else `current`."""
+        """The scorer for the next batch: the newest staged version the guard allows, else `current`."""
         with self._lock:
-            staged = self._staged
-        if staged is None:
-            return current
-        update, candidate = staged
-        if self.settings.updates.prequential_guard and not self._answered_past(update, consumer):
+            staged = list(self._staged)
+        for update, candidate in reversed(staged):
+            if not self.settings.updates.prequential_guard or self._answered_past(update, consumer):
+                self._install(update, candidate, current)
+                return candidate
+        if staged:
             metrics.GUARD_WAITS.inc()
-            return current
-        self._install(update, candidate, current)
-        return candidate
+        return current
 
     def _answered_past(self, update: ModelUpdate, consumer: Consumer) -> bool:
         """Whether the next request this stage answers, on every partition it owns, is after what `update` trained on."""
@@ -168,7 +181,7 @@ class ModelUpdates:
     def _install(self, update: ModelUpdate, candidate: NeuralScorer, current: Scorer) -> None:
         _inherit(candidate, current)
         with self._lock:
-            self._staged = None
+            self._staged = [entry for entry in self._staged if entry[0].sequence > update.sequence]
             self._serving = candidate
             self._serving_sequence = update.sequence
         metrics.SWAPS.inc()
