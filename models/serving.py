@@ -26,7 +26,7 @@ from torch import Tensor
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, CandidateIndexError, rerank, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.recommender import Context
-from streamrec.models.scorer import Query, Ranked, Scorer, learning_ledger, persist_scorer
+from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, learning_ledger, persist_scorer
 from streamrec.state.learned import LearnedLedger
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,18 @@ class NeuralScorer:
         return len(self.vocab) - 1 >= self.candidates.candidates_min_catalogue_items
 
     def swap_index(self, index: CandidateIndex) -> None:
-        """Serve from `index` from the next batch on (one reference assignment; the old index is left alone)."""
+        """Serve from `index` from the next batch on (one reference assignment; the old index is left alone).
+
+        The index may come from elsewhere (a sidecar the trainer built): its query-time ef is set to this
+        scorer's `candidates.hnsw_ef_search` before it serves, and `_rank` asks it for this scorer's
+        `hnsw_top_m`, so the serving settings, not the builder's, decide the search.
+        """
         if index.num_items != self.model.num_items or index.dim != self.model.config.dim:
             raise CandidateIndexError(
                 f"candidate index of {index.num_items} items x {index.dim} does not fit the model ({self.model.num_items} x {self.model.config.dim})"
             )
+        if index.config.hnsw_ef_search != self.candidates.hnsw_ef_search:
+            index.set_ef_search(self.candidates.hnsw_ef_search)  # before it is visible to `_rank`: no query races this
         self.index = index
 
     def _build_index(self) -> CandidateIndex:
@@ -107,6 +114,11 @@ class NeuralScorer:
         """The fallback's statistics are all this scorer learns online."""
         if self.fallback is not None:
             persist_scorer(self.fallback)
+
+    def close(self) -> None:
+        """Flush and release the fallback's persisted statistics (its RocksDB lock), see `close_scorer`."""
+        if self.fallback is not None:
+            close_scorer(self.fallback)
 
     def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
         results: list[Ranked | None] = [None] * len(queries)
@@ -139,7 +151,7 @@ class NeuralScorer:
             logits = self.model.rank_scores(inputs)
             self._mask(logits, queries, None)
             return self._top_k(logits, k, None)
-        top_m = index.config.hnsw_top_m + max(len(q.exclude) for q in queries)  # excluded items cost no slot
+        top_m = self.candidates.hnsw_top_m + max(len(q.exclude) for q in queries)  # excluded items cost no slot
         logits, candidates = rerank(self.model, index, inputs, top_m, threads=torch.get_num_threads())
         self._mask(logits, queries, candidates)
         return self._top_k(logits, k, candidates)

@@ -118,6 +118,8 @@ class ScoringStage:
         self._dead_letter_limits = dead_letter_limits(settings)
         self._done: dict[tuple[str, int], int] = {}
         """Next offset per (topic, partition) past the answered batches, not committed yet."""
+        self._revoked: set[tuple[str, int]] = set()
+        """Partitions revoked while the batch in hand was fetched: its offsets there are not ours to commit."""
         self._next_commit_at = 0.0
         self._learner = Learner(settings.scoring.learned_event_ids_kept)
         """Re-read and re-emitted clicks are answered again but never learned twice (stream/learning/)."""
@@ -141,7 +143,7 @@ class ScoringStage:
         from the scoring-requests topic: stream/learning/catch_up.py), so nothing is served from less.
         """
         catch_up(self.settings, scoring_group(self.settings), (self.scorer, self.fallback), self._learner, stop)
-        self._consumer.subscribe([self.topics.scoring_requests], on_revoke=lambda _consumer, _partitions: self._commit())
+        self._consumer.subscribe([self.topics.scoring_requests], on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 self.scorer = self._updates.take_ready(self.scorer, self._consumer)
@@ -156,13 +158,22 @@ class ScoringStage:
             self._consumer.close()
             self._producer.flush(5.0)
 
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Commit what was answered, and forget the revoked partitions: a batch already in hand is still answered,
+        but its offsets there are the new owner's to commit (committing them later could move its offsets back)."""
+        self._commit()
+        self._revoked.update((tp.topic, tp.partition) for tp in partitions)
+
     def _answered(self, batch: list[Message]) -> None:
         """Every output of `batch` is acknowledged: its offsets may be committed at the next checkpoint."""
         for message in batch:
-            self._done[(message.topic(), message.partition())] = message.offset() + 1
+            key = (message.topic(), message.partition())
+            if key not in self._revoked:
+                self._done[key] = message.offset() + 1
 
     def _next_batch(self) -> list[Message]:
         """Block up to `_IDLE_POLL_S` for one record, then gather the rest of the batch within the wait budget."""
+        self._revoked.clear()  # a rebalance during this fetch fills it again (`_on_revoke`)
         first = self._consumer.poll(_IDLE_POLL_S)
         if first is None:
             return []
@@ -316,7 +327,9 @@ def run_scoring_stage(settings: Settings, stop: threading.Event) -> None:
     warning = history_supply_warning(scorer, settings)
     if warning is not None:
         log.warning(warning)
+    stage = ScoringStage(settings, scorer, fallback)
+    del scorer  # the stage may swap versions in: close the one serving at the end, not the first
     try:
-        ScoringStage(settings, scorer, fallback).run(stop)
+        stage.run(stop)
     finally:
-        close_scorer(scorer)
+        close_scorer(stage.scorer)

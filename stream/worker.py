@@ -181,7 +181,7 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
     engine = engine or settings.state.engine
     if engine not in ENGINES:
         raise SystemExit(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if role != "stateful":
+    if role in ("all", "scoring"):  # the trainer resumes from its store, and the stateful stage scores nothing
         check_scorer(settings)
     _configure_logging()
     stop = threading.Event()
