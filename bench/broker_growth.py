@@ -27,7 +27,7 @@ from run_all import SYSTEMS
 from streamrec.state.clicklog.synthetic import SyntheticSpec
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.replay import Pacing
+from streamrec.stream.harness.replay import Pacing
 
 def cpu_seconds(pid: int) -> float:
     stat = proc_stat(pid)

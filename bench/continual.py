@@ -51,11 +51,11 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.demo import demo_overrides, wait_for_groups, worker_process
-from streamrec.stream.engines.common import stateful_group
-from streamrec.stream.replay import DrainPolicy, Pacing, Replayer, load_clicks
-from streamrec.stream.report import ReplayReport, write_report
-from streamrec.stream.scoring import scoring_group
+from streamrec.stream.harness.demo import demo_overrides, wait_for_groups, worker_process
+from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
+from streamrec.stream.harness.report import ReplayReport, write_report
+from streamrec.stream.stages.scoring import scoring_group
 from streamrec.stream.topics import ModelUpdate, Topics, read_answer
 from streamrec.stream.updates.follower import ONLINE_SUFFIX
 

@@ -36,11 +36,11 @@ import orjson
 from streamrec.config import Settings, load_settings
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
-from streamrec.stream.engines.common import stateful_group
-from streamrec.stream.producer import ClickProducer
-from streamrec.stream.replay import Pacing
-from streamrec.stream.scoring import scoring_group
+from streamrec.stream.harness.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
+from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.clients.producer import ClickProducer
+from streamrec.stream.harness.replay import Pacing
+from streamrec.stream.stages.scoring import scoring_group
 from streamrec.stream.topics import ClickEvent
 
 _HELLO = b'{"hello":"world"}'

@@ -7,7 +7,7 @@ clicks go round-robin over the sessions, an hour of event time, so no session cl
 runs the stateful stage alone as `streamrec worker --role stateful` and samples its resident
 memory (and the broker's) from /proc until its own counters say the burst is drained. It
 prints the peak RSS (VmHWM) against the bound that settings give
-(`streamrec.stream.engines.common.stateful_memory_bound_mb`, docs/deployment.md), the drain
+(`streamrec.stream.stages.engines.common.stateful_memory_bound_mb`, docs/deployment.md), the drain
 rate over the first and the last quarter of the burst, and the RocksDB folder's size.
 
     .venv/bin/python bench/overload.py [--clicks 2000000] [--sessions 100000] [--items 1000000]
@@ -45,8 +45,8 @@ from streamrec.config import Settings, load_settings
 from streamrec.state.visitor import Click, VisitorState, apply_click
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.engines.common import STAGE_BASE_RSS_MB, stateful_memory_bound_mb
-from streamrec.stream.stateful import session_policy
+from streamrec.stream.stages.engines.common import STAGE_BASE_RSS_MB, stateful_memory_bound_mb
+from streamrec.stream.stages.stateful import session_policy
 from streamrec.stream.topics import Topics
 
 LIBRARY_DEFAULTS = {

@@ -34,7 +34,7 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream import metrics
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.stateful import StatefulStep
+from streamrec.stream.stages.stateful import StatefulStep
 from streamrec.stream.topics import Topics
 from streamrec.stream.worker import stateful_runner
 

@@ -22,10 +22,10 @@ from streamrec.config.settings import KafkaSettings
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.demo import shadow_settings, wait_for_groups, worker_process
-from streamrec.stream.engines.common import stateful_group
-from streamrec.stream.replay import DrainPolicy, replay
-from streamrec.stream.scoring import scoring_group
+from streamrec.stream.harness.demo import shadow_settings, wait_for_groups, worker_process
+from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.harness.replay import DrainPolicy, replay
+from streamrec.stream.stages.scoring import scoring_group
 
 SMALL = SyntheticSpec(users=20, sessions=80, items=60, intents=4, days=2.0)
 

@@ -56,7 +56,7 @@ StageRunner = Callable[[Settings, threading.Event], None]
 
 def stateful_runner(engine: str) -> StageRunner:
     """The engine's `run_stateful_stage` (one of ENGINES), imported only when chosen: faust is slow to import."""
-    module = importlib.import_module(f"streamrec.stream.engines.{engine}")
+    module = importlib.import_module(f"streamrec.stream.stages.engines.{engine}")
     runner: StageRunner = module.run_stateful_stage
     return runner
 
@@ -120,7 +120,7 @@ def _stateful_child(settings: Settings, engine: str, metrics_port: int, parent_p
 def _run_scoring(settings: Settings, stop: threading.Event) -> None:
     """The scoring stage; a checkpoint it cannot load ends the worker with that one line, not a traceback."""
     from streamrec.models.checkpoint import CheckpointError
-    from streamrec.stream.scoring import run_scoring_stage
+    from streamrec.stream.stages.scoring import run_scoring_stage
 
     try:
         run_scoring_stage(settings, stop)

@@ -157,7 +157,7 @@ def serve(
 @app.command()
 def produce(topic: Annotated[str, typer.Option(help="Topic to write to.")] = "clicks") -> None:
     """Read JSON click events, one per line, from stdin and produce them (keyed by user, else session)."""
-    from streamrec.stream.producer import produce_stdin
+    from streamrec.stream.clients.producer import produce_stdin
 
     produce_stdin(topic)
 
@@ -173,7 +173,7 @@ def replay(
     limit: Annotated[Optional[int], typer.Option(help="Replay at most this many clicks.")] = None,
 ) -> None:
     """Replay a click log through a running worker and report prequential quality and latency."""
-    from streamrec.stream.replay import replay_command
+    from streamrec.stream.harness.replay import replay_command
 
     fmt = _dataset_format(dataset, format)
     if warm is not None:
@@ -190,7 +190,7 @@ def demo(
     warm: Annotated[Optional[Path], typer.Option(help="Log replayed first, unjudged, to warm state (e.g. a train split).")] = None,
 ) -> None:
     """Start the embedded broker and a worker (+ a shadow popularity scorer), replay a stream, report, stop everything."""
-    from streamrec.stream.demo import run_demo
+    from streamrec.stream.harness.demo import run_demo
 
     fmt = _dataset_format(dataset, format)
     if warm is not None:

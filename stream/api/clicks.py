@@ -16,7 +16,7 @@ import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
 from streamrec.config import Settings
-from streamrec.stream.engines.common import producer_config
+from streamrec.stream.stages.engines.common import producer_config
 from streamrec.stream.topics import ClickEvent, Topics
 from streamrec.stream.validate import ClickValidator, Rejection
 

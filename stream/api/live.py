@@ -1,7 +1,7 @@
 """Live figures of the stream as the API sees it: rates, latency, dead letters, prequential HR@k per scorer.
 
 The API reads `clicks`, `recommendations` and `clicks.dlq`, so it can judge every scorer
-online with the replay's protocol (stream/prequential.py): a scorer's answer to a click is
+online with the replay's protocol (stream/harness/prequential.py): a scorer's answer to a click is
 a hit when the session's next click is among its top k. Clicks and answers travel on
 different topics, so either may be read first: an answer waits for its click's successor,
 or, read after it, is judged at once by the session's remembered clicks. Each answer is

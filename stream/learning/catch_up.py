@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer, persist_scorer
 from streamrec.stream import metrics
-from streamrec.stream.engines.common import consumer_config
+from streamrec.stream.stages.engines.common import consumer_config
 from streamrec.stream.learning.learner import Learner
 from streamrec.stream.topics import ScoringRequest, Topics
 

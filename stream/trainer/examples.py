@@ -15,7 +15,7 @@ from confluent_kafka import Message
 from pydantic import ValidationError
 
 from streamrec.models.online.settings import StreamExample
-from streamrec.stream.consume import RecentEvents
+from streamrec.stream.clients.consume import RecentEvents
 from streamrec.stream.topics import ScoringRequest
 from streamrec.stream.trainer import metrics
 

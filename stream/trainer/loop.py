@@ -26,7 +26,7 @@ from streamrec.config import Settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.online.learner import ContinualLearner
 from streamrec.models.online.settings import OnlineSettings, StepReport, StreamExample
-from streamrec.stream.engines.common import consumer_config
+from streamrec.stream.stages.engines.common import consumer_config
 from streamrec.stream.topics import Topics
 from streamrec.stream.trainer import metrics
 from streamrec.stream.trainer.examples import ExampleReader

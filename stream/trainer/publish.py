@@ -21,7 +21,7 @@ from streamrec.config import Settings
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.state.checkpoint_store import CheckpointStore, StoredVersion
-from streamrec.stream.engines.common import producer_config
+from streamrec.stream.stages.engines.common import producer_config
 from streamrec.stream.topics import ModelUpdate, Topics
 from streamrec.stream.trainer import metrics
 

@@ -23,7 +23,7 @@ from confluent_kafka import Message, Producer
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.producer import ClickProducer
+from streamrec.stream.clients.producer import ClickProducer
 from streamrec.stream.topics import ClickEvent, ModelUpdate, Topics, read_answer
 
 NEW_ITEM = "brand-new-item"

@@ -15,7 +15,7 @@ from streamrec.models.registry import build_scorer
 from streamrec.models.scorer import Query, close_scorer
 from streamrec.models.serving import NeuralScorer
 from streamrec.models.train import train_checkpoint
-from streamrec.stream.demo import DEMO_SHADOW_SCORERS, shadow_settings
+from streamrec.stream.harness.demo import DEMO_SHADOW_SCORERS, shadow_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from _toy_split import toy_split  # noqa: E402

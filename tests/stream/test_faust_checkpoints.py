@@ -8,7 +8,7 @@ from confluent_kafka import Producer
 from faust.types import TP
 
 from streamrec.config import Settings
-from streamrec.stream.engines.faust import _Checkpoints, _read_skipped
+from streamrec.stream.stages.engines.faust import _Checkpoints, _read_skipped
 from streamrec.stream.topics import Topics
 
 

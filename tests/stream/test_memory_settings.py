@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamrec.config import Settings, load_settings
-from streamrec.stream.engines.common import MIB, stateful_memory_bound_mb
+from streamrec.stream.stages.engines.common import MIB, stateful_memory_bound_mb
 
 SettingsFactory = Callable[..., Settings]
 """tests/conftest.py's `make_settings` fixture (not imported: another conftest.py may own that module name)."""
@@ -22,7 +22,7 @@ KAFKA = {"producer_buffer_kbytes": 2048, "consumer_buffer_kbytes": 4096}
 
 
 def test_quix_application_gets_the_memory_settings(make_settings: SettingsFactory) -> None:
-    from streamrec.stream.engines.quix import build_application
+    from streamrec.stream.stages.engines.quix import build_application
 
     settings = make_settings(state=MEMORY, kafka=KAFKA)
     app, _ = build_application(settings)
@@ -34,7 +34,7 @@ def test_quix_application_gets_the_memory_settings(make_settings: SettingsFactor
 
 
 def test_faust_table_store_gets_the_memory_settings(make_settings: SettingsFactory) -> None:
-    from streamrec.stream.engines.faust import build_app
+    from streamrec.stream.stages.engines.faust import build_app
 
     settings = make_settings(state={**MEMORY, "engine": "faust"})
     app = build_app(settings)

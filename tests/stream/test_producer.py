@@ -16,8 +16,8 @@ from typing import Any
 from confluent_kafka import Message, Producer
 
 from streamrec.config import Settings
-from streamrec.stream.consume import RecommendationFeed
-from streamrec.stream.producer import ClickProducer, produce_lines
+from streamrec.stream.clients.consume import RecommendationFeed
+from streamrec.stream.clients.producer import ClickProducer, produce_lines
 from streamrec.stream.topics import ClickEvent, Recommendation, ScoredItem, Topics
 from streamrec.stream.validate import ClickValidator
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from streamrec.state.clicklog.types import LoggedClick
-from streamrec.stream.prequential import PhaseTally, next_items
-from streamrec.stream.report import LatencySummary, ReplayCounts, ReplayReport, read_report, write_report
+from streamrec.stream.harness.prequential import PhaseTally, next_items
+from streamrec.stream.harness.report import LatencySummary, ReplayCounts, ReplayReport, read_report, write_report
 from streamrec.stream.topics import Answer, Recommendation, ScoredItem, read_answer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -108,7 +108,7 @@ def test_report_files_round_trip_and_render(tmp_path: Path) -> None:
 
 
 def test_answers_by_a_version_trained_on_a_later_click_are_counted_with_the_versions_seen() -> None:
-    from streamrec.stream.prequential import PhaseTally
+    from streamrec.stream.harness.prequential import PhaseTally
     from streamrec.stream.topics import Provenance, ScoringRequest, encode_recommendation, read_answer
 
     clicks = [LoggedClick(session_id="s1", user_id=None, item_id=i, ts=1_700_000_000.0 + n) for n, i in enumerate("abc")]
@@ -146,7 +146,7 @@ def _paced_report(rate_eps: float | None, answer_gap_s: float) -> ReplayReport:
 
 
 def test_report_says_when_latency_is_queueing() -> None:
-    from streamrec.stream.report import latency_verdict, to_markdown
+    from streamrec.stream.harness.report import latency_verdict, to_markdown
 
     kept_up = _paced_report(rate_eps=10.0, answer_gap_s=0.1)
     assert "service latency" in latency_verdict(kept_up, kept_up.scorers[0])

@@ -15,7 +15,7 @@ from streamrec.models.popularity import popularity
 from streamrec.models.registry import build_scorer
 from streamrec.models.scorer import Query, Ranked
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.scoring import INVALID_REQUEST, ScoringStage, history_supply_warning, run_scoring_stage
+from streamrec.stream.stages.scoring import INVALID_REQUEST, ScoringStage, history_supply_warning, run_scoring_stage
 from streamrec.stream.topics import DeadLetter, Recommendation, ScoringRequest, Topics
 
 TailFactory = Callable[[Settings, str], Any]

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from streamrec.config import Settings, load_settings
 from streamrec.state.session import SessionGraph
 from streamrec.state.visitor import SessionPolicy
-from streamrec.stream.stateful import StatefulStep, StepResult, encode_scoring_request, session_policy
+from streamrec.stream.stages.stateful import StatefulStep, StepResult, encode_scoring_request, session_policy
 from streamrec.stream.topics import ClickEvent, DeadLetter, ScoringRequest
 
 NOW = 1_800_000_000.0

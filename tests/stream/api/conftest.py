@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from streamrec.config import Settings
-from streamrec.stream.demo import settings_env
+from streamrec.stream.harness.demo import settings_env
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -21,8 +21,8 @@ from confluent_kafka import Producer
 from streamrec.config import Settings
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.demo import shadow_settings
-from streamrec.stream.producer import ClickProducer
+from streamrec.stream.harness.demo import shadow_settings
+from streamrec.stream.clients.producer import ClickProducer
 from streamrec.stream.topics import ClickEvent, Topics
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.demo import shadow_settings
+from streamrec.stream.harness.demo import shadow_settings
 from streamrec.stream.topics import Topics
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
-from streamrec.stream.engines.common import (
+from streamrec.stream.stages.engines.common import (
     consumer_config,
     producer_config,
     rocksdb_memory,
@@ -30,7 +30,7 @@ from streamrec.stream.engines.common import (
     stop_when_set,
 )
 from streamrec.stream.observability.lag import lag_config
-from streamrec.stream.stateful import Output, StatefulStep
+from streamrec.stream.stages.stateful import Output, StatefulStep
 from streamrec.stream.topics import Topics
 
 _STATE_KEY = "visitor"

@@ -1,6 +1,6 @@
 """Reading what a pipeline answers: `recommendations` and the DLQ, routed to the replay phase of each click.
 
-Part of the replay harness (stream/replay.py); on its own, it is how a test or a benchmark
+Part of the replay harness (stream/harness/replay.py); on its own, it is how a test or a benchmark
 reads answers to clicks it sent, timed on arrival.
 """
 
@@ -15,8 +15,8 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from streamrec.config.settings import Settings
-from streamrec.stream.engines.common import consumer_config
-from streamrec.stream.prequential import PhaseTally
+from streamrec.stream.stages.engines.common import consumer_config
+from streamrec.stream.harness.prequential import PhaseTally
 from streamrec.stream.topics import Answer, DeadLetter, Topics, read_answer
 
 _MIN_POLL_S = 0.001

@@ -29,7 +29,7 @@ from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer, reads_history
 from streamrec.stream import metrics
-from streamrec.stream.engines.common import consumer_config, dead_letter_limits, producer_config
+from streamrec.stream.stages.engines.common import consumer_config, dead_letter_limits, producer_config
 from streamrec.stream.topics import (
     DeadLetter,
     DeadLetterLimits,

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from streamrec.config import Settings, load_settings
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.engines.common import producer_config
+from streamrec.stream.stages.engines.common import producer_config
 from streamrec.stream.topics import CLICKS, ClickEvent
 from streamrec.stream.validate import ClickValidator, Rejection
 

@@ -28,10 +28,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from streamrec.config.settings import Settings, load_settings
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.collector import OutputCollector
-from streamrec.stream.prequential import PhaseTally
-from streamrec.stream.producer import ClickProducer
-from streamrec.stream.report import ReplayCounts, ReplayReport, print_report, write_report
+from streamrec.stream.clients.collector import OutputCollector
+from streamrec.stream.harness.prequential import PhaseTally
+from streamrec.stream.clients.producer import ClickProducer
+from streamrec.stream.harness.report import ReplayCounts, ReplayReport, print_report, write_report
 
 log = logging.getLogger(__name__)
 

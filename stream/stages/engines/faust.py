@@ -32,9 +32,9 @@ from faust.worker import Worker
 
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
-from streamrec.stream.engines.common import rocksdb_memory, stateful_group, stop_when_set
+from streamrec.stream.stages.engines.common import rocksdb_memory, stateful_group, stop_when_set
 from streamrec.stream.observability.lag import GroupLagPoller
-from streamrec.stream.stateful import StatefulStep
+from streamrec.stream.stages.stateful import StatefulStep
 from streamrec.stream.topics import Topics
 
 _LOGLEVEL = "WARNING"

@@ -32,10 +32,10 @@ from rich.console import Console
 from streamrec.config.settings import Settings, load_settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.engines.common import stateful_group
-from streamrec.stream.replay import DrainPolicy, Pacing, load_clicks, replay
-from streamrec.stream.report import ReplayReport, print_report, write_report
-from streamrec.stream.scoring import scoring_group
+from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.harness.replay import DrainPolicy, Pacing, load_clicks, replay
+from streamrec.stream.harness.report import ReplayReport, print_report, write_report
+from streamrec.stream.stages.scoring import scoring_group
 
 DEMO_SHADOW_SCORERS = ("pop",)
 """Scorers served next to the configured one, so every demo report has a baseline to beat."""

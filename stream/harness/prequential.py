@@ -15,7 +15,7 @@ import numpy as np
 
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.metrics import RankingMetrics
-from streamrec.stream.report import LatencyHistogram, LatencySummary, ScorerReport, TimelineWindow
+from streamrec.stream.harness.report import LatencyHistogram, LatencySummary, ScorerReport, TimelineWindow
 from streamrec.stream.topics import Answer, ClickEvent, ClickType
 
 MAX_WINDOWS = 20
