@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
+from streamrec.stream.trainer.loop import online_settings
 from streamrec.stream.topics import ModelUpdate, Provenance, Topics, trained_on_later_click
 from streamrec.stream.updates import metrics
 from streamrec.stream.updates.verify import Refused, load_verified
@@ -71,6 +72,7 @@ class ModelUpdates:
         self.model = serving.checkpoint.preset
         self._serving = serving
         self._serving_sequence = 0
+        self._row_entries_cap = online_settings(settings).row_entries_cap
         self._announced: dict[int, ModelUpdate] = {}
         self._tried: set[int] = set()
         self._staged: tuple[ModelUpdate, NeuralScorer] | None = None
@@ -134,6 +136,8 @@ class ModelUpdates:
                             update.version, sequence, serving.version, refused)
                 continue
             candidate.trained_through = dict(update.trained_through)  # type: ignore[attr-defined]
+            if serving.tables is not None:  # built here, off the scoring loop; filled at install
+                candidate.learn_tables(self._row_entries_cap, self.settings.updates.table_buffer_clicks)
             with self._lock:
                 self._staged = (update, candidate)
             log.info("model version %s (#%d) verified; installs once answered past %s",
@@ -167,6 +171,9 @@ class ModelUpdates:
 
     def _install(self, update: ModelUpdate, candidate: NeuralScorer, current: Scorer) -> None:
         _inherit(candidate, current)
+        previous = getattr(current, "tables", None)
+        if candidate.tables is not None and previous is not None:  # never older tables than before the swap
+            candidate.tables.take_over(previous, dict(update.trained_through))
         with self._lock:
             self._staged = None
             self._serving = candidate
@@ -196,4 +203,6 @@ def follow_updates(settings: Settings, scorer: Scorer) -> ModelUpdates | FrozenM
     if not settings.updates.follow or not isinstance(scorer, NeuralScorer):
         return FrozenModel()
     scorer.name = scorer.name + ONLINE_SUFFIX
+    if settings.updates.learn_tables and scorer.model.head is not None:
+        scorer.learn_tables(online_settings(settings).row_entries_cap, settings.updates.table_buffer_clicks)
     return ModelUpdates(settings, scorer)
