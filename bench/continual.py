@@ -240,6 +240,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         # skips no gradient step when the warm tail arrives flat out (the offline bench skips none either)
         settings = load_settings(
             **overrides, scoring={"checkpoint_path": str(out / "base.pt"), "device": "cpu"},
+            updates={"learn_tables": not args.no_learn_tables},
             training={"checkpoint_dir": str(Path(tmp) / "store"), "device": "cpu", "start_from": "latest",
                       "publish_every_s": args.publish_every_s, "publish_every_steps": args.publish_every_steps,
                       "learner": {"max_pending_examples": max(OnlineSettings().max_pending_examples, len(warm))}},
@@ -331,6 +332,8 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=180.0, help="max_train_seconds of the warm-up model")
     parser.add_argument("--publish-every-s", type=float, default=10.0)
     parser.add_argument("--publish-every-steps", type=int, default=200)
+    parser.add_argument("--no-learn-tables", action="store_true",
+                        help="ablation: the continual stage's tables change only with each version (updates.learn_tables off)")
     parser.add_argument("--out", default="reports/continual")
     import sys
 
