@@ -8,10 +8,13 @@ One run, from a fresh clone (embedded broker, nothing else needed):
    published version: scorer `default+online`) + two shadow scoring stages in their own consumer
    groups on the same requests: the frozen twin (`default`, updates.follow = false, never swapped)
    and the online kNN (`sknn`);
-3. the warm log is replayed flat out, unjudged; the trainer is not running yet;
+3. the warm log is replayed flat out, unjudged: first the sessions the warm-up model was fitted on
+   (its tables hold them), then - with the trainer running, started from the warm-up checkpoint at
+   the stream's end - the rest (the warm log's validation tail), which the trainer learns as the
+   offline bench's learner does (bench/continual_offline.py); the trainer then stops (publishing);
 4. a first slice of the judged log is replayed at --rate clicks/s without the trainer (latency baseline);
-5. the trainer starts (from the warm-up checkpoint, at the stream's end) and the rest of the judged
-   log is replayed at the same rate: report.json (replay report format, each scorer's model versions),
+5. the trainer resumes (from its last version, at its trained-through offsets: it learns the slice
+   too) and the rest of the judged log is replayed at the same rate: report.json (replay report format, each scorer's model versions),
    report.md, timeline.png (the three scorers over the stream).
 
 Printed and written to figures.json, each with its baseline in the same run:
@@ -46,12 +49,13 @@ from rich.console import Console
 from streamrec.config import Settings, load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.train import train_checkpoint
-from streamrec.state.clicklog.protocols import recent_split, session_split
+from streamrec.models.online.settings import OnlineSettings
+from streamrec.state.clicklog.protocols import TEST_FRACTION, VALID_FRACTION, _tail_count, recent_split, session_split, sessions_of
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.harness.demo import demo_overrides, wait_for_groups, worker_process
+from streamrec.stream.harness.demo import ManagedProcess, demo_overrides, wait_for_groups, worker_process
 from streamrec.stream.stages.engines.common import stateful_group
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
 from streamrec.stream.harness.report import ReplayReport, write_report
@@ -107,6 +111,47 @@ def base_checkpoint(warm: Sequence[LoggedClick], main: Sequence[LoggedClick], fm
     checkpoint = train_checkpoint(PRESET, split, device="cpu", max_train_seconds=seconds)
     checkpoint.save(out)
     return checkpoint
+
+
+def learned_split(warm: Sequence[LoggedClick], fmt: str) -> tuple[list[LoggedClick], list[LoggedClick]]:
+    """The warm log's clicks the warm-up model learned (its fit sessions: its tables hold them) and the rest.
+
+    The same rule as `base_checkpoint`'s split (state/clicklog/protocols.py): the latest VALID_FRACTION
+    of sessions by end time validate (synthetic: after the latest TEST_FRACTION were set aside), the
+    rest fit. The rest is a stream the continual model has not learned yet, as in bench/continual_offline.py.
+    """
+    by_end = sorted(sessions_of(warm), key=lambda s: s.end_ts)
+    if fmt != "yoochoose":
+        by_end = by_end[: len(by_end) - _tail_count(len(by_end), TEST_FRACTION)]
+    fit = {s.session_id for s in by_end[: len(by_end) - _tail_count(len(by_end), VALID_FRACTION)]}
+    return [c for c in warm if c.session_id in fit], [c for c in warm if c.session_id not in fit]
+
+
+def _wait_for_line(process: ManagedProcess, pattern: str, timeout_s: float) -> str:
+    """The first log line of `process` matching `pattern` (regex); RuntimeError when it dies or times out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        match = re.search(pattern, process.log_path.read_text(errors="replace"))
+        if match:
+            return match.group(0)
+        if time.monotonic() > deadline or not process.alive():
+            raise RuntimeError(f"{process.name}: no '{pattern}' in its log; see {process.log_path}")
+        time.sleep(0.5)
+
+
+_PROGRESS = re.compile(r"trainer: (\d+) examples .*?, (\d+) waiting")
+
+
+def _wait_until_learned(trainer: ManagedProcess, examples: int, timeout_s: float) -> None:
+    """Until the trainer's progress line shows `examples` read and none waiting for a step (or the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and trainer.alive():
+        lines = _PROGRESS.findall(trainer.log_path.read_text(errors="replace"))
+        if lines and int(lines[-1][0]) >= examples and int(lines[-1][1]) == 0:
+            return
+        time.sleep(1.0)
+    console.print(f"[yellow]{trainer.name} had not stepped through the warm tail in {timeout_s:.0f} s; "
+                  "what waits is stored with its last version and learned on resume[/]")
 
 
 def new_item_delays(main: Sequence[LoggedClick], known: set[str], answers: list[tuple[float, str, str, str, list[str]]],
@@ -190,10 +235,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         # five busy processes on a shared 2-core box: a 2 s group session timed out under load, and the
         # rebalance restarted the stateful stage on a changelog Tansu's watermarks make it refuse
         overrides["kafka"]["session_timeout_ms"] = SESSION_TIMEOUT_MS
+        # the trainer starts at the stream's end once the warm log's fit sessions (what the warm-up model
+        # learned) are replayed, so it learns the rest of the warm log and every judged click, each once; it
+        # skips no gradient step when the warm tail arrives flat out (the offline bench skips none either)
         settings = load_settings(
             **overrides, scoring={"checkpoint_path": str(out / "base.pt"), "device": "cpu"},
+            updates={"learn_tables": not args.no_learn_tables},
             training={"checkpoint_dir": str(Path(tmp) / "store"), "device": "cpu", "start_from": "latest",
-                      "publish_every_s": args.publish_every_s, "publish_every_steps": args.publish_every_steps},
+                      "publish_every_s": args.publish_every_s, "publish_every_steps": args.publish_every_steps,
+                      "learner": {"max_pending_examples": max(OnlineSettings().max_pending_examples, len(warm))}},
         )
         ensure_topics(settings)
         group = settings.kafka.consumer_group
@@ -208,24 +258,26 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         fleet = [worker_process("worker", "all", "quix", settings, out),
                  worker_process("shadow-frozen", "scoring", "quix", frozen, out),
                  worker_process("shadow-knn", "scoring", "quix", knn, out)]
+        warm_trainer = worker_process("trainer-warm", "trainer", "quix", settings, out)
         trainer = worker_process("trainer", "trainer", "quix", settings, out)
+        learned, unlearned = learned_split(warm, args.format)
         with ExitStack() as running:
             for process in fleet:
                 running.enter_context(process)
             wait_for_groups(settings, [stateful_group(settings), scoring_group(settings), scoring_group(frozen),
                                        scoring_group(knn)], fleet)
             with Replayer(settings, drain=DrainPolicy(idle_s=30.0, scorers=3), console=console) as replayer:
-                replayer.warm_up(warm, args.warm or "synthetic (first half)")
+                replayer.warm_up(learned, args.warm or "synthetic (first half)")
+                with warm_trainer:  # learns the warm tail; stopped for the latency baseline (it publishes on the way out)
+                    _wait_for_line(warm_trainer, "starting from", 120)
+                    replayer.warm_up(unlearned, args.warm or "synthetic (first half)")
+                    _wait_until_learned(warm_trainer, len(unlearned), 300)
                 recorder = Recorder(settings)
                 pacing = Pacing(rate_eps=args.rate)
                 without = replayer.judge(main[:n_before], pacing=pacing, dataset=args.dataset or "synthetic",
                                          fmt=args.format, label="without trainer")
-                running.enter_context(trainer)
-                deadline = time.monotonic() + 120
-                while "starting from" not in trainer.log_path.read_text(errors="replace"):
-                    if time.monotonic() > deadline or not trainer.alive():
-                        raise RuntimeError(f"trainer did not start; see {trainer.log_path}")
-                    time.sleep(0.5)
+                running.enter_context(trainer)  # resumes from the warm trainer's last version and offsets
+                _wait_for_line(trainer, "resuming from", 120)
                 report = replayer.judge(main[n_before:], pacing=pacing, dataset=args.dataset or "synthetic",
                                         fmt=args.format, label="with trainer")
                 dead = [p.name for p in (*fleet, trainer) if not p.alive()]
@@ -241,7 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 def figures(report: ReplayReport, without: ReplayReport, recorder: Recorder, judged: Sequence[LoggedClick],
             known: set[str], train_s: float, trainer_log: str, args: argparse.Namespace) -> dict[str, object]:
     hr = {s.scorer: s.metrics.get("HR@20") for s in report.scorers}
-    marker = "-m3-"  # phases: w1 warm-up, m2 the latency baseline without trainer, m3 the judged run
+    marker = "-m4-"  # phases: w1 warm-up (fit sessions), w2 warm-up (the rest), m3 latency baseline without trainer, m4 judged
     new_items = new_item_delays(judged, known, recorder.answers, marker)
     swaps = swap_delays(recorder)
     p99 = {label: next((s.latency.p99_ms for s in r.scorers if s.scorer == CONTINUAL), None)
@@ -280,6 +332,8 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=180.0, help="max_train_seconds of the warm-up model")
     parser.add_argument("--publish-every-s", type=float, default=10.0)
     parser.add_argument("--publish-every-steps", type=int, default=200)
+    parser.add_argument("--no-learn-tables", action="store_true",
+                        help="ablation: the continual stage's tables change only with each version (updates.learn_tables off)")
     parser.add_argument("--out", default="reports/continual")
     import sys
 

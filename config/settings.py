@@ -213,6 +213,11 @@ class UpdatesSettings(_Group):
                                     "trained-through offsets on every partition, so no answer comes from a version "
                                     "that trained on a later click. Off only to show what the guard prevents (tests).")
     smoke_queries: int = Field(8, ge=1, description="Queries of the smoke batch a new version must answer before it is installed.")
+    learn_tables: bool = Field(True, description="A following stage counts every click it answers into its model's "
+                               "co-occurrence tables between two versions (as fresh as the online kNN) and re-counts, after "
+                               "a swap, the clicks the new version had not trained on. A frozen twin (follow off) never does.")
+    table_buffer_clicks: int = Field(50_000, ge=0, description="Latest answered clicks a following stage keeps (with "
+                                     "partition/offset) to re-count into a newly installed version's tables.")
 
 
 class ApiSettings(_Group):

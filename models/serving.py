@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -28,6 +29,9 @@ from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.recommender import Context
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, learning_ledger, persist_scorer
 from streamrec.state.learned import LearnedLedger
+
+if TYPE_CHECKING:
+    from streamrec.models.online.serving_tables import ServingTables
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ class NeuralScorer:
         """The candidate index in use (None: full-catalogue scoring)."""
         if self.uses_candidates:
             self.swap_index(index if index is not None else self._build_index())
+        self.tables: ServingTables | None = None
+        """Set by `learn_tables` (a stage following model-updates): the head's co-occurrence tables
+        learn every observed click between versions. None: the tables stay the checkpoint's (a frozen twin)."""
 
     @property
     def uses_candidates(self) -> bool:
@@ -100,10 +107,22 @@ class NeuralScorer:
     def version(self) -> str:
         return self._version
 
+    def learn_tables(self, row_entries_cap: int, buffer_clicks: int) -> None:
+        """From now on count every observed click into the head's tables (models/online/serving_tables.py)."""
+        from streamrec.models.online.serving_tables import ServingTables  # models.online imports this module
+
+        self.tables = ServingTables(self.model, self.vocab, row_entries_cap, buffer_clicks)
+
     def observe(self, sessions: Sequence[Sequence[str]]) -> None:
-        """The network is frozen between checkpoints; the fallback keeps learning online."""
+        """The network is frozen between checkpoints; the fallback keeps learning online (and the tables, see `observe_at`)."""
+        self.observe_at(sessions, [None] * len(sessions))
+
+    def observe_at(self, sessions: Sequence[Sequence[str]], positions: Sequence[tuple[int, int] | None]) -> None:
+        """`observe`, with each click's (partition, offset) so a hot swap can re-count what the new version missed."""
         if self.fallback is not None:
             self.fallback.observe(sessions)
+        if self.tables is not None:
+            self.tables.observe(sessions, positions)
 
     @property
     def learned(self) -> LearnedLedger | None:

@@ -62,6 +62,7 @@ class Learner:
         for position, scorer in enumerate(scorers):
             ledger = self.ledger(scorer)
             fresh: list[tuple[ScoringRequest, str, int]] = []
+            fresh_messages: list[Message] = []
             batch_ids: set[str] = set()
             for request, message in zip(requests, sources):
                 source, offset = source_name(message.topic(), message.partition()), message.offset()
@@ -71,10 +72,16 @@ class Learner:
                     continue
                 batch_ids.add(request.event_id)
                 fresh.append((request, source, offset))
+                fresh_messages.append(message)
             if not fresh:
                 continue
             try:
-                scorer.observe([request.session_items for request, _, _ in fresh])
+                sessions = [request.session_items for request, _, _ in fresh]
+                observe_at = getattr(scorer, "observe_at", None)  # a scorer that wants each click's partition/offset
+                if callable(observe_at):
+                    observe_at(sessions, [(message.partition(), message.offset()) for message in fresh_messages])
+                else:
+                    scorer.observe(sessions)
             except Exception:
                 metrics.SCORER_ERRORS.inc()
                 log.exception("%s.observe failed on %d sessions", scorer.name, len(fresh))

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
+from streamrec.stream.trainer.loop import online_settings
 from streamrec.stream.topics import ModelUpdate, Provenance, Topics, trained_on_later_click
 from streamrec.stream.updates import metrics
 from streamrec.stream.updates.verify import Refused, load_verified
@@ -75,6 +76,7 @@ class ModelUpdates:
         self.model = serving.checkpoint.preset
         self._serving = serving
         self._serving_sequence = 0
+        self._row_entries_cap = online_settings(settings).row_entries_cap
         self._announced: dict[int, ModelUpdate] = {}
         self._tried: set[int] = set()
         self._staged: list[tuple[ModelUpdate, NeuralScorer]] = []
@@ -142,6 +144,8 @@ class ModelUpdates:
                 self._refused(update, serving, refused)
                 continue
             candidate.trained_through = dict(update.trained_through)  # type: ignore[attr-defined]
+            if serving.tables is not None:  # built here, off the scoring loop; filled at install
+                candidate.learn_tables(self._row_entries_cap, self.settings.updates.table_buffer_clicks)
             with self._lock:
                 self._staged = sorted([*self._staged, (update, candidate)], key=lambda entry: entry[0].sequence)
             log.info("model version %s (#%d) verified; installs once answered past %s",
@@ -180,6 +184,9 @@ class ModelUpdates:
 
     def _install(self, update: ModelUpdate, candidate: NeuralScorer, current: Scorer) -> None:
         _inherit(candidate, current)
+        previous = getattr(current, "tables", None)
+        if candidate.tables is not None and previous is not None:  # never older tables than before the swap
+            candidate.tables.take_over(previous, dict(update.trained_through))
         with self._lock:
             self._staged = [entry for entry in self._staged if entry[0].sequence > update.sequence]
             self._serving = candidate
@@ -209,4 +216,6 @@ def follow_updates(settings: Settings, scorer: Scorer) -> ModelUpdates | FrozenM
     if not settings.updates.follow or not isinstance(scorer, NeuralScorer):
         return FrozenModel()
     scorer.name = scorer.name + ONLINE_SUFFIX
+    if settings.updates.learn_tables and scorer.model.head is not None:
+        scorer.learn_tables(online_settings(settings).row_entries_cap, settings.updates.table_buffer_clicks)
     return ModelUpdates(settings, scorer)

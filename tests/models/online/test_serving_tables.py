@@ -1,0 +1,67 @@
+"""A following scorer's head tables learn every observed click between versions; a swap never makes them older."""
+
+from __future__ import annotations
+
+import torch
+
+from streamrec.config import load_settings
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.scorer import Query
+from streamrec.models.serving import NeuralScorer
+from streamrec.stream.updates.follower import FrozenModel, follow_updates
+
+NEW_PAIR = ["a", "k"]
+"""A transition the chains never show: a is always followed by b."""
+
+
+def _neighbours(scorer: NeuralScorer, item: str) -> set[str]:
+    head = scorer.model.head
+    assert head is not None
+    row = scorer.vocab.index(item)
+    index = torch.cat([head.knn_index[row][head.knn_weight[row] > 0], head.neighbour_index[row][head.neighbour_weight[row] > 0]])
+    return {scorer.vocab.item(int(i)) for i in index}
+
+
+def _following(checkpoint: Checkpoint) -> NeuralScorer:
+    scorer = NeuralScorer(checkpoint, device="cpu")
+    scorer.learn_tables(row_entries_cap=300, buffer_clicks=1000)
+    return scorer
+
+
+def test_a_following_scorer_learns_a_new_transition_at_once(tiny_checkpoint: Checkpoint) -> None:
+    scorer = _following(tiny_checkpoint)
+    assert "k" not in _neighbours(scorer, "a")
+    before = [item for item, _ in scorer.recommend([Query(["a"])], 15)[0]].index("k")
+    scorer.observe_at([NEW_PAIR] * 20, [(0, offset) for offset in range(20)])
+    assert "k" in _neighbours(scorer, "a")
+    after = [item for item, _ in scorer.recommend([Query(["a"])], 15)[0]].index("k")
+    assert after < before
+
+
+def test_a_frozen_twin_keeps_the_checkpoint_tables(tiny_checkpoint: Checkpoint) -> None:
+    scorer = NeuralScorer(tiny_checkpoint, device="cpu")
+    settings = load_settings(updates={"follow": False})
+    assert isinstance(follow_updates(settings, scorer), FrozenModel)
+    assert scorer.tables is None
+    tables = [t.clone() for t in (scorer.model.head.knn_index, scorer.model.head.knn_weight)]  # type: ignore[union-attr]
+    scorer.observe_at([NEW_PAIR] * 20, [(0, offset) for offset in range(20)])
+    assert torch.equal(tables[0], scorer.model.head.knn_index) and torch.equal(tables[1], scorer.model.head.knn_weight)  # type: ignore[union-attr]
+
+
+def test_a_swap_recounts_exactly_the_clicks_the_new_version_did_not_train_on(tiny_checkpoint: Checkpoint) -> None:
+    serving = _following(tiny_checkpoint)
+    clicks = [NEW_PAIR] * 6 + [["f", "k"]] * 4  # partition 0, offsets 0..9; a second partition below
+    serving.observe_at(clicks, [(0, offset) for offset in range(10)])
+    serving.observe_at([["k", "a"]] * 3, [(1, offset) for offset in range(3)])
+    # the new version trained through offset 6 of partition 0 (the a -> k clicks) and nothing of partition 1;
+    # here it is the same checkpoint, so after the swap it must hold exactly the f -> k and k -> a clicks
+    candidate = _following(tiny_checkpoint)
+    candidate.tables.take_over(serving.tables, {0: 6})  # type: ignore[union-attr]
+    expected = _following(tiny_checkpoint)
+    expected.observe_at([["f", "k"]] * 4 + [["k", "a"]] * 3, [None] * 7)
+    head, reference = candidate.model.head, expected.model.head
+    assert head is not None and reference is not None
+    for name in ("knn_index", "knn_weight", "neighbour_index", "neighbour_weight", "idf_weight"):
+        assert torch.allclose(getattr(head, name).float(), getattr(reference, name).float()), name
+    assert torch.equal(candidate.model.item_counts, expected.model.item_counts)
+    assert candidate.tables.recent is serving.tables.recent  # type: ignore[union-attr]  # the next swap re-counts from it too
