@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from confluent_kafka import Consumer, Message
 from streamrec.config import Settings, load_settings
 from streamrec.config.settings import SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS
 from streamrec.stream.admin import ensure_topics
+from streamrec.stream.harness.demo import settings_env  # the one mapping of Settings to STREAMREC_* variables
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_SESSION_TIMEOUT_MS = 2000
@@ -81,23 +81,6 @@ def stream_settings(make_settings: SettingsFactory) -> Settings:
     settings = make_settings()
     ensure_topics(settings)
     return settings
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """STREAMREC_<GROUP>__<FIELD> variables that reproduce `settings` in a subprocess."""
-    env: dict[str, str] = {}
-    for name, value in settings.model_dump(mode="json").items():
-        if isinstance(value, dict):
-            env.update({f"STREAMREC_{name.upper()}__{k.upper()}": _env_value(v) for k, v in value.items() if v is not None})
-        elif value is not None:
-            env[f"STREAMREC_{name.upper()}"] = _env_value(value)
-    return env
-
-
-def _env_value(value: object) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)  # pydantic-settings parses complex values as JSON
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class WorkerProcess:

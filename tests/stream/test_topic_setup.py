@@ -11,17 +11,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from collections.abc import Callable
 
 import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
-from conftest import REPO_ROOT, settings_env
 from test_engines import make_stream, wait_event_ids
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
+from streamrec.stream.harness.demo import settings_env
 from streamrec.stream.topics import Topics
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _retention(settings: Settings, topic: str) -> str | None:
