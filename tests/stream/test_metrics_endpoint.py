@@ -34,12 +34,14 @@ def test_role_all_exports_every_stage_on_one_port(
 
     def complete() -> bool:
         s = scrape(port)
-        lags = {dict(labels)["stage"] for labels in _matching(s, "streamrec_consumer_lag")}
+        # librdkafka reports a partition's watermark only after a fetch answered for it, and its
+        # statistics arrive every lag_interval_ms: wait until every (stage, partition) pair is in.
+        lags = {(dict(labels)["stage"], dict(labels)["partition"]) for labels in _matching(s, "streamrec_consumer_lag")}
         return ((_value(s, "streamrec_clicks_accepted_total") or 0) >= len(ids)
                 and (_value(s, "streamrec_recommendations_emitted_total") or 0) >= len(ids)
-                and lags == {"stateful", "scoring"})
+                and lags == {(stage, partition) for stage in ("stateful", "scoring") for partition in ("0", "1")})
 
-    assert wait_until(complete, timeout_s=30), worker.log()
+    assert wait_until(complete, timeout_s=60), (scrape(port), worker.log())
     samples = scrape(port)
     assert (_value(samples, "streamrec_click_to_recommendation_seconds_count") or 0) >= len(ids)
     assert (_value(samples, "streamrec_scoring_batch_size_count") or 0) >= 1
