@@ -24,20 +24,23 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import torch
 
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.knn import knn_params
 from streamrec.models.registry import build_sknn
 from streamrec.models.online import ContinualLearner, OnlineSettings
+from streamrec.models.presets import preset
 from streamrec.models.online.prequential import Continual, Frozen, Observing, prequential
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.formats import read_log
 from streamrec.state.clicklog.protocols import VALID_FRACTION, _tail_count, sessions_of, session_split
 from streamrec.state.clicklog.types import LoggedClick
+from streamrec.state.knn_params import KnnParams
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 REPORTS = Path(__file__).resolve().parents[1] / "reports" / "continual"
@@ -49,7 +52,8 @@ def main() -> None:
     train_clicks = read_log(args.data / "yoochoose-100k.train.tsv", "yoochoose")
     test_clicks = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
     fit_ids, valid_ids = _fit_valid_sessions(train_clicks)
-    checkpoint = _warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed)
+    head_knn = _head_knn(args.head_knn)
+    checkpoint = _warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed, head_knn)
     valid_stream = [c for c in train_clicks if c.session_id in valid_ids]
     if args.phase == "valid":
         stream, judged = valid_stream, [True] * len(valid_stream)
@@ -99,14 +103,28 @@ def _fit_valid_sessions(train_clicks: list[LoggedClick]) -> tuple[set[str], set[
     return {s.session_id for s in by_end[: len(by_end) - n_valid]}, {s.session_id for s in by_end[len(by_end) - n_valid :]}
 
 
-def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float, seed: int) -> Checkpoint:
-    path = REPORTS / f"warm-default-{max_train_seconds:.0f}s.pt"
+def _head_knn(spec: str) -> KnnParams:
+    """`--head-knn window,backward_weight,max_neighbours,recency_decay,idf,repeat` (bench/knn_tuning.py's --start),
+    else the preset's (presets.CONTEXTGNN_KNN), else the settings'."""
+    if not spec:
+        return preset("default").knn or knn_params(load_settings())
+    w, b, n, d, i, r = (float(v) for v in spec.split(","))
+    return replace(knn_params(load_settings()), window=int(w), backward_weight=b, max_neighbours=int(n),
+                   recency_decay=d, idf=i, repeat=r)
+
+
+def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float, seed: int,
+                     head_knn: KnnParams) -> Checkpoint:
+    """The warm-up model, cached per training cap, seed and head kNN parameters."""
+    path = REPORTS / f"warm-default-{max_train_seconds:.0f}s-seed{seed}-knn{head_knn.digest}.pt"
     if path.exists():
         return Checkpoint.load(path)
     from streamrec.models.train import train_checkpoint
 
     split = session_split(train_clicks, test_clicks)
-    checkpoint = train_checkpoint("default", split, device="cpu", seed=seed, max_train_seconds=max_train_seconds)
+    checkpoint = train_checkpoint("default", split, device="cpu", seed=seed, knn=head_knn, max_train_seconds=max_train_seconds)
+    print(f"warm-up model: kNN parameters {checkpoint.config.knn}, {checkpoint.metrics}", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(path)
     return checkpoint
 
@@ -118,6 +136,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=32, help="clicks answered before the competitors learn them")
     parser.add_argument("--max-train-seconds", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head-knn", default="", help="the warm-up model's head kNN parameters instead of the preset's: "
+                        "window,backward_weight,max_neighbours,recency_decay,idf,repeat")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--publish-every-steps", type=int, default=0, help="snapshot (new distillation teacher) every N steps")
     parser.add_argument("--resume-on-publish", action="store_true", help="restart the learner from every snapshot")

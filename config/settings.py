@@ -177,6 +177,11 @@ class StateSettings(_Group):
     rocksdb_max_write_buffers: int = Field(
         2, ge=2, description="RocksDB memtables per column family (one filling while the others flush; engines' default 3)."
     )
+    heap_trim_interval_ms: int = Field(
+        1000, ge=0, description="The stateful stage hands the C allocator's free pages back to the OS (glibc malloc_trim) "
+        "this often (0: never). Without it, memory RocksDB and the checkpoints free stays resident and the stage grows "
+        "past its memory bound under a long burst (docs/deployment.md, memory); each trim takes milliseconds."
+    )
 
 
 class TrainingSettings(_Group):

@@ -95,10 +95,9 @@ def build_model(name: str, split: Split, device: str, seed: int, settings: Setti
         scorer = build_scorer(settings.model_copy(update={"scoring": scoring}), persist=False)
         _fit_baseline(scorer, split.train)
         return scorer
-    from streamrec.models.knn import knn_params
     from streamrec.models.train import fit
 
-    return fit(name, split, device, seed=seed, knn=knn_params(settings))  # the same kNN parameters as the baselines
+    return fit(name, split, device, seed=seed)  # the preset's head kNN parameters (else the settings')
 
 
 def _fit_baseline(scorer: Scorer, train: Sequence[TrainSequence]) -> None:

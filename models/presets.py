@@ -68,11 +68,11 @@ class ModelConfig:
     # --- ContextGNN fusion head ---
     contextgnn: bool = False
     knn: KnnParams | None = None
-    """The kNN baseline's parameters (state/knn_params.py), which the head reproduces: its kNN score
-    (recency decay, idf, repeat) and both co-occurrence tables (window, backward weight,
-    neighbours per item). None in a preset: training fills it from `scoring.sknn_*`
-    (`train_checkpoint`), so the head and the baseline always share one definition, and the
-    checkpoint saves it."""
+    """The kNN parameters (state/knn_params.py) the head's kNN feature (recency decay, idf, repeat)
+    and both its co-occurrence tables (window, backward weight, neighbours per item) are built
+    with. The ContextGNN presets set `CONTEXTGNN_KNN`, chosen on the neural model's validation;
+    None: training fills it from `scoring.sknn_*`, the kNN baseline's (`train_checkpoint`).
+    Every checkpoint saves the value it was trained with, and serving uses that value."""
     cooccurrence_folds: int = 5
     """Training examples of fold f (sequence index mod folds) read co-occurrence tables built
     without fold f (stacking); <= 1 uses the full table, which leaks each target's own transition."""
@@ -111,6 +111,12 @@ class ModelConfig:
         return cls(**{**d, "knn": KnnParams.from_dict(knn) if isinstance(knn, dict) else knn})
 
 
+CONTEXTGNN_KNN = KnnParams(window=3, backward_weight=0.5, max_neighbours=100, half_life_clicks=0.0,
+                           recency_decay=0.5, idf=0.1, repeat=0.3)
+"""The ContextGNN head's kNN parameters: a model hyper-parameter, chosen on the neural model's own
+validation (bench/continual_offline.py --phase valid --head-knn, docs/models.md "The head's kNN
+parameters"), not the kNN baseline's `scoring.sknn_*`, which are chosen on the baseline's."""
+
 _SRGNN = ModelConfig()
 _GRAINREC = replace(_SRGNN, layers=2, attention=True)
 _GLAD = replace(_GRAINREC, memory=True)
@@ -123,8 +129,8 @@ PRESETS: dict[str, ModelConfig] = {
     "glad": _GLAD,
     "glad-clusters": _GLAD_CLUSTERS,
     "glad-attentive": _GLAD_ATTENTIVE,
-    "contextgnn": replace(_GLAD_ATTENTIVE, contextgnn=True),
-    "grainrec-contextgnn": replace(_GRAINREC, contextgnn=True),
+    "contextgnn": replace(_GLAD_ATTENTIVE, contextgnn=True, knn=CONTEXTGNN_KNN),
+    "grainrec-contextgnn": replace(_GRAINREC, contextgnn=True, knn=CONTEXTGNN_KNN),
 }
 PRESETS["default"] = PRESETS["grainrec-contextgnn"]
 

@@ -107,14 +107,14 @@ def serving_knn_params(settings: Settings, trained: KnnParams | None) -> KnnPara
     The head of a checkpoint reproduces the kNN's score with the parameters baked into its
     weights and tables at training time; its fallback kNN answers the queries the network does
     not (cold sessions) and should rank like the kNN the head learned to trust. So the
-    checkpoint's parameters win, and a difference from `scoring.sknn_*` is logged once, naming
-    every field, instead of silently splitting the head from its fallback.
+    checkpoint's parameters win (the ContextGNN presets choose their own, `presets.CONTEXTGNN_KNN`),
+    and where they differ from `scoring.sknn_*` one line says so, naming every field.
     """
     configured = knn_params(settings)
     if trained is None:
         return configured
     differences = trained.differences(configured)
     if differences:
-        log.warning("serving the checkpoint's kNN parameters, not scoring.sknn_* (checkpoint vs settings: %s); "
-                    "retrain to adopt the settings", ", ".join(f"{k}={a} vs {b}" for k, (a, b) in differences.items()))
+        log.info("the checkpoint's kNN fallback uses the kNN parameters its head was trained with, not scoring.sknn_* "
+                 "(checkpoint vs settings: %s)", ", ".join(f"{k}={a} vs {b}" for k, (a, b) in differences.items()))
     return trained

@@ -75,11 +75,11 @@ def train_checkpoint(
 ) -> Checkpoint:
     """Train a preset (optionally with overridden config fields) and return the best epoch's checkpoint.
 
-    The kNN parameters the head reproduces are `knn`, else the preset's, else the settings'
-    `scoring.sknn_*` (one definition, saved in the checkpoint's config).
+    The head's kNN parameters are `knn`, else the preset's, else the settings' `scoring.sknn_*`
+    (saved in the checkpoint's config either way).
     """
     config = preset(preset_name, **overrides)
-    if config.knn is None:
+    if knn is not None or config.knn is None:
         config = replace(config, knn=knn or knn_params(load_settings()))
     _seed_everything(seed)
     torch.set_num_threads(min(MAX_TORCH_THREADS, torch.get_num_threads()))

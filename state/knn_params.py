@@ -1,11 +1,12 @@
-"""The kNN baseline's parameters in one frozen value: the one definition every user of them reads.
+"""The kNN parameters in one frozen value: the one definition every user of them reads.
 
-Built from settings in one place (`streamrec.models.knn.knn_params`, from `scoring.sknn_*`);
-read by the kNN baseline (models/knn.py), the popularity baseline's decay (models/popularity.py),
-and the ContextGNN head, which reproduces the kNN's score inside the network
-(models/contextgnn.py). A checkpoint whose head uses them saves them (ModelConfig.knn, stored
-in every checkpoint), so serving knows which parameters the weights were trained with.
-No defaults here on purpose: the settings are the one place that holds the values.
+Two decisions use this type, each made on its own model's validation: the kNN baseline's values
+(built from settings in one place, `streamrec.models.knn.knn_params`, from `scoring.sknn_*`;
+read by the baseline, models/knn.py, and the popularity baseline's decay, models/popularity.py)
+and the ContextGNN head's (`models/presets.CONTEXTGNN_KNN`), with which the head reproduces a
+kNN score inside the network (models/contextgnn.py). A checkpoint saves the values its head was
+trained with (ModelConfig.knn), and serving uses those.
+No defaults here on purpose: the settings and the presets hold the values.
 """
 
 from __future__ import annotations

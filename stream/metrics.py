@@ -21,6 +21,8 @@ SESSIONS_CLOSED = Counter("streamrec_sessions_closed_total", "Sessions closed by
 SCORING_REQUESTS_EMITTED = Counter(
     "streamrec_scoring_requests_emitted_total", "Scoring requests the stateful stage produced."
 )
+HEAP_TRIMS = Counter("streamrec_heap_trims_total", "malloc_trim(0) calls: free heap pages handed back to the OS.")
+HEAP_TRIM_SECONDS = Counter("streamrec_heap_trim_seconds_total", "Wall time spent in malloc_trim(0).")
 
 # --- scoring stage --------------------------------------------------------------------
 RECOMMENDATIONS_EMITTED = Counter("streamrec_recommendations_emitted_total", "Recommendations produced.")

@@ -22,6 +22,7 @@ from streamrec.state.session import SessionGraph
 from streamrec.state.visitor import Click, SessionPolicy, VisitorState, apply_click
 from streamrec.stream import metrics
 from streamrec.stream.stages.engines.common import dead_letter_limits
+from streamrec.stream.stages.heap import HeapTrimmer
 from streamrec.stream.topics import RECORD_OVERHEAD_BYTES, ClickEvent, Topics, dead_letter_key
 from streamrec.stream.validate import ClickValidator, Rejection, dead_letter
 
@@ -110,6 +111,7 @@ class StatefulStep:
         key_bytes = 4 * settings.validation.max_id_chars
         self._max_request_bytes = settings.kafka.max_message_bytes - RECORD_OVERHEAD_BYTES - key_bytes
         self.topics = Topics(settings.kafka.topic_prefix)
+        self._heap = HeapTrimmer(settings.state.heap_trim_interval_ms)
 
     def step(
         self,
@@ -159,7 +161,8 @@ class StatefulStep:
         offset: int | None = None,
         ts_produced: float | None = None,
     ) -> StepResult:
-        """`step`, counted in the stage's metrics."""
+        """`step`, counted in the stage's metrics; the process's free heap pages go back to the OS now and then."""
+        self._heap.tick()
         result = self.step(key, value, stored, now, partition=partition, offset=offset, ts_produced=ts_produced)
         if result.rejection is not None:
             metrics.CLICKS_DEAD_LETTERED.labels(result.rejection.reason.value).inc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from _toy_split import toy_split
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint, CheckpointError
 from streamrec.models.knn import knn_params
+from streamrec.models.presets import CONTEXTGNN_KNN
 from streamrec.models.train import train_checkpoint
 from streamrec.state.vocab import ItemVocabulary
 
@@ -27,7 +29,7 @@ def test_round_trip_keeps_everything(checkpoint: Checkpoint, tmp_path: Path) -> 
     assert loaded.preset == "grainrec-contextgnn" and loaded.config == checkpoint.config
     assert loaded.vocab.to_list() == checkpoint.vocab.to_list()
     assert loaded.metrics == checkpoint.metrics and "NDCG@10" in loaded.metrics["valid"]
-    assert loaded.config.knn == knn_params(load_settings())  # the kNN parameters the head was trained with
+    assert loaded.config.knn == CONTEXTGNN_KNN  # the kNN parameters the head was trained with: its preset's
     contexts = [(checkpoint.vocab.encode(["a", "b"]), [])]
     before = (m := checkpoint.build_model()).rank_scores(m.encode(contexts))
     after = (m := loaded.build_model()).rank_scores(m.encode(contexts))
@@ -95,3 +97,10 @@ def test_unloadable_files_raise_one_line_naming_the_file(
     message = str(raised.value)
     assert message.startswith(f"{path}: ") and complaint in message and "\n" not in message
     assert isinstance(raised.value, ValueError)
+
+
+def test_explicit_knn_parameters_override_the_presets() -> None:
+    chosen = replace(knn_params(load_settings()), window=2, max_neighbours=7)
+    assert chosen != CONTEXTGNN_KNN
+    assert train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", knn=chosen, dim=8, max_epochs=1).config.knn == chosen
+    assert train_checkpoint("srgnn", toy_split(), device="cpu", dim=8, max_epochs=1).config.knn == knn_params(load_settings())

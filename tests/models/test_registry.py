@@ -67,8 +67,8 @@ def test_a_checkpoint_is_served_with_its_own_knn_parameters_and_a_mismatch_is_lo
 ) -> None:
     settings = load_settings(scoring={"sknn_window": 2})
     trained = replace(knn_params(settings), window=4, idf=0.2)
-    with caplog.at_level(logging.WARNING, logger="streamrec.models.registry"):
+    with caplog.at_level(logging.INFO, logger="streamrec.models.registry"):
         assert serving_knn_params(settings, trained) == trained
-    assert "window=4 vs 2" in caplog.text and "idf=0.2 vs" in caplog.text
-    caplog.clear()
-    assert serving_knn_params(settings, knn_params(settings)) == knn_params(settings) and not caplog.text
+        assert "window=4 vs 2" in caplog.text and "idf=0.2 vs" in caplog.text
+        caplog.clear()
+        assert serving_knn_params(settings, knn_params(settings)) == knn_params(settings) and not caplog.text

@@ -1,0 +1,67 @@
+"""Give the C allocator's free pages back to the operating system while a stage runs.
+
+Why: glibc's malloc keeps what RocksDB (memtables flushed, compaction buffers, block-cache
+evictions) and a checkpoint's serialised states free in its heaps, and hands pages back only
+from the top of a heap. Under a long burst over a large key space the freed memory is
+interleaved with live blocks, so the stateful stage's resident memory crept above everything
+its settings bound (bench/overload.py samples mallinfo2: the free part of the heap grew past
+the live part; docs/benchmarks.md, "Stateful stage under a burst"). `malloc_trim(0)` walks
+every arena and releases each whole free page (madvise MADV_DONTNEED); it takes milliseconds,
+so the stage calls it every `state.heap_trim_interval_ms` from its processing thread.
+
+On a C library without `malloc_trim` (musl, macOS) the trimmer does nothing and says so once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import time
+from collections.abc import Callable
+
+from streamrec.stream import metrics
+
+log = logging.getLogger(__name__)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None where the C library has none."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+class HeapTrimmer:
+    """Calls malloc_trim(0) at most every `interval_ms` (0: never); `tick()` is cheap between calls."""
+
+    def __init__(self, interval_ms: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval_s = interval_ms / 1000
+        self._clock = clock
+        self._trim = _malloc_trim() if interval_ms > 0 else None
+        self._next = clock() + self._interval_s
+        if interval_ms > 0 and self._trim is None:
+            log.info("this C library has no malloc_trim: state.heap_trim_interval_ms has no effect")
+
+    @property
+    def active(self) -> bool:
+        return self._trim is not None
+
+    def tick(self) -> bool:
+        """Trim if the interval has passed since the last trim; True when it trimmed."""
+        if self._trim is None:
+            return False
+        now = self._clock()
+        if now < self._next:
+            return False
+        self._trim(0)
+        done = self._clock()
+        metrics.HEAP_TRIMS.inc()
+        metrics.HEAP_TRIM_SECONDS.inc(max(done - now, 0.0))
+        self._next = done + self._interval_s
+        return True
