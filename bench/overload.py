@@ -42,11 +42,10 @@ import orjson
 from confluent_kafka import Producer
 
 from streamrec.config import Settings, load_settings
-from streamrec.state.visitor import Click, VisitorState, apply_click
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.stages.engines.common import STAGE_BASE_RSS_MB, stateful_memory_bound_mb
-from streamrec.stream.stages.stateful import session_policy
+from streamrec.stream.stages.stateful import anonymous_state_bytes
 from streamrec.stream.topics import Topics
 
 LIBRARY_DEFAULTS = {
@@ -106,11 +105,8 @@ def scrape_processed(port: int, counters: tuple[str, ...] = COUNTERS) -> float:
 
 def largest_state_bytes(settings: Settings, clicks: int, sessions: int, items: int) -> int:
     """Serialised size of the largest visitor state this burst builds: a session of its most clicks, longest ids."""
-    policy = session_policy(settings)
-    state, ts = VisitorState(), time.time()
-    for n in range(min(-(-clicks // sessions), policy.max_length)):
-        apply_click(state, Click(f"e{clicks - 1 - n}", f"s{sessions - 1}", None, f"i{items - 1}", ts + n), policy)
-    return len(orjson.dumps(state.to_dict()))
+    id_chars = max(len(f"e{clicks - 1}"), len(f"s{sessions - 1}"), len(f"i{items - 1}"))
+    return anonymous_state_bytes(settings, -(-clicks // sessions), id_chars)
 
 
 def folder_mb(path: Path) -> float:
