@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from streamrec.config import load_settings
-from streamrec.models.candidates import CandidateConfig, CandidateIndex
+from streamrec.models.candidates import CandidateConfig
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.contextgnn import cooccurrence_neighbours
 from streamrec.models.knn import knn_params

@@ -25,8 +25,9 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from streamrec.config import Settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.online.learner import ContinualLearner
-from streamrec.models.online.settings import OnlineSettings, StepReport, StreamExample
+from streamrec.models.online.settings import StepReport, StreamExample
 from streamrec.stream.stages.engines.common import consumer_config
+from streamrec.stream.learning.online import online_settings
 from streamrec.stream.topics import Topics
 from streamrec.stream.trainer import metrics
 from streamrec.stream.trainer.examples import ExampleReader
@@ -41,14 +42,6 @@ _TOPIC_TIMEOUT_S = 30.0
 
 def trainer_group(settings: Settings) -> str:
     return f"{settings.kafka.consumer_group}-trainer"
-
-
-def online_settings(settings: Settings) -> OnlineSettings:
-    """The learner's settings: OnlineSettings defaults with `training.learner` overrides; one line when wrong."""
-    try:
-        return OnlineSettings(**settings.training.learner)
-    except (TypeError, ValueError) as exc:
-        raise SystemExit(f"training.learner is not valid ({exc}); see models/online/settings.py for the fields") from None
 
 
 class Trainer:

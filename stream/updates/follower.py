@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
-from streamrec.stream.trainer.loop import online_settings
+from streamrec.stream.learning.online import online_settings
 from streamrec.stream.topics import ModelUpdate, Provenance, Topics, trained_on_later_click
 from streamrec.stream.updates import metrics
 from streamrec.stream.updates.verify import Refused, load_verified
