@@ -138,8 +138,8 @@ class ScoringSettings(_Group):
     sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation counts half after this many further clicks (0: no decay).")
     candidates_min_catalogue_items: int = Field(
         200_000, ge=1, description="Neural scorers re-rank candidates (HNSW top-M + neighbour matrix + familiar items) for "
-        "catalogues of at least this many items and score every item below it (models/candidates/; measured: full "
-        "scoring is faster up to 12k items, the candidate path 16x faster at 1M, docs/benchmarks.md)."
+        "catalogues of at least this many items and score every item below it (models/candidates/; how the two paths "
+        "compare by catalogue size: docs/benchmarks.md, bench/hnsw_candidates.py)."
     )
     hnsw_top_m: int = Field(200, ge=1, description="Items the HNSW index returns per session vector on the candidate path.")
     hnsw_ef_search: int = Field(

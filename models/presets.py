@@ -11,26 +11,15 @@ a preset is a ModelConfig with some flags turned on. The ladder is cumulative:
     contextgnn     + ContextGNN fusion of pair-wise (familiar) and two-tower (exploratory) scores
     grainrec-contextgnn  grainrec + ContextGNN fusion, no memory (runs without the memory module)
 
-"default" is the best measured combination: the highest validation NDCG@20 (the selection
-metric) of the ladder on YooChoose and on Beauty (docs/models.md has the ablation tables,
-docs/benchmarks.md every command). Measured on the shared 2-core CPU, seed 0, 2026-11-24:
+"default" is the best combination on validation: the highest validation NDCG@20 (the selection
+metric) of the ladder on YooChoose and on Beauty. The ablation tables, the test figures against
+the baselines and every command are in docs/models.md and docs/benchmarks.md.
 
-    amazon-beauty loo, `streamrec evaluate --models pop,sknn,default`, test NDCG@10 / HR@20:
-        default 0.0524 / 0.1132 vs SKNN 0.0516 / 0.1054 (same run; 600 s cap, best epoch 4);
-        `streamrec train --model default`: 11:55 wall under load (same test figures), 10:47
-        nearly idle (5 epochs in the cap: 0.0525 / 0.1138)
-    yoochoose-100k session split, same command, test HR@20 / MRR@20:
-        default 0.6851 / 0.3793 vs SKNN 0.6839 / 0.3702 (same run); seeds 1 and 2 give
-        0.6839 / 0.3793 and 0.6843 / 0.3800: MRR is clearly above SKNN, HR@20 only at its level
-    ablation (bench/ablation.py), yoochoose test HR@20 / MRR@20: srgnn 0.6609 / 0.3618,
-        grainrec 0.6628 / 0.3658, glad-attentive 0.6529 / 0.3611, contextgnn 0.6818 / 0.3758
-
-Without the ContextGNN head the graph encoders stay below SKNN on both data sets; the head
-(the SKNN score, repeat/recency and node pair evidence fused per session, trained on
-out-of-fold co-occurrence tables) is what lifts the model above it. The GLAD memory costs
-1.4x the time per batch (glad, profiled) to ~3x per epoch (glad-attentive, under load) and did
-not improve validation within the same budget, so the default has no memory (anonymous
-YooChoose sessions give it nothing to read; see docs/models.md).
+Without the ContextGNN head the graph encoders stay below the kNN baseline on both data sets;
+the head (the kNN score, repeat/recency and node pair evidence fused per session, trained on
+out-of-fold co-occurrence tables) is what lifts the model above it. The GLAD memory costs more
+time per batch and did not improve validation within the same training budget, so the default
+has no memory (anonymous YooChoose sessions give it nothing to read; see docs/models.md).
 """
 
 from __future__ import annotations
