@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
@@ -80,6 +81,7 @@ class CooccurrenceStats:
         self._dirty_rows: set[str] = set()
         self._dirty_pop: set[str] = set()
         self._max_cached_rows = max_cached_rows
+        self._rescale_due = False
         self._db: Rdict | None = None
         if path is not None:
             self._open(path)
@@ -132,7 +134,10 @@ class CooccurrenceStats:
                 self._add_pair(new, earlier, weight * self.policy.backward_weight)
         self.clicks += 1
         if self._log2_boost >= _RESCALE_AT_LOG2:
-            self._rescale()
+            if self._db is None:
+                self._rescale()
+            else:  # persisted: at the end of the next flush, which writes the batch's clicks with their ledger entries
+                self._rescale_due = True
 
     def observe_session(self, items: Sequence[str]) -> None:
         """Count a whole logged session: the same as observing each of its prefixes in turn."""
@@ -183,24 +188,31 @@ class CooccurrenceStats:
     def _rescale(self) -> None:
         """Divide every stored weight by the boost so it restarts at 1 (ranking unchanged).
 
-        Rare (once per 60 half-lives); on disk the rows are streamed, never all loaded.
+        Rare (once per 60 half-lives). Persisted, it runs right after a flush: the popularity
+        counts and the reset boost are written in one batch that also records the rows' rescale
+        as pending; the rows are then streamed (never all loaded) in chunks, each written with
+        its progress, so a crash in between is finished when the statistics are reopened.
         """
         factor = 2.0**-self._log2_boost
         self._log2_boost = 0.0
         for table in (self._pop, self._top):
             for item in table:
                 table[item] *= factor
-        self._dirty_pop.update(self._pop)
         self._top_sorted = None
         self._top_floor *= factor
-        if self._db is not None:
-            self.flush()
-            self._rows.clear()
-            self._scale_stored_rows(factor)
-        for item, row in self._rows.items():
-            for b in row:
-                row[b] *= factor
-            self._dirty_rows.add(item)
+        if self._db is None:
+            for row in self._rows.values():
+                for b in row:
+                    row[b] *= factor
+            return
+        self._rows.clear()  # the flush before wrote every changed row; they are read back scaled
+        batch = WriteBatch(raw_mode=True)
+        for item, count in self._pop.items():
+            batch.put(_POP + item.encode(), orjson.dumps(count))
+        batch.put(_META, orjson.dumps(self._meta(rows_rescale={"factor": factor, "after": None})))
+        self._db.write(batch)
+        self._dirty_pop.clear()
+        self._scale_stored_rows(factor, after=None)
 
     # ---- persistence ---------------------------------------------------------------
 
@@ -215,6 +227,8 @@ class CooccurrenceStats:
         if meta["policy"] != asdict(self.policy):
             raise ValueError(f"statistics in {path} were built with {meta['policy']}, not {asdict(self.policy)}")
         self.clicks, self._log2_boost = meta["clicks"], meta["log2_boost"]
+        if "rows_rescale" in meta:  # a crash interrupted a rescale: finish it before anything reads a row
+            self._scale_stored_rows(meta["rows_rescale"]["factor"], after=meta["rows_rescale"]["after"])
         for key, value in self._db.items(from_key=_POP):
             if not key.startswith(_POP):
                 break
@@ -222,18 +236,30 @@ class CooccurrenceStats:
             self._pop[item] = count
             self._offer_top(item, count)
 
-    def _scale_stored_rows(self, factor: float, chunk: int = 10_000) -> None:
+    def _scale_stored_rows(self, factor: float, after: str | None, chunk: int = 10_000) -> None:
+        """Multiply the stored rows after key `after` (hex; None: all) by `factor`, chunk by chunk with progress."""
         assert self._db is not None
-        batch, pending = WriteBatch(raw_mode=True), 0
-        for key, value in self._db.items(from_key=_ROW):
+        start = bytes.fromhex(after) if after is not None else _ROW
+        batch, pending, last = WriteBatch(raw_mode=True), 0, None
+        for key, value in self._db.items(from_key=start):
             if not key.startswith(_ROW):
                 break
+            if key == start and after is not None:
+                continue
             batch.put(key, orjson.dumps({b: w * factor for b, w in orjson.loads(value).items()}))
-            pending += 1
+            pending, last = pending + 1, key
             if pending >= chunk:
+                batch.put(_META, orjson.dumps(self._meta(rows_rescale={"factor": factor, "after": last.hex()})))
                 self._db.write(batch)
                 batch, pending = WriteBatch(raw_mode=True), 0
+        batch.put(_META, orjson.dumps(self._meta()))
         self._db.write(batch)
+
+    def _meta(self, rows_rescale: dict[str, Any] | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"policy": asdict(self.policy), "clicks": self.clicks, "log2_boost": self._log2_boost}
+        if rows_rescale is not None:
+            meta["rows_rescale"] = rows_rescale
+        return meta
 
     def flush(self) -> None:
         """Write what changed since the last flush in one atomic batch; bound the row cache."""
@@ -244,12 +270,14 @@ class CooccurrenceStats:
             batch.put(_ROW + item.encode(), orjson.dumps(self._rows[item]))
         for item in self._dirty_pop:
             batch.put(_POP + item.encode(), orjson.dumps(self._pop[item]))
-        meta = {"policy": asdict(self.policy), "clicks": self.clicks, "log2_boost": self._log2_boost}
-        batch.put(_META, orjson.dumps(meta))
+        batch.put(_META, orjson.dumps(self._meta()))
         self.learned.write_into(batch)  # the counts and the record of what they contain, atomically
         self._db.write(batch)
         self._dirty_rows.clear()
         self._dirty_pop.clear()
+        if self._rescale_due:
+            self._rescale_due = False
+            self._rescale()
         while len(self._rows) > self._max_cached_rows:
             self._rows.popitem(last=False)
 

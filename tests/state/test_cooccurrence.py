@@ -101,3 +101,46 @@ def test_reopening_with_another_policy_is_refused(tmp_path: Path) -> None:
     first.close()
     with pytest.raises(ValueError, match="were built with"):
         CooccurrenceStats(CooccurrencePolicy(window=3), path=tmp_path / "s")
+
+
+def test_a_persisted_rescale_waits_for_the_flush(tmp_path: Path) -> None:
+    """Rescaling used to flush mid-batch, writing counts whose clicks the ledger did not list yet (double counts
+    after a crash); now nothing reaches disk before the flush, and the ranking survives the rescale and a reopen."""
+    policy = CooccurrencePolicy(window=1, half_life_clicks=1.0)
+    s = CooccurrenceStats(policy, path=tmp_path / "stats")
+    for item, follower in [("old", "x")] * 20 + [("new", "y")] * 20:
+        s.observe_click([item])
+        s.observe_click([item, follower])  # 80 clicks at half-life 1: the boost passed 2**60
+    assert s._db is not None and s._db.get(b"m\x00meta") is None  # nothing written before the flush
+    s.flush()
+    assert s._log2_boost == 0.0  # rescaled, after the flush
+    assert s.top(1)[0][0] in {"new", "y"} and s.neighbours("new")["y"] > 1000 * s.neighbours("old")["x"] > 0
+    s.close()
+    again = CooccurrenceStats(policy, path=tmp_path / "stats")
+    assert again.clicks == 80 and again.top(1)[0][0] in {"new", "y"}
+    assert 0 < again.neighbours("new")["y"] < 2.0**30 and again.neighbours("new")["y"] > 1000 * again.neighbours("old")["x"]
+    again.close()
+
+
+def test_a_rescale_interrupted_by_a_crash_is_finished_on_reopen(tmp_path: Path) -> None:
+    import orjson
+    from rocksdict import Options, Rdict
+
+    policy = CooccurrencePolicy(window=1, backward_weight=1.0)
+    s = CooccurrenceStats(policy, path=tmp_path / "stats")
+    s.observe_click(["z"])
+    for item in "abcd":
+        s.observe_click(["z", item])
+    s.close()
+    db = Rdict(str(tmp_path / "stats"), Options(raw_mode=True))  # what a crash after the rescale's first batch leaves
+    meta = orjson.loads(db[b"m\x00meta"])
+    keys = [k for k, _ in db.items(from_key=b"n\x00") if k.startswith(b"n\x00")]
+    assert len(keys) >= 2
+    db[keys[0]] = orjson.dumps({b: w * 0.5 for b, w in orjson.loads(db[keys[0]]).items()})  # the first row was scaled
+    db[b"m\x00meta"] = orjson.dumps({**meta, "rows_rescale": {"factor": 0.5, "after": keys[0].hex()}})
+    db.close()
+    again = CooccurrenceStats(policy, path=tmp_path / "stats")
+    assert again.neighbours("z") == {"a": 0.5, "b": 0.5, "c": 0.5, "d": 0.5}  # every row scaled exactly once
+    assert all(w == 0.5 for item in "abcd" for w in again.neighbours(item).values())
+    again.close()
+    assert "rows_rescale" not in orjson.loads(Rdict(str(tmp_path / "stats"), Options(raw_mode=True))[b"m\x00meta"])
