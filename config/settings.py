@@ -182,6 +182,11 @@ class StateSettings(_Group):
         "this often (0: never). Without it, memory RocksDB and the checkpoints free stays resident and the stage grows "
         "past its memory bound under a long burst (docs/deployment.md, memory); each trim takes milliseconds."
     )
+    heap_mmap_threshold_kb: int = Field(
+        128, ge=0, description="The stateful stage's allocations of at least this many KiB get their own memory mappings, "
+        "returned to the OS when freed (glibc mallopt M_MMAP_THRESHOLD; 0: glibc's own threshold, which rises to 32 MiB "
+        "and lets RocksDB's memtable blocks fragment the heap; docs/deployment.md, memory)."
+    )
 
 
 class TrainingSettings(_Group):

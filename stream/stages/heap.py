@@ -9,7 +9,14 @@ the live part; docs/benchmarks.md, "Stateful stage under a burst"). `malloc_trim
 every arena and releases each whole free page (madvise MADV_DONTNEED); it takes milliseconds,
 so the stage calls it every `state.heap_trim_interval_ms` from its processing thread.
 
-On a C library without `malloc_trim` (musl, macOS) the trimmer does nothing and says so once.
+Trimming cannot help blocks that never leave the heap: glibc serves allocations above its mmap
+threshold (128 KiB) with their own mappings, returned whole on free, but raises that threshold
+to the size of every such block freed (up to 32 MiB), after which RocksDB's memtable arena
+blocks and the checkpoints' write batches come from the heap and fragment it. The stage fixes
+the threshold at `state.heap_mmap_threshold_kb` (mallopt M_MMAP_THRESHOLD, which also turns the
+raising off).
+
+On a C library without `malloc_trim` or `mallopt` (musl, macOS) both do nothing and say so once.
 """
 
 from __future__ import annotations
@@ -35,6 +42,26 @@ def _malloc_trim() -> Callable[[int], int] | None:
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return trim
+
+
+_M_MMAP_THRESHOLD = -3
+"""glibc malloc.h: mallopt parameter of the mmap threshold (setting it disables the dynamic threshold)."""
+
+
+def fix_mmap_threshold(kb: int) -> bool:
+    """Serve allocations of at least `kb` KiB with their own mappings, always (0: leave glibc's dynamic
+    threshold); True when applied."""
+    if kb <= 0:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        log.info("this C library has no mallopt: state.heap_mmap_threshold_kb has no effect")
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return mallopt(_M_MMAP_THRESHOLD, kb * 1024) == 1
 
 
 class HeapTrimmer:

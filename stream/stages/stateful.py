@@ -22,7 +22,7 @@ from streamrec.state.session import SessionGraph
 from streamrec.state.visitor import Click, SessionPolicy, VisitorState, apply_click
 from streamrec.stream import metrics
 from streamrec.stream.stages.engines.common import dead_letter_limits
-from streamrec.stream.stages.heap import HeapTrimmer
+from streamrec.stream.stages.heap import HeapTrimmer, fix_mmap_threshold
 from streamrec.stream.topics import RECORD_OVERHEAD_BYTES, ClickEvent, Topics, dead_letter_key
 from streamrec.stream.validate import ClickValidator, Rejection, dead_letter
 
@@ -123,6 +123,7 @@ class StatefulStep:
         key_bytes = 4 * settings.validation.max_id_chars
         self._max_request_bytes = settings.kafka.max_message_bytes - RECORD_OVERHEAD_BYTES - key_bytes
         self.topics = Topics(settings.kafka.topic_prefix)
+        fix_mmap_threshold(settings.state.heap_mmap_threshold_kb)  # before the engine opens RocksDB
         self._heap = HeapTrimmer(settings.state.heap_trim_interval_ms)
 
     def step(
