@@ -127,6 +127,10 @@ class Result:
     first_quarter_rate: float
     last_quarter_rate: float
     peak_rss_mb: float
+    sampled_peak_rss_mb: float
+    """The largest VmRSS of the 0.5 s samples (VmHWM also counts spikes between samples)."""
+    sampled_peak_at: float
+    """Clicks processed at that sample."""
     final_rss_mb: float
     broker_peak_rss_mb: float
     state_mb: float
@@ -138,7 +142,8 @@ class Result:
         bound = "no bound (commit_every_clicks = 0)" if math.isinf(self.bound_mb) else f"{within} the bound {self.bound_mb:,.0f} MB"
         return (f"{self.label}: produced at {self.produce_rate:,.0f}/s; drained {self.processed:,.0f} clicks in "
                 f"{self.drain_s:,.0f} s ({self.first_quarter_rate:,.0f}/s first quarter, {self.last_quarter_rate:,.0f}/s "
-                f"last); stage peak RSS {self.peak_rss_mb:,.0f} MB (end {self.final_rss_mb:,.0f} MB), {bound}; "
+                f"last); stage peak RSS {self.peak_rss_mb:,.0f} MB (sampled peak {self.sampled_peak_rss_mb:,.0f} MB at "
+                f"{self.sampled_peak_at:,.0f} clicks; end {self.final_rss_mb:,.0f} MB), {bound}; "
                 f"broker peak {self.broker_peak_rss_mb:,.0f} MB; RocksDB folder {self.state_mb:,.0f} MB")
 
 
@@ -178,6 +183,7 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
         worker = subprocess.Popen([sys.executable, "-m", "streamrec", "worker", "--role", "stateful"], env=env)
         samples: list[tuple[float, float]] = []
         broker_peak_kb = 0
+        sampled_peak = (0.0, 0.0)  # (VmRSS MB, clicks processed then): where in the burst the peak came
         started = time.monotonic()
         last_print = started
         while True:
@@ -188,8 +194,9 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
             done = scrape_processed(port)
             samples.append((now, done))
             broker_peak_kb = max(broker_peak_kb, memory_kb(broker.pid or 0).get("VmHWM", 0))
+            rss = memory_kb(worker.pid).get("VmRSS", 0) / 1024
+            sampled_peak = max(sampled_peak, (rss, done))
             if now - last_print >= 15:
-                rss = memory_kb(worker.pid).get("VmRSS", 0) / 1024
                 print(f"  t={now - started:5.0f}s processed={done:,.0f} stage RSS={rss:,.0f} MB", flush=True)
                 last_print = now
             if done >= args.clicks or now - started > args.max_drain_s:
@@ -203,7 +210,8 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
         return Result(
             label=label, produce_rate=produce_rate, drain_s=samples[-1][0] - first,
             first_quarter_rate=rate_between(samples, 1, quarter), last_quarter_rate=rate_between(samples, processed - quarter, processed),
-            peak_rss_mb=memory["VmHWM"] / 1024, final_rss_mb=memory["VmRSS"] / 1024, broker_peak_rss_mb=broker_peak_kb / 1024,
+            peak_rss_mb=memory["VmHWM"] / 1024, sampled_peak_rss_mb=sampled_peak[0], sampled_peak_at=sampled_peak[1],
+            final_rss_mb=memory["VmRSS"] / 1024, broker_peak_rss_mb=broker_peak_kb / 1024,
             state_mb=folder_mb(state_dir), processed=processed,
             bound_mb=stateful_memory_bound_mb(settings, partitions_per_process=settings.kafka.partitions,
                                               max_state_bytes=largest_state_bytes(settings, args.clicks, sessions, items)),

@@ -30,6 +30,7 @@ def test_quix_application_gets_the_memory_settings(make_settings: SettingsFactor
     assert (options.block_cache_size, options.write_buffer_size, options.max_write_buffer_number) == (3 * MIB, 5 * MIB, 4)
     assert app._config.producer_extra_config["queue.buffering.max.kbytes"] == 2048
     assert app._config.consumer_extra_config["queued.max.messages.kbytes"] == 4096
+    assert app._config.consumer_extra_config["fetch.max.bytes"] == 4096 * 1024
     assert app._config.commit_every == 7
 
 
@@ -51,6 +52,7 @@ def test_bound_grows_with_each_memory_setting() -> None:
     assert bound(state={**MEMORY, "rocksdb_block_cache_mb": 13}) == base + 10
     assert bound(state={**MEMORY, "rocksdb_write_buffer_mb": 6}) == base + 2 * 2 * 4  # partitions x column families x buffers
     assert bound(kafka={**KAFKA, "producer_buffer_kbytes": 3072}) == base + 1
-    assert bound(state={**MEMORY, "commit_every_clicks": 8}) == base + 2  # the checkpoint's states, held twice
+    assert bound(kafka={**KAFKA, "consumer_buffer_kbytes": 5120}) == base + 2  # the queue and one fetch response
+    assert bound(state={**MEMORY, "commit_every_clicks": 8}) == base + 4  # the checkpoint's states, held up to 4 times
     assert bound(state={**MEMORY, "commit_every_clicks": 0}) == math.inf  # quix then checkpoints every 5 s only
-    assert bound(state={**MEMORY, "engine": "faust"}) == base + 3 - 2 * 5 * 4 - 7 * 2  # a cache per partition, one family, no checkpoint cache
+    assert bound(state={**MEMORY, "engine": "faust"}) == base + 3 - 2 * 5 * 4 - 7 * 4  # a cache per partition, one family, no checkpoint cache

@@ -40,12 +40,16 @@ def rocksdb_memory(settings: Settings) -> RocksDBMemory:
 def consumer_config(settings: Settings) -> dict[str, str | int]:
     """librdkafka consumer settings: the session timeout, heartbeats well inside it, the fetch wait and size."""
     timeout_ms = settings.kafka.session_timeout_ms
+    fetch_max_bytes = max(settings.kafka.max_message_bytes, settings.kafka.consumer_buffer_kbytes * 1024)
     return {
         "session.timeout.ms": timeout_ms,
         "heartbeat.interval.ms": max(100, timeout_ms // 3),
         "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
         "max.partition.fetch.bytes": settings.kafka.max_message_bytes,
         "queued.max.messages.kbytes": settings.kafka.consumer_buffer_kbytes,
+        # one fetch response is buffered whole before it joins the queue: no larger than the queue (librdkafka: 50 MiB)
+        "fetch.max.bytes": fetch_max_bytes,
+        "receive.message.max.bytes": max(100_000_000, fetch_max_bytes + 512),  # librdkafka refuses less
     }
 
 
@@ -94,18 +98,24 @@ STAGE_BASE_RSS_MB = 160
 librdkafka clients, RocksDB's own structures); measured by bench/overload.py (docs/benchmarks.md)."""
 COLUMN_FAMILIES_PER_PARTITION = 2
 """Quix opens each partition's database with its data and its metadata (offsets) column family; faust one."""
-CHECKPOINT_COPIES = 2
-"""Quix holds each state a checkpoint changed twice at its flush: in the transaction and in RocksDB's write batch
-(the changelog copy waits in the producer queue, which has its own bound)."""
+CHECKPOINT_COPIES = 4
+"""Bytes held per byte of the states a Quix checkpoint changed, at its flush: the transaction's copy (1), RocksDB's
+write batch, whose buffer grows by doubling (up to 2; rocksdict measured 1.66 for 10,000 states of 2 KB), and the
+batch's previous buffer while the last doubling copies it (up to 1). The changelog copy waits in the producer
+queue, which has its own bound."""
+CONSUMER_BUFFER_COPIES = 2
+"""The consumer's prefetch queue (`kafka.consumer_buffer_kbytes`) and one fetch response being received, which
+`fetch.max.bytes` caps at the same size (consumer_config)."""
 
 
 def stateful_memory_bound_mb(settings: Settings, partitions_per_process: int, max_state_bytes: int) -> float:
     """Upper bound of one stateful-stage process's resident memory, in MiB, from the memory settings.
 
     base + block cache (once per process on quix, per partition on faust) + every column family's
-    memtables + the producer queue + the consumer prefetch + the states of one checkpoint
-    (quix; `max_state_bytes` is the serialised size of the largest visitor state). Infinite on quix
-    with `commit_every_clicks = 0`: a checkpoint then holds whatever 5 s bring (docs/deployment.md, memory).
+    memtables + the producer queue + the consumer prefetch (its queue and one fetch response) + the
+    states of one checkpoint (quix; `max_state_bytes` is the serialised size of the largest visitor
+    state). Infinite on quix with `commit_every_clicks = 0`: a checkpoint then holds whatever 5 s bring
+    (docs/deployment.md, memory).
     """
     state, kafka = settings.state, settings.kafka
     quix = state.engine == "quix"
@@ -116,4 +126,4 @@ def stateful_memory_bound_mb(settings: Settings, partitions_per_process: int, ma
     memtables_mb = partitions_per_process * families * state.rocksdb_write_buffer_mb * state.rocksdb_max_write_buffers
     checkpoint_mb = state.commit_every_clicks * CHECKPOINT_COPIES * max_state_bytes / MIB if quix else 0.0
     return (STAGE_BASE_RSS_MB + caches * state.rocksdb_block_cache_mb + memtables_mb
-            + (kafka.producer_buffer_kbytes + kafka.consumer_buffer_kbytes) / 1024 + checkpoint_mb)
+            + (kafka.producer_buffer_kbytes + CONSUMER_BUFFER_COPIES * kafka.consumer_buffer_kbytes) / 1024 + checkpoint_mb)
