@@ -207,6 +207,9 @@ class TrainingSettings(_Group):
                                       "e.g. {\"lr\": 1e-4, \"max_pending_examples\": 2048}. When the stream is faster "
                                       "than training, examples beyond max_pending_examples skip the gradient step "
                                       "(counted), so the trainer never falls unboundedly behind.")
+    cpu_nice: int = Field(10, ge=0, le=19, description="The trainer process lowers its CPU priority by this much (Unix "
+                          "nice), so on shared cores serving stages run first and learning takes what is left (it skips "
+                          "examples, counted, when it falls behind); 0 keeps the normal priority.")
     poll_max_records: int = Field(2000, ge=1, description="Scoring requests read per consume call; the trainer reads "
                                   "everything waiting (call after call) before each training step, so its Kafka lag stays small.")
     start_from: Literal["earliest", "latest"] = Field("latest", description="Where a trainer with an empty store starts "

@@ -159,9 +159,14 @@ def _run_all(settings: Settings, engine: str, stop: threading.Event) -> None:
 
 
 def _run_trainer(settings: Settings, stop: threading.Event) -> None:
-    """The trainer (stream/trainer/): fine-tunes on scoring-requests and publishes versions until `stop`."""
+    """The trainer (stream/trainer/): fine-tunes on scoring-requests and publishes versions until `stop`.
+
+    At `training.cpu_nice` below normal priority: serving comes first where they share cores.
+    """
     from streamrec.stream.trainer.loop import run_trainer
 
+    if settings.training.cpu_nice and hasattr(os, "nice"):
+        log.info("trainer CPU priority: nice %d", os.nice(settings.training.cpu_nice))
     run_trainer(settings, stop)
 
 
