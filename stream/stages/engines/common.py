@@ -115,7 +115,8 @@ def stateful_memory_bound_mb(settings: Settings, partitions_per_process: int, ma
     memtables + the producer queue + the consumer prefetch (its queue and one fetch response) + the
     states of one checkpoint (quix; `max_state_bytes` is the serialised size of the largest visitor
     state). Infinite on quix with `commit_every_clicks = 0`: a checkpoint then holds whatever 5 s bring
-    (docs/deployment.md, memory).
+    (docs/deployment.md, memory). On faust the same terms are an estimate, not a bound: its aiokafka
+    clients' buffers are not in it (bench/overload.py --engine faust measured 8% above).
     """
     state, kafka = settings.state, settings.kafka
     quix = state.engine == "quix"
