@@ -24,10 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
+
+from knn_tuning import with_spec
 
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
@@ -104,13 +106,9 @@ def _fit_valid_sessions(train_clicks: list[LoggedClick]) -> tuple[set[str], set[
 
 
 def _head_knn(spec: str) -> KnnParams:
-    """`--head-knn window,backward_weight,max_neighbours,recency_decay,idf,repeat` (bench/knn_tuning.py's --start),
-    else the preset's (presets.CONTEXTGNN_KNN), else the settings'."""
-    if not spec:
-        return preset("default").knn or knn_params(load_settings())
-    w, b, n, d, i, r = (float(v) for v in spec.split(","))
-    return replace(knn_params(load_settings()), window=int(w), backward_weight=b, max_neighbours=int(n),
-                   recency_decay=d, idf=i, repeat=r)
+    """`--head-knn` in bench/knn_tuning.py's --start spelling, else the preset's (presets.CONTEXTGNN_KNN), else the settings'."""
+    default = preset("default").knn or knn_params(load_settings())
+    return with_spec(default, spec) if spec else default
 
 
 def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float, seed: int,

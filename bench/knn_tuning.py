@@ -32,9 +32,9 @@ from pathlib import Path
 from streamrec.config import load_settings
 from streamrec.models.evaluate import rank_examples
 from streamrec.models.knn import SessionKNN, knn_params, session_knn_from
+from streamrec.state.knn_params import KnnParams
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Example, Split
-from streamrec.state.knn_params import KnnParams
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 OBJECTIVE = "NDCG@20"
@@ -58,6 +58,12 @@ def score(params: KnnParams, split: Split, examples: Sequence[Example]) -> dict[
     return metrics.summary()
 
 
+def with_spec(base: KnnParams, spec: str) -> KnnParams:
+    """`base` with "window,backward_weight,max_neighbours,recency_decay,idf,repeat" (the --start spelling) applied."""
+    w, b, n, d, i, r = (float(v) for v in spec.split(","))
+    return replace(base, window=int(w), backward_weight=b, max_neighbours=int(n), recency_decay=d, idf=i, repeat=r)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -76,10 +82,7 @@ def main() -> None:
     for name, split in splits.items():
         print(f"{name}: train sequences {len(split.train):,}, validation examples {len(valid[name]):,}", flush=True)
 
-    start = knn_params(load_settings())
-    if args.start:
-        w, b, n, d, i, r = (float(v) for v in args.start.split(","))
-        start = replace(start, window=int(w), backward_weight=b, max_neighbours=int(n), recency_decay=d, idf=i, repeat=r)
+    start = with_spec(knn_params(load_settings()), args.start) if args.start else knn_params(load_settings())
     base = {name: score(start, split, valid[name])[OBJECTIVE] for name, split in splits.items()}
     print(f"start {start}: valid {OBJECTIVE} " + ", ".join(f"{n} {v:.4f}" for n, v in base.items()), flush=True)
 

@@ -11,7 +11,7 @@ prints the peak RSS (VmHWM) against the bound that settings give
 rate over the first and the last quarter of the burst, and the RocksDB folder's size.
 
     .venv/bin/python bench/overload.py [--clicks 2000000] [--sessions 100000] [--items 1000000]
-        [--small-sessions 1000] [--small-items 10000] [--engine quix] [--library-defaults]
+        [--small-sessions 1000] [--small-items 10000] [--engine quix] [--library-defaults] [--heap-probe-s 20]
 
 --library-defaults runs with the engines' own memory settings (1 GiB block cache, 3 x 64 MiB
 memtables, 1 GiB producer queue, 64 MiB consumer prefetch), the configuration before these
@@ -39,11 +39,11 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Producer
 
 from streamrec.config import Settings, load_settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
+from streamrec.stream.clients.producer import ClickProducer
 from streamrec.stream.stages.engines.common import STAGE_BASE_RSS_MB, stateful_memory_bound_mb
 from streamrec.stream.stages.stateful import anonymous_state_bytes
 from streamrec.stream.topics import Topics
@@ -64,23 +64,17 @@ COUNTERS = ("streamrec_clicks_accepted_total", "streamrec_clicks_duplicate_total
 def produce_burst(bootstrap: str, topic: str, clicks: int, sessions: int, items: int, elapsed_s: Synchronized) -> None:
     """Child process: `clicks` click records round-robin over `sessions`, items uniform over `items`."""
     rng = random.Random(7)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000,
-                         "queue.buffering.max.kbytes": 262144})
     start_ts = time.time() - 3600.0
     step_s = 3000.0 / clicks
     started = time.perf_counter()
-    for n in range(clicks):
-        session = f"s{n % sessions}"
-        value = orjson.dumps({"event_id": f"e{n}", "session_id": session, "user_id": None,
-                              "item_id": f"i{rng.randrange(items)}", "ts": start_ts + n * step_s, "type": "view"})
-        while True:
-            try:
-                producer.produce(topic, key=session.encode(), value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    if producer.flush(600) != 0:
-        raise SystemExit("the burst was not fully delivered")
+    with ClickProducer(bootstrap, topic, {"linger.ms": 50, "batch.size": 1_000_000, "queue.buffering.max.kbytes": 262144}) as out:
+        for n in range(clicks):
+            session = f"s{n % sessions}"
+            out.send_raw(session.encode(), orjson.dumps({"event_id": f"e{n}", "session_id": session, "user_id": None,
+                                                         "item_id": f"i{rng.randrange(items)}", "ts": start_ts + n * step_s,
+                                                         "type": "view"}))
+        if out.flush(600) != 0 or out.failed:
+            raise SystemExit("the burst was not fully delivered")
     elapsed_s.value = time.perf_counter() - started
 
 
@@ -180,7 +174,11 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
         produce_rate = args.clicks / elapsed.value
         print(f"{label}: {args.clicks:,} clicks produced in {elapsed.value:,.0f} s ({produce_rate:,.0f}/s)", flush=True)
 
-        worker = subprocess.Popen([sys.executable, "-m", "streamrec", "worker", "--role", "stateful"], env=env)
+        command = [sys.executable, "-m", "streamrec"]
+        if args.heap_probe_s:  # the same CLI, with bench/heap_probe.py sampling glibc's heap and RocksDB in the process
+            probe_out = Path(tempfile.mkdtemp(prefix="overload-heap-")) / "heap.jsonl"
+            command = [sys.executable, str(Path(__file__).with_name("heap_probe.py")), str(probe_out), str(args.heap_probe_s)]
+        worker = subprocess.Popen([*command, "worker", "--role", "stateful"], env=env)
         samples: list[tuple[float, float]] = []
         broker_peak_kb = 0
         sampled_peak = (0.0, 0.0)  # (VmRSS MB, clicks processed then): where in the burst the peak came
@@ -202,6 +200,8 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
             if done >= args.clicks or now - started > args.max_drain_s:
                 break
         memory = memory_kb(worker.pid)
+        if args.heap_probe_s:
+            print_heap_probe(probe_out)
         processed = samples[-1][1]
         if (rejected := scrape_processed(port, COUNTERS[2:])) > 0:
             raise SystemExit(f"{label}: {rejected:,.0f} clicks were dead-lettered; the generated burst should be valid")
@@ -248,6 +248,24 @@ def idle_rss_mb(env: dict[str, str], port: int) -> float:
         shutil.rmtree(idle_env["STREAMREC_STATE__DIR"], ignore_errors=True)
 
 
+def print_heap_probe(path: Path) -> None:
+    """The heap probe's samples (bench/heap_probe.py): glibc's heap in use vs kept free, and RocksDB's memory."""
+    rows = [orjson.loads(line) for line in path.read_text().splitlines()]
+    if not rows:
+        print(f"  heap probe: no samples in {path}", flush=True)
+        return
+    for row in rows:
+        rocksdb = row.get("rocksdb", {})
+        memtables = sum(f["cur-size-all-mem-tables"] for f in rocksdb.values())
+        cache = max((f["block-cache-usage"] for f in rocksdb.values()), default=0.0)  # one cache shared by the stores
+        readers = sum(f["estimate-table-readers-mem"] for f in rocksdb.values())
+        print(f"  heap probe: RSS {row['rss_mb']} MB, heap in use {row['heap_in_use_mb']} MB, kept free "
+              f"{row['heap_free_mb']} MB; RocksDB memtables {memtables:.0f} MB, block cache {cache:.0f} MB, "
+              f"table readers {readers:.1f} MB", flush=True)
+    print(f"  heap probe: max in use {max(r['heap_in_use_mb'] for r in rows)} MB, max kept free "
+          f"{max(r['heap_free_mb'] for r in rows)} MB ({len(rows)} samples, {path})", flush=True)
+
+
 def stage_settings(env: dict[str, str]) -> Settings:
     """The settings the stage will resolve from `env` (the same variables, read the same way)."""
     saved = dict(os.environ)
@@ -271,6 +289,8 @@ def main() -> None:
     parser.add_argument("--library-defaults", action="store_true", help="the engines' own memory settings (before)")
     parser.add_argument("--max-drain-s", type=float, default=1800.0, help="stop waiting for the drain after this long")
     parser.add_argument("--only-large", action="store_true", help="skip the small key space")
+    parser.add_argument("--heap-probe-s", type=float, default=0.0,
+                        help="sample the stage's glibc heap and RocksDB memory every this many seconds (bench/heap_probe.py)")
     args = parser.parse_args()
     overrides = LIBRARY_DEFAULTS if args.library_defaults else {}
     config = "library defaults" if args.library_defaults else "settings defaults"

@@ -4,8 +4,8 @@ Why: glibc's malloc keeps what RocksDB (memtables flushed, compaction buffers, b
 evictions) and a checkpoint's serialised states free in its heaps, and hands pages back only
 from the top of a heap. Under a long burst over a large key space the freed memory is
 interleaved with live blocks, so the stateful stage's resident memory crept above everything
-its settings bound (sampling mallinfo2 during bench/overload.py, the free part of the heap grew
-past the live part; docs/benchmarks.md, "Stateful stage under a burst"). `malloc_trim(0)` walks
+its settings bound (`bench/overload.py --heap-probe-s` samples glibc's mallinfo2 in the stage:
+the free part of the heap grew past the live part; docs/benchmarks.md, "Stateful stage under a burst"). `malloc_trim(0)` walks
 every arena and releases each whole free page (madvise MADV_DONTNEED); it takes milliseconds,
 so the stage calls it every `state.heap_trim_interval_ms` from its processing thread.
 

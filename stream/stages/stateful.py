@@ -137,7 +137,7 @@ class StatefulStep:
         offset: int | None = None,
         ts_produced: float | None = None,
     ) -> StepResult:
-        """The pure transition: no I/O, no metrics (see `__call__` for the counted version).
+        """The pure transition: no I/O, no metrics (`record` counts it).
 
         Scoring requests are keyed by session_id (the scoring stage's unit), dead letters by the original key.
         `ts_produced` is the click record's Kafka timestamp, carried on for the latency histogram.
@@ -163,20 +163,10 @@ class StatefulStep:
             duplicate=transition.duplicate,
         )
 
-    def __call__(
-        self,
-        key: bytes | None,
-        value: bytes | None,
-        stored: dict[str, Any] | None,
-        now: float,
-        *,
-        partition: int | None = None,
-        offset: int | None = None,
-        ts_produced: float | None = None,
-    ) -> StepResult:
-        """`step`, counted in the stage's metrics; the process's free heap pages go back to the OS now and then."""
+    def record(self, result: StepResult) -> StepResult:
+        """Count a `step` result in the stage's metrics (the engines call this per click); the process's free
+        heap pages go back to the OS now and then."""
         self._heap.tick()
-        result = self.step(key, value, stored, now, partition=partition, offset=offset, ts_produced=ts_produced)
         if result.rejection is not None:
             metrics.CLICKS_DEAD_LETTERED.labels(result.rejection.reason.value).inc()
             return result

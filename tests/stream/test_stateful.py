@@ -80,7 +80,7 @@ def test_malformed_record_goes_to_the_dlq_and_leaves_state_alone(settings: Setti
     assert (letter.reason, letter.source_topic, letter.source_partition, letter.source_offset) == ("not_json", "x.clicks", 3, 7)
 
 
-def test_calling_the_step_counts_it_in_metrics(settings: Settings) -> None:
+def test_recording_a_step_counts_it_in_metrics(settings: Settings) -> None:
     step = StatefulStep(settings)
 
     def sample(name: str, **labels: str) -> float:
@@ -89,9 +89,9 @@ def test_calling_the_step_counts_it_in_metrics(settings: Settings) -> None:
     before = (sample("streamrec_clicks_accepted_total"), sample("streamrec_clicks_duplicate_total"),
               sample("streamrec_clicks_dead_lettered_total", reason="not_json"),
               sample("streamrec_scoring_requests_emitted_total"))
-    first = step(*raw(0), None, NOW)
-    step(*raw(0), first.state, NOW)
-    step(b"u1", b"nope", None, NOW)
+    first = step.record(step.step(*raw(0), None, NOW))
+    step.record(step.step(*raw(0), first.state, NOW))
+    step.record(step.step(b"u1", b"nope", None, NOW))
     after = (sample("streamrec_clicks_accepted_total"), sample("streamrec_clicks_duplicate_total"),
              sample("streamrec_clicks_dead_lettered_total", reason="not_json"),
              sample("streamrec_scoring_requests_emitted_total"))

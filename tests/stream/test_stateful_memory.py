@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 
 import orjson
-from confluent_kafka import Producer
 from ops_helpers import scrape, wait_until
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import free_port
+from streamrec.stream.clients.producer import ClickProducer
 from streamrec.stream.stages.engines.common import stateful_memory_bound_mb
 from streamrec.stream.stages.stateful import anonymous_state_bytes
 from streamrec.stream.topics import Topics
@@ -33,19 +33,13 @@ SMALL_QUEUES = {"producer_buffer_kbytes": 4096, "consumer_buffer_kbytes": 2048,
 def _produce_burst(settings: Settings) -> None:
     """CLICKS anonymous clicks round-robin over SESSIONS, an hour of event time (no session closes)."""
     rng = random.Random(10)
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 50})
-    topic, start = Topics(settings.kafka.topic_prefix).clicks, time.time() - 3600
-    for n in range(CLICKS):
-        session = f"s{n % SESSIONS}"
-        value = orjson.dumps({"event_id": f"e{n}", "session_id": session, "item_id": f"i{rng.randrange(ITEMS)}",
-                              "ts": start + n * 3000 / CLICKS})
-        while True:
-            try:
-                producer.produce(topic, key=session.encode(), value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    assert producer.flush(120) == 0
+    start = time.time() - 3600
+    with ClickProducer(settings.kafka.bootstrap_servers, Topics(settings.kafka.topic_prefix).clicks, {"linger.ms": 50}) as clicks:
+        for n in range(CLICKS):
+            session = f"s{n % SESSIONS}"
+            clicks.send_raw(session.encode(), orjson.dumps({"event_id": f"e{n}", "session_id": session,
+                                                            "item_id": f"i{rng.randrange(ITEMS)}", "ts": start + n * 3000 / CLICKS}))
+        assert clicks.flush(120) == 0 and clicks.failed == 0
 
 
 def _memory_kb(pid: int) -> dict[str, int]:

@@ -100,8 +100,8 @@ COLUMN_FAMILIES_PER_PARTITION = 2
 """Quix opens each partition's database with its data and its metadata (offsets) column family; faust one."""
 CHECKPOINT_COPIES = 4
 """Bytes held per byte of the states a Quix checkpoint changed, at its flush: the transaction's copy (1), RocksDB's
-write batch, whose buffer grows by doubling (up to 2; rocksdict measured 1.66 for 10,000 states of 2 KB), and the
-batch's previous buffer while the last doubling copies it (up to 1). The changelog copy waits in the producer
+write batch, whose buffer grows by doubling (up to 2; bench/write_batch_memory.py measures it), and the batch's
+previous buffer while the last doubling copies it (up to 1). The changelog copy waits in the producer
 queue, which has its own bound."""
 CONSUMER_BUFFER_COPIES = 2
 """The consumer's prefetch queue (`kafka.consumer_buffer_kbytes`) and one fetch response being received, which

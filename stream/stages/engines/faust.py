@@ -214,7 +214,7 @@ def build_app(settings: Settings) -> faust.App:
     async def fold(tp: TP, offset: int, key: bytes | None, value: bytes | None, epoch: int,
                    ts_produced: float | None = None) -> None:
         stored = table.get(key) if key is not None else None
-        result = step(key, value, stored, time.time(), partition=tp.partition, offset=offset, ts_produced=ts_produced)
+        result = step.record(step.step(key, value, stored, time.time(), partition=tp.partition, offset=offset, ts_produced=ts_produced))
         if result.state is not None:
             table[key] = result.state
         produced.append(await outputs[result.output.topic].send(key=result.output.key, value=result.output.value))

@@ -93,8 +93,9 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
 
     def process(value: bytes | None, key: bytes | None, ts_ms: int, _headers: Any, state: State) -> Output:
         context = message_context()
-        result = step(key, value, state.get(_STATE_KEY), time.time(), partition=context.partition, offset=context.offset,
-                      ts_produced=ts_ms / 1000 if ts_ms and ts_ms > 0 else None)
+        ts_produced = ts_ms / 1000 if ts_ms and ts_ms > 0 else None
+        result = step.record(step.step(key, value, state.get(_STATE_KEY), time.time(), partition=context.partition,
+                                       offset=context.offset, ts_produced=ts_produced))
         if result.state is not None:
             state.set(_STATE_KEY, result.state)
         return result.output
