@@ -12,9 +12,11 @@ One run, from a fresh clone (embedded broker, nothing else needed):
    (its tables hold them), then - with the trainer running, started from the warm-up checkpoint at
    the stream's end - the rest (the warm log's validation tail), which the trainer learns as the
    offline bench's learner does (bench/continual_offline.py); the trainer then stops (publishing);
-4. a first slice of the judged log is replayed at --rate clicks/s without the trainer (latency baseline);
-5. the trainer resumes (from its last version, at its trained-through offsets: it learns the slice
-   too) and the rest of the judged log is replayed at the same rate: report.json (replay report format, each scorer's model versions),
+4. the trainer resumes (from its last version, at its trained-through offsets) and a first slice of
+   the judged log is replayed at --rate clicks/s while the trainer is paused every other
+   --ab-window-s (the latency A/B, bench/latency_ab.py: both arms share the broker's state);
+5. the rest of the judged log is replayed at the same rate, the trainer running throughout:
+   report.json (replay report format, each scorer's model versions),
    report.md, timeline.png (the three scorers over the stream).
 
 Printed and written to figures.json, each with its baseline in the same run:
@@ -23,7 +25,8 @@ first appearance in a neural answer (an answer of `default+online` to a session 
 warm-up model knows, so the network - not the kNN fallback - ranked it; timed between the arrival
 of the answer to that first click and the arrival of the answer containing the item, i.e. one
 end-to-end latency less than from the click itself); announcement -> first answer by that version;
-p99 with vs without the trainer; trainer examples/s and publish time.
+p50 / p99 with the trainer running vs paused (the A/B; the kNN shadow as control); trainer
+examples/s and publish time.
 
     python bench/continual.py                                  # synthetic stream: new items, drift at day 15
     python bench/continual.py --dataset ../shared/data/yoochoose-100k.test.tsv \\
@@ -45,6 +48,8 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 from rich.console import Console
+
+from latency_ab import TrainerToggle, arm_latencies, summary
 
 from streamrec.config import Settings, load_settings
 from streamrec.models.checkpoint import Checkpoint
@@ -268,16 +273,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                                        scoring_group(knn)], fleet)
             with Replayer(settings, drain=DrainPolicy(idle_s=30.0, scorers=3), console=console) as replayer:
                 replayer.warm_up(learned, args.warm or "synthetic (first half)")
-                with warm_trainer:  # learns the warm tail; stopped for the latency baseline (it publishes on the way out)
+                with warm_trainer:  # learns the warm tail, then stops (it publishes on the way out)
                     _wait_for_line(warm_trainer, "starting from", 120)
                     replayer.warm_up(unlearned, args.warm or "synthetic (first half)")
                     _wait_until_learned(warm_trainer, len(unlearned), 300)
                 recorder = Recorder(settings)
                 pacing = Pacing(rate_eps=args.rate)
-                without = replayer.judge(main[:n_before], pacing=pacing, dataset=args.dataset or "synthetic",
-                                         fmt=args.format, label="without trainer")
                 running.enter_context(trainer)  # resumes from the warm trainer's last version and offsets
                 _wait_for_line(trainer, "resuming from", 120)
+                assert trainer.pid is not None
+                with TrainerToggle(trainer.pid, args.ab_window_s) as toggle:  # latency A/B (bench/latency_ab.py)
+                    replayer.judge(main[:n_before], pacing=pacing, dataset=args.dataset or "synthetic", fmt=args.format,
+                                   label="latency A/B (trainer paused every other window)")
+                assert replayer.latest is not None
+                latency_ab = {scorer: summary(arm_latencies(replayer.latest, scorer, toggle.intervals, args.ab_margin_s))
+                              for scorer in (CONTINUAL, KNN)}
                 report = replayer.judge(main[n_before:], pacing=pacing, dataset=args.dataset or "synthetic",
                                         fmt=args.format, label="with trainer")
                 dead = [p.name for p in (*fleet, trainer) if not p.alive()]
@@ -287,17 +297,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 recorder.close()
             trainer_log = trainer.log_path.read_text(errors="replace")
     write_report(report, out)
-    return figures(report, without, recorder, main[n_before:], known, train_s, trainer_log, args)
+    return figures(report, latency_ab, recorder, main[n_before:], known, train_s, trainer_log, args)
 
 
-def figures(report: ReplayReport, without: ReplayReport, recorder: Recorder, judged: Sequence[LoggedClick],
+def figures(report: ReplayReport, latency_ab: dict[str, dict[str, float | int | None]], recorder: Recorder, judged: Sequence[LoggedClick],
             known: set[str], train_s: float, trainer_log: str, args: argparse.Namespace) -> dict[str, object]:
     hr = {s.scorer: s.metrics.get("HR@20") for s in report.scorers}
-    marker = "-m4-"  # phases: w1 warm-up (fit sessions), w2 warm-up (the rest), m3 latency baseline without trainer, m4 judged
+    marker = "-m4-"  # phases: w1 warm-up (fit sessions), w2 warm-up (the rest), m3 latency A/B, m4 judged
     new_items = new_item_delays(judged, known, recorder.answers, marker)
     swaps = swap_delays(recorder)
-    p99 = {label: next((s.latency.p99_ms for s in r.scorers if s.scorer == CONTINUAL), None)
-           for label, r in (("without_trainer", without), ("with_trainer", report))}
     result: dict[str, object] = {
         "command": "python bench/continual.py " + " ".join(args.argv),
         "rate_eps": args.rate, "judged_clicks": len(judged), "warm_up_train_s": train_s,
@@ -311,7 +319,8 @@ def figures(report: ReplayReport, without: ReplayReport, recorder: Recorder, jud
         "new_item_first_neural_recommendation_s_p90": _pct(new_items, 0.9),
         "announce_to_serving_s_median": statistics.median(swaps) if swaps else None,
         "announce_to_serving_s_max": max(swaps) if swaps else None,
-        "p99_ms_continual": p99,
+        "latency_ab": latency_ab,
+        "p99_ms_judged_phase": {s.scorer: s.latency.p99_ms for s in report.scorers},
         "trainer": trainer_figures(trainer_log, recorder.updates),
     }
     return result
@@ -327,7 +336,12 @@ def main() -> None:
                         help="synthetic: share of items whose successors change at --drift-day (0: no drift)")
     parser.add_argument("--drift-day", type=float, default=15.0, help="synthetic: day of the 30 the drift happens")
     parser.add_argument("--rate", type=float, default=100.0, help="paced send rate of the judged log, clicks/s")
-    parser.add_argument("--latency-clicks", type=int, default=2000, help="judged clicks sent before the trainer starts")
+    parser.add_argument("--latency-clicks", type=int, default=2000,
+                        help="first clicks of the judged log, sent for the latency A/B (not judged for quality)")
+    parser.add_argument("--ab-window-s", type=float, default=5.0,
+                        help="latency A/B: the trainer is paused every other window of this length")
+    parser.add_argument("--ab-margin-s", type=float, default=1.0,
+                        help="latency A/B: clicks sent this close to a switch count for neither arm")
     parser.add_argument("--limit", type=int, default=0, help="judge at most this many clicks (0: all)")
     parser.add_argument("--train-seconds", type=float, default=180.0, help="max_train_seconds of the warm-up model")
     parser.add_argument("--publish-every-s", type=float, default=10.0)

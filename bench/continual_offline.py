@@ -55,7 +55,8 @@ def main() -> None:
     test_clicks = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
     fit_ids, valid_ids = _fit_valid_sessions(train_clicks)
     head_knn = _head_knn(args.head_knn)
-    checkpoint = _warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed, head_knn)
+    checkpoint = _warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed, head_knn,
+                                  session_table=args.session_table == "on")
     valid_stream = [c for c in train_clicks if c.session_id in valid_ids]
     if args.phase == "valid":
         stream, judged = valid_stream, [True] * len(valid_stream)
@@ -112,15 +113,17 @@ def _head_knn(spec: str) -> KnnParams:
 
 
 def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float, seed: int,
-                     head_knn: KnnParams) -> Checkpoint:
-    """The warm-up model, cached per training cap, seed and head kNN parameters."""
-    path = REPORTS / f"warm-default-{max_train_seconds:.0f}s-seed{seed}-knn{head_knn.digest}.pt"
+                     head_knn: KnnParams, session_table: bool = True) -> Checkpoint:
+    """The warm-up model, cached per training cap, seed, head kNN parameters and session table."""
+    tables = "session" if session_table else "nosession"
+    path = REPORTS / f"warm-default-{max_train_seconds:.0f}s-seed{seed}-knn{head_knn.digest}-{tables}.pt"
     if path.exists():
         return Checkpoint.load(path)
     from streamrec.models.train import train_checkpoint
 
     split = session_split(train_clicks, test_clicks)
-    checkpoint = train_checkpoint("default", split, device="cpu", seed=seed, knn=head_knn, max_train_seconds=max_train_seconds)
+    checkpoint = train_checkpoint("default", split, device="cpu", seed=seed, knn=head_knn, max_train_seconds=max_train_seconds,
+                                  session_cooccurrence=session_table)
     print(f"warm-up model: kNN parameters {checkpoint.config.knn}, {checkpoint.metrics}", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(path)
@@ -136,6 +139,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head-knn", default="", help="the warm-up model's head kNN parameters instead of the preset's: "
                         "window,backward_weight,max_neighbours,recency_decay,idf,repeat")
+    parser.add_argument("--session-table", choices=("on", "off"), default="on",
+                        help="the warm-up model with or without the head's session table (ModelConfig.session_cooccurrence)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--publish-every-steps", type=int, default=0, help="snapshot (new distillation teacher) every N steps")
     parser.add_argument("--resume-on-publish", action="store_true", help="restart the learner from every snapshot")

@@ -57,7 +57,7 @@ class Checkpoint:
             digest.update(name.encode())
             digest.update(value.numpy().tobytes() if isinstance(value, Tensor) else repr(value).encode())
         digest.update("\n".join(self.vocab.to_list()).encode())
-        digest.update(repr(sorted(self.config.to_dict().items())).encode())
+        digest.update(repr(self.config.identity()).encode())
         return digest.hexdigest()[:12]
 
     @property

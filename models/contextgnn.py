@@ -21,6 +21,17 @@ and the final logit is exp(g_6(b)) * two_tower[b, v] + local[b, v] * pair[b, v]:
 sets how much the two-tower (exploratory) score counts for this session (sr-gnn-notes §8.2:
 short sessions borrow co-click structure; the MLP learns how much, per session). The head
 starts as a blend of the two-tower model and the kNN, then learns the mixture.
+
+With the session table (ModelConfig.session_cooccurrence, on in the presets) the pair score
+gains g_7 * together[b, v], and the table's rows join the local set:
+
+    together[b, v] = sum_j decay^j * S(u_j, v) / max_v(.),   S(a, b) = n(a, b) / sqrt(n(a) n(b))
+
+with n(a, b) the training sessions holding both items and n(a) those holding a (cosine over
+sessions, `session_neighbours`). Both windowed tables see a few clicks around each click; S sees
+whole sessions, the evidence the item-based session kNN uses; the windowed features alone
+left the model tied with the kNN on HR@20 (why and how it was chosen: docs/models.md,
+"The session table").
 """
 
 from __future__ import annotations
@@ -83,6 +94,28 @@ def _top_k_per_row(row: np.ndarray, col: np.ndarray, weight: np.ndarray, num_row
     return torch.from_numpy(index), torch.from_numpy(value)
 
 
+def session_neighbours(sequences: Sequence[Sequence[int]], num_items: int, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Top-k items clicked in the same session at any distance: (index [V, k], weight [V, k], sessions [V]).
+
+    weight(a, b) = #sessions holding both / sqrt(#sessions holding a * #sessions holding b), the
+    cosine over sessions (each session counts a pair once, whatever its length or order); `sessions`
+    counts the sessions holding each item. The windowed tables see a few clicks around each click;
+    this one sees the whole session, the evidence the item-based session kNN uses.
+    """
+    sets = [np.unique(np.asarray(s, dtype=np.int64)) for s in sequences if len(s) > 0]
+    sessions = np.bincount(np.concatenate(sets), minlength=num_items).astype(np.float64) if sets else np.zeros(num_items)
+    pairs = [x for x in sets if x.size > 1]
+    if not pairs:
+        return _top_k_per_row(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), num_items, k) + (torch.from_numpy(sessions.astype(np.float32)),)
+    src = np.concatenate([np.repeat(x, x.size) for x in pairs])
+    dst = np.concatenate([np.tile(x, x.size) for x in pairs])
+    keep = src != dst
+    keys, total = np.unique(src[keep] * num_items + dst[keep], return_counts=True)
+    row, col = keys // num_items, keys % num_items
+    weight = total / np.sqrt(sessions[row] * sessions[col])
+    return _top_k_per_row(row, col, weight, num_items, k) + (torch.from_numpy(sessions.astype(np.float32)),)
+
+
 LOG_FLOOR = -10.0
 """log knn is clamped here: local items the kNN does not reach (knn = 0) get the floor."""
 
@@ -91,11 +124,12 @@ class ContextGNNHead(nn.Module):
     """Fuses two-tower logits with pair-wise scores on each session's local item set."""
 
     FEATURES = 6  # bias, cosine co-occurrence, repeat recency, node pair score, knn, log knn
-    OUTPUTS = FEATURES + 1  # + log weight of the two-tower score
     SESSION_STATS = 3  # log(1 + clicks), log(1 + local items), log(raw kNN maximum): how much local evidence there is
 
-    def __init__(self, dim: int, num_items: int, recency_decay: float, scale: float, knn: KnnParams) -> None:
-        """`knn`: the baseline's parameters (ModelConfig.knn), reproduced by the kNN feature and used for both tables."""
+    def __init__(self, dim: int, num_items: int, recency_decay: float, scale: float, knn: KnnParams,
+                 session_table: bool = False) -> None:
+        """`knn`: the baseline's parameters (ModelConfig.knn), reproduced by the kNN feature and used for both
+        windowed tables; `session_table`: also the session co-occurrence table and its feature (ModelConfig.session_cooccurrence)."""
         super().__init__()
         neighbours = knn.max_neighbours
         self.register_buffer("neighbour_index", torch.zeros(num_items, neighbours, dtype=torch.long))
@@ -103,25 +137,45 @@ class ContextGNNHead(nn.Module):
         self.register_buffer("knn_index", torch.zeros(num_items, neighbours, dtype=torch.long))
         self.register_buffer("knn_weight", torch.zeros(num_items, neighbours))
         self.register_buffer("idf_weight", torch.ones(num_items))
-        self.fold_tables: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
-        """Out-of-fold (cosine index, cosine weight, row index, row weight) tables for training (not saved)."""
+        self.session_table = session_table
+        if session_table:  # registered only when used: checkpoints without it keep loading
+            self.register_buffer("session_index", torch.zeros(num_items, neighbours, dtype=torch.long))
+            self.register_buffer("session_weight", torch.zeros(num_items, neighbours))
+            self.register_buffer("session_count", torch.zeros(num_items))
+        self.fold_tables: list[tuple[Tensor, ...]] = []
+        """Out-of-fold (cosine index, cosine weight, row index, row weight[, session index, session weight])
+        tables for training (not saved)."""
         self.recency_decay = recency_decay
         self.knn = knn
-        self.fusion = nn.Sequential(nn.Linear(dim + self.SESSION_STATS, dim), nn.ReLU(), nn.Linear(dim, self.OUTPUTS))
+        outputs = self.FEATURES + 1 + int(session_table)  # + log weight of the two-tower score [+ session feature]
+        self.fusion = nn.Sequential(nn.Linear(dim + self.SESSION_STATS, dim), nn.ReLU(), nn.Linear(dim, outputs))
         nn.init.zeros_(self.fusion[-1].weight)
         with torch.no_grad():  # start as a blend of the two-tower model and the kNN baseline
-            self.fusion[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, scale / 2, 0.0, 0.0]))
+            bias = torch.zeros(outputs)
+            bias[4] = scale / 2
+            self.fusion[-1].bias.copy_(bias)
 
-    def set_neighbours(self, cosine: tuple[Tensor, Tensor], row: tuple[Tensor, Tensor], item_counts: Tensor) -> None:
+    def set_neighbours(self, cosine: tuple[Tensor, Tensor], row: tuple[Tensor, Tensor], item_counts: Tensor,
+                       session: tuple[Tensor, Tensor, Tensor] | None = None) -> None:
         """Install the co-occurrence tables computed from the training log and the kNN's idf weights."""
         self.neighbour_index.copy_(cosine[0])
         self.neighbour_weight.copy_(cosine[1])
         self.knn_index.copy_(row[0])
         self.knn_weight.copy_(row[1])
+        if self.session_table:
+            assert session is not None, "a head with a session table needs session_neighbours(...)"
+            self.session_index.copy_(session[0])
+            self.session_weight.copy_(session[1])
+            self.session_count.copy_(session[2])
         share = item_counts / item_counts.sum().clamp_min(1.0)
         self.idf_weight.copy_(share.clamp_min(1e-12) ** -self.knn.idf)
 
-    def set_fold_tables(self, folds: Sequence[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]]) -> None:
+    def tables(self) -> tuple[Tensor, ...]:
+        """The served tables: (cosine index, cosine weight, row index, row weight[, session index, session weight])."""
+        served = (self.neighbour_index, self.neighbour_weight, self.knn_index, self.knn_weight)
+        return served + (self.session_index, self.session_weight) if self.session_table else served
+
+    def set_fold_tables(self, folds: Sequence[Sequence[tuple[Tensor, ...]]]) -> None:
         """Tables built without each training fold's sequences: fold f's examples read table f.
 
         Stacking (Wolpert 1992): a table built from all training sequences contains every
@@ -129,7 +183,8 @@ class ContextGNNHead(nn.Module):
         inflated evidence, unlike at test time; out-of-fold tables keep the head honest.
         """
         device = self.knn_index.device  # call after moving the module
-        self.fold_tables = [(ci.to(device), cw.to(device), ri.to(device), rw.to(device)) for (ci, cw), (ri, rw) in folds]
+        width = len(self.tables())
+        self.fold_tables = [tuple(t.to(device) for table in fold if table is not None for t in table[:2])[:width] for fold in folds]
 
     def forward(
         self, session: Tensor, two_tower: Tensor, graphs: Batch, nodes: Tensor, candidates: Tensor | None = None, fold: int | None = None
@@ -140,20 +195,25 @@ class ContextGNNHead(nn.Module):
         the features are computed on their support only (models/score_space.py), never [B, V],
         and equal the dense features at the candidates.
         """
-        tables = self.fold_tables[fold] if fold is not None and self.fold_tables else (
-            self.neighbour_index, self.neighbour_weight, self.knn_index, self.knn_weight
-        )
+        tables = self.fold_tables[fold] if fold is not None and self.fold_tables else self.tables()
         space = self._space(session, graphs, tables, candidates)
         evidence, recency, node_pair, lengths = self._pair_features(session, graphs, nodes, tables[0], tables[1], space)
-        knn, knn_max = self._knn_scores(session, graphs, tables[2], tables[3], space)
-        familiar = space.row_count((evidence > 0) | (recency > 0) | (knn > 0))
+        distinct_age = self._distinct_age(graphs)
+        knn, knn_max = self._knn_scores(session, graphs, tables[2], tables[3], space, distinct_age)
+        together = self._session_scores(graphs, tables[4], tables[5], space, distinct_age) if self.session_table else None
+        seen = (evidence > 0) | (recency > 0) | (knn > 0)
+        if together is not None:
+            seen = seen | (together > 0)
+        familiar = space.row_count(seen)
         stats = torch.stack([torch.log1p(lengths), torch.log1p(familiar), knn_max.clamp_min(1e-12).log()], dim=-1)
         evidence, recency, node_pair, knn = (space.select(f) for f in (evidence, recency, node_pair, knn))
-        local = ((evidence > 0) | (recency > 0) | (knn > 0)).to(two_tower.dtype)
+        local = space.select(seen.to(two_tower.dtype))
         log_knn = knn.clamp_min(1e-30).log().clamp_min(LOG_FLOOR)
-        g = self.fusion(torch.cat([session, stats], dim=-1))  # [B, 7]
+        g = self.fusion(torch.cat([session, stats], dim=-1))  # [B, 7] (+1 with the session table)
         pair = g[:, :1] + g[:, 1:2] * evidence + g[:, 2:3] * recency + g[:, 3:4] * node_pair
         pair = pair + g[:, 4:5] * knn + g[:, 5:6] * log_knn
+        if together is not None:
+            pair = pair + g[:, 7:8] * space.select(together)
         return g[:, 6:7].exp() * two_tower + local * pair
 
     def familiar_items(self, items: Tensor) -> Tensor:
@@ -161,34 +221,55 @@ class ContextGNNHead(nn.Module):
         themselves and their cosine and kNN co-occurrence rows -> [N, 1 + 2K] (PAD where a row is short).
 
         Candidate generation includes them all, so re-ranking candidates never misses an item the
-        head would lift (everything else scores its two-tower logit only)."""
-        return torch.cat([items.unsqueeze(-1), self.neighbour_index[items], self.knn_index[items]], dim=1)
+        head would lift (everything else scores its two-tower logit only). With the session table,
+        its rows too ([N, 1 + 3K])."""
+        rows = [items.unsqueeze(-1), self.neighbour_index[items], self.knn_index[items]]
+        if self.session_table:
+            rows.append(self.session_index[items])
+        return torch.cat(rows, dim=1)
 
     def _space(self, session: Tensor, graphs: Batch, tables: tuple[Tensor, ...], candidates: Tensor | None) -> ScoreSpace:
         """Dense [B, V] features, or (with candidates) features on their support only (models/score_space.py)."""
         batch_size, num_items = session.size(0), tables[0].size(0)
         if candidates is None:
             return DenseSpace(batch_size, num_items, session, candidates)
-        x = graphs.x
-        cosine_rows = tables[0][x]  # clicks' items are the nodes' items
-        rows = torch.cat([graphs.batch, graphs.batch.unsqueeze(-1).expand_as(cosine_rows).flatten(), graphs.batch.repeat_interleave(tables[2].size(1))])
-        items = torch.cat([x, cosine_rows.flatten(), tables[2][x].flatten()])
+        x = graphs.x  # clicks' items are the nodes' items
+        neighbour_rows = [tables[i][x] for i in range(0, len(tables), 2)]  # [N, K] per table
+        rows = torch.cat([graphs.batch] + [graphs.batch.repeat_interleave(r.size(1)) for r in neighbour_rows])
+        items = torch.cat([x] + [r.flatten() for r in neighbour_rows])
         return SparseSpace(rows, items, num_items, session, candidates)
 
+    @staticmethod
+    def _distinct_age(graphs: Batch) -> Tensor:
+        """Per node: 0 for the session's most recently clicked distinct item, 1 for the next, ... [N]."""
+        device = graphs.x.device
+        num_nodes, num_clicks = graphs.x.numel(), graphs.click_node.numel()
+        position = torch.arange(num_clicks, device=device)
+        last_click = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
+        last_click = last_click.scatter_reduce(0, graphs.click_node, position, reduce="amax")
+        order = torch.argsort(graphs.batch * (num_clicks + 1) + (num_clicks - last_click))  # per graph, most recent first
+        distinct_age = torch.empty_like(order)
+        distinct_age[order] = torch.arange(num_nodes, device=device) - graphs.ptr[graphs.batch[order]]
+        return distinct_age
+
+    def _session_scores(self, graphs: Batch, index: Tensor, weight: Tensor, space: ScoreSpace, distinct_age: Tensor) -> Tensor:
+        """together[b, v] = sum_j decay^j S(u_j, v) / max_v(.): the session table's evidence, u_j the j-th most
+        recent distinct item, decay = recency_decay, S the cosine over sessions (session_neighbours)."""
+        decay = self.recency_decay ** distinct_age.to(weight.dtype)  # [N]
+        neighbour = index[graphs.x]  # [N, K]
+        rows = graphs.batch.unsqueeze(-1).expand_as(neighbour)
+        scores = space.without_padding(space.sum(rows, neighbour, weight[graphs.x] * decay.unsqueeze(-1)))
+        return scores / space.per_row(space.row_max(scores).clamp_min(1e-12))
+
     def _knn_scores(
-        self, session: Tensor, graphs: Batch, knn_index: Tensor, knn_weight: Tensor, space: ScoreSpace | None = None
+        self, session: Tensor, graphs: Batch, knn_index: Tensor, knn_weight: Tensor, space: ScoreSpace | None = None,
+        distinct_age: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """knn[b, v] of the module docstring, max-normalised per row (models/knn.py's score), and the row maxima [B].
 
         In `space` (default: dense [B, V])."""
         space = space or DenseSpace(session.size(0), knn_index.size(0), session)
-        num_nodes, num_clicks = graphs.x.numel(), graphs.click_node.numel()
-        position = torch.arange(num_clicks, device=session.device)
-        last_click = torch.full((num_nodes,), -1, dtype=torch.long, device=session.device)
-        last_click = last_click.scatter_reduce(0, graphs.click_node, position, reduce="amax")
-        order = torch.argsort(graphs.batch * (num_clicks + 1) + (num_clicks - last_click))  # per graph, most recent first
-        distinct_age = torch.empty_like(order)
-        distinct_age[order] = torch.arange(num_nodes, device=session.device) - graphs.ptr[graphs.batch[order]]
+        distinct_age = self._distinct_age(graphs) if distinct_age is None else distinct_age
         weight = self.knn.recency_decay ** distinct_age.to(session.dtype)  # [N]
         neighbour = knn_index[graphs.x]  # [N, K]
         rows = torch.cat([graphs.batch.unsqueeze(-1).expand_as(neighbour).flatten(), graphs.batch])

@@ -62,6 +62,10 @@ class ModelConfig:
     with. The ContextGNN presets set `CONTEXTGNN_KNN`, chosen on the neural model's validation;
     None: training fills it from `scoring.sknn_*`, the kNN baseline's (`train_checkpoint`).
     Every checkpoint saves the value it was trained with, and serving uses that value."""
+    session_cooccurrence: bool = False
+    """A third table for the head: items clicked in the same session at any distance (cosine over
+    sessions, contextgnn.session_neighbours) and its feature; its neighbours join the local set.
+    False in checkpoints written before it existed (they load unchanged)."""
     cooccurrence_folds: int = 5
     """Training examples of fold f (sequence index mod folds) read co-occurrence tables built
     without fold f (stacking); <= 1 uses the full table, which leaks each target's own transition."""
@@ -89,6 +93,12 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def identity(self) -> list[tuple[str, Any]]:
+        """The config as checkpoint content hashes see it (models/checkpoint.py): a field added after
+        checkpoint format v2 is left out while it holds the value its absence means (`LATER_FIELDS`), so a
+        checkpoint written before the field existed keeps its version stamp when read by newer code."""
+        return sorted((k, v) for k, v in self.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k]))
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Inverse of to_dict; unknown keys (from a newer version) are an error, missing ones default."""
@@ -99,6 +109,9 @@ class ModelConfig:
         knn = d.get("knn")
         return cls(**{**d, "knn": KnnParams.from_dict(knn) if isinstance(knn, dict) else knn})
 
+
+LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False}
+"""ModelConfig fields added after checkpoint format v2, with the value a checkpoint without them was trained with."""
 
 CONTEXTGNN_KNN = KnnParams(window=3, backward_weight=0.5, max_neighbours=100, half_life_clicks=0.0,
                            recency_decay=0.5, idf=0.1, repeat=0.3)
@@ -118,8 +131,8 @@ PRESETS: dict[str, ModelConfig] = {
     "glad": _GLAD,
     "glad-clusters": _GLAD_CLUSTERS,
     "glad-attentive": _GLAD_ATTENTIVE,
-    "contextgnn": replace(_GLAD_ATTENTIVE, contextgnn=True, knn=CONTEXTGNN_KNN),
-    "grainrec-contextgnn": replace(_GRAINREC, contextgnn=True, knn=CONTEXTGNN_KNN),
+    "contextgnn": replace(_GLAD_ATTENTIVE, contextgnn=True, knn=CONTEXTGNN_KNN, session_cooccurrence=True),
+    "grainrec-contextgnn": replace(_GRAINREC, contextgnn=True, knn=CONTEXTGNN_KNN, session_cooccurrence=True),
 }
 PRESETS["default"] = PRESETS["grainrec-contextgnn"]
 

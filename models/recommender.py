@@ -56,7 +56,8 @@ class SessionRecommender(nn.Module):
         if config.contextgnn and config.knn is None:
             raise ValueError("the ContextGNN head needs ModelConfig.knn (train_checkpoint fills it from scoring.sknn_*)")
         self.head = (
-            ContextGNNHead(config.dim, num_items, config.recency_decay, config.scale, config.knn)
+            ContextGNNHead(config.dim, num_items, config.recency_decay, config.scale, config.knn,
+                           session_table=config.session_cooccurrence)
             if config.contextgnn and config.knn is not None
             else None
         )

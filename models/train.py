@@ -26,7 +26,7 @@ from torch import Tensor
 
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
-from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.contextgnn import cooccurrence_neighbours, session_neighbours
 from streamrec.models.knn import knn_params
 from streamrec.models.presets import ModelConfig, preset
 from streamrec.models.recommender import Context, ModelInput, SessionRecommender
@@ -104,21 +104,24 @@ def _initial_model(config: ModelConfig, vocab: ItemVocabulary, sequences: list[l
     counts = np.bincount([i for s in sequences for i in s], minlength=len(vocab))
     model.item_counts.copy_(torch.from_numpy(counts.astype(np.float32)))
     if model.head is not None:
-        model.head.set_neighbours(*_cooccurrence_tables(config, len(vocab), sequences), model.item_counts)
+        cosine, row, session = _cooccurrence_tables(config, len(vocab), sequences)
+        model.head.set_neighbours(cosine, row, model.item_counts, session)
     return model
 
 
-Tables = tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]
+Tables = tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], tuple[Tensor, Tensor, Tensor] | None]
 
 
 def _cooccurrence_tables(config: ModelConfig, num_items: int, sequences: list[list[int]]) -> Tables:
-    """(cosine, row-normalised) co-occurrence neighbour tables of `sequences` (contextgnn.py), with the kNN's parameters."""
+    """(cosine, row-normalised, session or None) co-occurrence neighbour tables of `sequences` (contextgnn.py),
+    the windowed two with the kNN's parameters."""
     assert config.knn is not None, "train_checkpoint fills ModelConfig.knn"
     cosine, row = (
         cooccurrence_neighbours(sequences, num_items, config.knn, normalisation)
         for normalisation in ("cosine", "row")
     )
-    return cosine, row
+    session = session_neighbours(sequences, num_items, config.knn.max_neighbours) if config.session_cooccurrence else None
+    return cosine, row, session
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ ITEM_ROW_KEYS: tuple[str, ...] = (
     "head.knn_index",
     "head.knn_weight",
     "head.idf_weight",
+    "head.session_index",
+    "head.session_weight",
+    "head.session_count",
 )
 """State-dict entries with one row per item (padded when the catalogue grows)."""
 

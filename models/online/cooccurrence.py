@@ -13,7 +13,8 @@ Approximations, bounded by design: a row keeps its `row_entries_cap` heaviest en
 trimmed weight stays in the row mass, so P(b | a) keeps the full row's denominator); a cosine
 weight uses freq(b) as of the last time row a was rewritten. `from_tables` rebuilds counts
 from a checkpoint's tables (exact for the kept top-k: total = cosine weight * sqrt(freq a freq b)),
-so a resumed learner needs nothing but the checkpoint.
+so a resumed learner needs nothing but the checkpoint. A head with a session table
+(ContextGNNHead.session_table) gets its counts from session_counts.py, fed the same clicks.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ import torch
 from torch import Tensor
 
 from streamrec.models.contextgnn import ContextGNNHead
+from streamrec.models.online.session_counts import SessionPairCounts
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import PAD_INDEX
 
 class StreamingCooccurrence:
     """Per-item pair counts, click frequencies and dirty rows, indexed by embedding row."""
 
-    def __init__(self, capacity: int, window: int, row_entries_cap: int, backward_weight: float) -> None:
+    def __init__(self, capacity: int, window: int, row_entries_cap: int, backward_weight: float,
+                 session_pairs: bool = False) -> None:
         self.window = window
         self.backward_weight = backward_weight
         self.row_entries_cap = row_entries_cap
@@ -42,6 +45,8 @@ class StreamingCooccurrence:
         """Total pair weight of each row, trimmed entries included (the row normalisation)."""
         self.freq = np.zeros(capacity)
         self.dirty: set[int] = set()
+        self.sessions = SessionPairCounts(capacity, row_entries_cap) if session_pairs else None
+        """The session table's counts, for a head that has one (ContextGNNHead.session_table)."""
 
     @property
     def capacity(self) -> int:
@@ -53,10 +58,14 @@ class StreamingCooccurrence:
         self.incoming += [set() for _ in range(extra)]
         self.mass = np.concatenate([self.mass, np.zeros(extra)])
         self.freq = np.concatenate([self.freq, np.zeros(extra)])
+        if self.sessions is not None:
+            self.sessions.grow(capacity)
 
     def observe(self, prefix: Sequence[int], target: int) -> None:
         """Count the click `target` after the session's earlier clicks `prefix` (rows, PAD-free)."""
         self.freq[target] += 1.0
+        if self.sessions is not None:
+            self.sessions.observe(prefix, target)
         for distance in range(1, min(self.window, len(prefix)) + 1):
             earlier = prefix[-distance]
             self._add(earlier, target, 1.0 / distance)
@@ -87,6 +96,8 @@ class StreamingCooccurrence:
         self.mass[item] = 0.0
         self.freq[item] = 0.0
         self.dirty.add(item)
+        if self.sessions is not None:
+            self.sessions.forget(item)
 
     @torch.no_grad()
     def write_tables(self, head: ContextGNNHead | None, item_counts: Tensor, idf: float) -> int:
@@ -98,8 +109,9 @@ class StreamingCooccurrence:
             return 0
         share = item_counts / item_counts.sum().clamp_min(1.0)
         head.idf_weight.copy_(share.clamp_min(1e-12) ** -idf)
+        session_rows = self.sessions.write(head) if self.sessions is not None and head.session_table else 0
         if not dirty:
-            return 0
+            return session_rows
         k = head.neighbour_index.size(1)
         tables = np.zeros((4, len(dirty), k))  # cosine index, cosine weight, row index, row weight
         for position, a in enumerate(dirty):
@@ -117,7 +129,7 @@ class StreamingCooccurrence:
         head.neighbour_weight[index] = torch.from_numpy(tables[1]).float().to(index.device)
         head.knn_index[index] = torch.from_numpy(tables[2]).long().to(index.device)
         head.knn_weight[index] = torch.from_numpy(tables[3]).float().to(index.device)
-        return len(dirty)
+        return len(dirty) + session_rows
 
     @classmethod
     def from_tables(
@@ -129,6 +141,8 @@ class StreamingCooccurrence:
         stats.freq = item_counts.detach().cpu().double().numpy().copy()
         if head is None:
             return stats
+        if head.session_table:
+            stats.sessions = SessionPairCounts.from_head(head, row_entries_cap)
         cos_index, cos_weight = head.neighbour_index.cpu().numpy(), head.neighbour_weight.cpu().double().numpy()
         row_index, row_weight = head.knn_index.cpu().numpy(), head.knn_weight.cpu().double().numpy()
         ratios: list[float] = []

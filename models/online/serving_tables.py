@@ -17,7 +17,8 @@ they held before, by the new version's counting.
 Bounded approximations: an item the serving version does not know (a new item the trainer has
 not published yet) is left out of the prefix and a click on it counts nothing here; after a
 restart the counts start again from the version's tables (clicks since then wait for the next
-version, which learned them).
+version, which learned them). The buffer keeps each click's window, not its whole session, so a
+re-count after a swap pairs a click in the session table only with the clicks of that window.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ServingTables:
             tail = tuple(session[-(self.window + 1) :])
             if position is not None:
                 self.recent.append((position, tail))
-            self._count(tail)
+            self._count(tuple(session))  # the whole session: the session table (if any) pairs it all
         return self.write()
 
     def take_over(self, previous: ServingTables, trained_through: dict[int, int]) -> int:

@@ -101,6 +101,8 @@ class Replayer:
         self._stack = ExitStack()
         self._bar = _progress(self.console, progress)
         self._phases = 0
+        self.latest: PhaseTally | None = None
+        """The latest judged phase, per click: send time and each scorer's latency (bench/latency_ab.py reads it)."""
         self._warm_sent = self._warm_dlq = 0
         self._warm_dataset: str | None = None
         self.collector: OutputCollector
@@ -137,7 +139,7 @@ class Replayer:
     def judge(self, clicks: Sequence[LoggedClick], *, pacing: Pacing = Pacing(), dataset: str = "synthetic",
               fmt: str = "synthetic", label: str = "replay") -> ReplayReport:
         """Replay `clicks` (in event-time order) at `pacing`, drain, and judge every answer prequentially."""
-        phase = self._phase("m", clicks)
+        phase = self.latest = self._phase("m", clicks)
         failed_before, undecodable_before = self.producer.failed, self.collector.undecodable
         started_wall = time()
         start = self._send(phase, clicks, pacing, label)

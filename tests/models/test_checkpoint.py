@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,8 @@ from _toy_split import toy_split
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint, CheckpointError
 from streamrec.models.knn import knn_params
-from streamrec.models.presets import CONTEXTGNN_KNN
+from streamrec.models.presets import CONTEXTGNN_KNN, ModelConfig
+from streamrec.models.recommender import SessionRecommender
 from streamrec.models.train import train_checkpoint
 from streamrec.state.vocab import ItemVocabulary
 
@@ -104,3 +105,32 @@ def test_explicit_knn_parameters_override_the_presets() -> None:
     assert chosen != CONTEXTGNN_KNN
     assert train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", knn=chosen, dim=8, max_epochs=1).config.knn == chosen
     assert train_checkpoint("srgnn", toy_split(), device="cpu", dim=8, max_epochs=1).config.knn == knn_params(load_settings())
+
+
+def test_checkpoints_written_before_the_session_table_load_without_it(checkpoint: Checkpoint) -> None:
+    """A config saved without `session_cooccurrence` (older checkpoints) builds the head without the
+    session table, and the state dict of such a model loads strictly; the presets now have it."""
+    old = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1, session_cooccurrence=False)
+    saved = {k: v for k, v in old.config.to_dict().items() if k != "session_cooccurrence"}
+    config = ModelConfig.from_dict(saved)
+    assert config == old.config and not config.session_cooccurrence
+    model = SessionRecommender(config, num_items=old.num_rows)
+    model.load_state_dict(old.state_dict)  # strict: no session buffers expected, none present
+    assert model.head is not None and not model.head.session_table
+    assert checkpoint.config.session_cooccurrence and "head.session_index" in checkpoint.state_dict
+
+
+def test_a_file_written_before_the_session_table_keeps_its_version_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkpoints on disk from before `session_cooccurrence` existed load with their stamp (the hash
+    leaves an added field out while it holds the value its absence means), and serve."""
+    old = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1, session_cooccurrence=False)
+    with monkeypatch.context() as before:  # the code before the field: its config had no such key
+        before.setattr(ModelConfig, "to_dict", lambda self: {k: v for k, v in asdict(self).items() if k != "session_cooccurrence"})
+        path = old.save(tmp_path / "old.pt")
+        stamp = old.version
+    assert "session_cooccurrence" not in torch.load(path, weights_only=False)["config"]
+    loaded = Checkpoint.load(path)
+    assert loaded.version == stamp and not loaded.config.session_cooccurrence
+    assert loaded.build_model().head is not None
+    with_table = replace(old, config=replace(old.config, session_cooccurrence=True))
+    assert with_table.content_hash != old.content_hash  # once set, the field is part of the content

@@ -13,7 +13,7 @@ import torch
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, candidate_items, rerank, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.config import load_settings
-from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.contextgnn import cooccurrence_neighbours, session_neighbours
 from streamrec.models.knn import knn_params
 from streamrec.models.presets import preset
 from streamrec.models.recommender import SessionRecommender
@@ -41,7 +41,11 @@ def fitted_model(name: str) -> SessionRecommender:
     log = sequences(400, seed=1)
     model.item_counts.copy_(torch.bincount(torch.tensor([i for s in log for i in s]), minlength=V).float())
     assert model.head is not None
-    model.head.set_neighbours(cooccurrence_neighbours(log, V, knn), cooccurrence_neighbours(log, V, knn, "row"), model.item_counts)
+    model.head.set_neighbours(cooccurrence_neighbours(log, V, knn), cooccurrence_neighbours(log, V, knn, "row"), model.item_counts,
+                              session_neighbours(log, V, knn.max_neighbours))
+    with torch.no_grad():  # every feature weighs in (a fresh head weighs only the kNN score)
+        torch.nn.init.normal_(model.head.fusion[-1].weight, std=0.2)
+        torch.nn.init.normal_(model.head.fusion[-1].bias, std=1.0)
     if model.memory is not None and model.memory.clusters is not None:
         model.start_epoch(log)
     return model

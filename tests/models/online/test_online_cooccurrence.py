@@ -27,10 +27,11 @@ def _sequences(seed: int) -> list[list[int]]:
 
 
 def _batch_head(sequences: list[list[int]]) -> tuple[ContextGNNHead, torch.Tensor]:
-    config = preset("grainrec-contextgnn", dim=8, knn=KNN)
+    config = preset("grainrec-contextgnn", dim=8, knn=KNN, session_cooccurrence=True)
     counts = torch.bincount(torch.tensor([i for s in sequences for i in s]), minlength=ITEMS).float()
-    head = ContextGNNHead(8, ITEMS, config.recency_decay, config.scale, KNN)
-    head.set_neighbours(*_cooccurrence_tables(config, ITEMS, sequences), counts)
+    head = ContextGNNHead(8, ITEMS, config.recency_decay, config.scale, KNN, session_table=True)
+    cosine, row, session = _cooccurrence_tables(config, ITEMS, sequences)
+    head.set_neighbours(cosine, row, counts, session)
     return head, counts
 
 
@@ -40,11 +41,12 @@ def _rows(index: torch.Tensor, weight: torch.Tensor) -> list[dict[int, float]]:
 
 
 def _streamed_head(sequences: list[list[int]]) -> tuple[ContextGNNHead, torch.Tensor, StreamingCooccurrence]:
-    stats = StreamingCooccurrence(ITEMS, window=KNN.window, row_entries_cap=1000, backward_weight=KNN.backward_weight)
+    stats = StreamingCooccurrence(ITEMS, window=KNN.window, row_entries_cap=1000, backward_weight=KNN.backward_weight,
+                                  session_pairs=True)
     for sequence in sequences:
         for t, item in enumerate(sequence):
             stats.observe(sequence[:t], item)
-    head = ContextGNNHead(8, ITEMS, 0.7, 12.0, KNN)
+    head = ContextGNNHead(8, ITEMS, 0.7, 12.0, KNN, session_table=True)
     counts = torch.zeros(ITEMS)
     stats.write_tables(head, counts, head.knn.idf)
     return head, counts, stats
@@ -57,6 +59,8 @@ def test_click_by_click_counts_give_the_batch_tables() -> None:
     assert torch.equal(counts, batch_counts)
     assert _rows(streamed.neighbour_index, streamed.neighbour_weight) == _rows(batch.neighbour_index, batch.neighbour_weight)
     assert _rows(streamed.knn_index, streamed.knn_weight) == _rows(batch.knn_index, batch.knn_weight)
+    assert _rows(streamed.session_index, streamed.session_weight) == _rows(batch.session_index, batch.session_weight)
+    assert torch.equal(streamed.session_count, batch.session_count)
     assert torch.allclose(streamed.idf_weight, batch.idf_weight)
 
 
@@ -65,7 +69,8 @@ def test_only_touched_rows_are_rewritten_and_new_clicks_arrive() -> None:
     head, counts, stats = _streamed_head(sequences)
     assert stats.write_tables(head, counts, head.knn.idf) == 0  # nothing new: nothing rewritten
     stats.observe([3], 4)
-    assert stats.write_tables(head, counts, head.knn.idf) == 2  # rows 3 (forward) and 4 (backward)
+    # rows 3 (forward) and 4 (backward) of the windowed tables, and both rows of the session table
+    assert stats.write_tables(head, counts, head.knn.idf) == 4
     batch, _ = _batch_head(sequences + [[3, 4]])
     assert _rows(head.knn_index, head.knn_weight)[3] == _rows(batch.knn_index, batch.knn_weight)[3]
 
@@ -75,9 +80,12 @@ def test_counts_rebuilt_from_a_checkpoints_tables_reproduce_them() -> None:
     batch, counts = _batch_head(sequences)
     stats = StreamingCooccurrence.from_tables(batch, counts, KNN, row_entries_cap=1000)
     stats.dirty.update(range(ITEMS))
-    head = ContextGNNHead(8, ITEMS, 0.7, 12.0, KNN)
+    assert stats.sessions is not None  # the batch head has a session table
+    stats.sessions.dirty.update(range(ITEMS))
+    head = ContextGNNHead(8, ITEMS, 0.7, 12.0, KNN, session_table=True)
     stats.write_tables(head, torch.zeros(ITEMS), head.knn.idf)
     assert _rows(head.neighbour_index, head.neighbour_weight) == _rows(batch.neighbour_index, batch.neighbour_weight)
+    assert _rows(head.session_index, head.session_weight) == _rows(batch.session_index, batch.session_weight)
     assert _rows(head.knn_index, head.knn_weight) == _rows(batch.knn_index, batch.knn_weight)
 
 
@@ -87,6 +95,7 @@ def test_forgetting_a_row_removes_it_everywhere() -> None:
     stats.write_tables(head, counts, head.knn.idf)
     assert not (head.knn_index == 5).any() and not (head.neighbour_index == 5).any()
     assert counts[5] == 0 and not head.knn_weight[5].any()
+    assert not (head.session_index == 5).any() and head.session_count[5] == 0 and not head.session_weight[5].any()
 
 
 def test_rows_stay_capped() -> None:
@@ -94,3 +103,17 @@ def test_rows_stay_capped() -> None:
     for item in range(2, 200):
         stats.observe([1], item)
     assert len(stats.rows[1]) <= 15 and stats.mass[1] == 198.0  # trimmed entries keep their mass
+
+
+def test_a_session_counts_each_pair_once_whatever_its_length() -> None:
+    """The session table's n(a, b) counts sessions: re-clicks and distance add nothing."""
+    stats = StreamingCooccurrence(10, window=1, row_entries_cap=10, backward_weight=0.5, session_pairs=True)
+    session = [1, 2, 1, 3, 4, 5, 6, 1, 2]
+    for t, item in enumerate(session):
+        stats.observe(session[:t], item)
+    assert stats.sessions is not None
+    assert stats.sessions.rows[1] == {2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0}  # 4 and 5 never next to 1: beyond the window
+    assert stats.sessions.sessions[1] == 1.0 and stats.sessions.sessions[2] == 1.0
+    assert 4 not in stats.rows[1] and 5 not in stats.rows[1]  # the windowed counts do not see that far
+    stats.observe([7], 1)  # a second session holding 1
+    assert stats.sessions.sessions[1] == 2.0 and stats.sessions.rows[1][7] == 1.0
