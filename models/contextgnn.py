@@ -183,8 +183,11 @@ class ContextGNNHead(nn.Module):
         inflated evidence, unlike at test time; out-of-fold tables keep the head honest.
         """
         device = self.knn_index.device  # call after moving the module
-        width = len(self.tables())
-        self.fold_tables = [tuple(t.to(device) for table in fold if table is not None for t in table[:2])[:width] for fold in folds]
+        width = len(self.tables())  # (index, weight) of each table this head reads
+        tables = [tuple(t.to(device) for table in fold if table is not None for t in table[:2]) for fold in folds]
+        if any(len(fold) < width for fold in tables):
+            raise ValueError(f"each fold needs the {width // 2} tables this head reads (session table: {self.session_table})")
+        self.fold_tables = [fold[:width] for fold in tables]
 
     def forward(
         self, session: Tensor, two_tower: Tensor, graphs: Batch, nodes: Tensor, candidates: Tensor | None = None, fold: int | None = None

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from streamrec.models.contextgnn import ContextGNNHead
 from streamrec.models.online.session_counts import SessionPairCounts
+from streamrec.models.online.topk import top_into
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import PAD_INDEX
 
@@ -120,10 +121,10 @@ class StreamingCooccurrence:
                 continue
             cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
             totals = np.fromiter(row.values(), dtype=np.float64, count=len(row))
-            _top_into(tables[2:], position, cols, totals / max(self.mass[a], 1e-12), k)
+            top_into(tables[2:], position, cols, totals / max(self.mass[a], 1e-12), k)
             other = cols != a
             cosine = totals[other] / np.sqrt(np.maximum(self.freq[a] * self.freq[cols[other]], 1e-12))
-            _top_into(tables[:2], position, cols[other], cosine, k)
+            top_into(tables[:2], position, cols[other], cosine, k)
         index = torch.tensor(dirty, dtype=torch.long, device=head.knn_index.device)
         head.neighbour_index[index] = torch.from_numpy(tables[0]).long().to(index.device)
         head.neighbour_weight[index] = torch.from_numpy(tables[1]).float().to(index.device)
@@ -179,15 +180,3 @@ class StreamingCooccurrence:
         for b in totals:
             self.incoming[b].add(a)
         self.mass[a] = max(mass, sum(totals.values()))
-
-
-def _top_into(out: np.ndarray, position: int, cols: np.ndarray, weights: np.ndarray, k: int) -> None:
-    """out[0, position] / out[1, position] := the k heaviest (col, weight), heaviest first (rest PAD / 0)."""
-    if cols.size == 0:
-        return
-    if cols.size > k:
-        chosen = np.argpartition(-weights, k - 1)[:k]
-        cols, weights = cols[chosen], weights[chosen]
-    order = np.lexsort((cols, -weights))
-    out[0, position, : order.size] = cols[order]
-    out[1, position, : order.size] = weights[order]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from streamrec.models.contextgnn import ContextGNNHead
+from streamrec.models.online.topk import top_into
 from streamrec.state.vocab import PAD_INDEX
 
 
@@ -81,24 +82,17 @@ class SessionPairCounts:
         if not dirty:
             return 0
         k = head.session_index.size(1)
-        index = np.zeros((len(dirty), k), dtype=np.int64)
-        weight = np.zeros((len(dirty), k))
+        tables = np.zeros((2, len(dirty), k))  # index, weight
         for position, a in enumerate(dirty):
             row = self.rows[a]
             if not row:
                 continue
             cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
             counts = np.fromiter(row.values(), dtype=np.float64, count=len(row))
-            cosine = counts / np.sqrt(np.maximum(self.sessions[a] * self.sessions[cols], 1e-12))
-            if cols.size > k:
-                chosen = np.argpartition(-cosine, k - 1)[:k]
-                cols, cosine = cols[chosen], cosine[chosen]
-            order = np.lexsort((cols, -cosine))
-            index[position, : order.size] = cols[order]
-            weight[position, : order.size] = cosine[order]
+            top_into(tables, position, cols, counts / np.sqrt(np.maximum(self.sessions[a] * self.sessions[cols], 1e-12)), k)
         rows = torch.tensor(dirty, dtype=torch.long, device=head.session_index.device)
-        head.session_index[rows] = torch.from_numpy(index).to(rows.device)
-        head.session_weight[rows] = torch.from_numpy(weight).float().to(rows.device)
+        head.session_index[rows] = torch.from_numpy(tables[0]).long().to(rows.device)
+        head.session_weight[rows] = torch.from_numpy(tables[1]).float().to(rows.device)
         return len(dirty)
 
     @classmethod
