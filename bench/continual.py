@@ -36,6 +36,7 @@ examples/s and publish time.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import re
 import statistics
@@ -189,13 +190,26 @@ def new_item_delays(main: Sequence[LoggedClick], known: set[str], answers: list[
             if item in appear and i in first_answer_at and appear[item] >= first_answer_at[i]]
 
 
-def swap_delays(recorder: Recorder) -> list[float]:
-    """Per version: seconds from its announcement to the first answer the continual stage made with it."""
+def swap_delays(recorder: Recorder, idle_s: float = 1.0) -> list[float]:
+    """Per version: seconds from its announcement to the first answer the continual stage made with it.
+
+    Only versions announced while answers were flowing count (one arrived within `idle_s` after the
+    announcement): a version announced while the replay waits between phases (draining, or the trainer
+    restarting) is served at once but first answers when clicks come again, which is no swap delay.
+    """
+    answered = sorted(at for at, _event, scorer, _version, _items in recorder.answers if scorer == CONTINUAL)
     first_by_version: dict[str, float] = {}
     for at, _event, scorer, version, _items in recorder.answers:
         if scorer == CONTINUAL:
             first_by_version.setdefault(version, at)
-    return [first_by_version[u.version] - u.published_at for u in recorder.updates if u.version in first_by_version]
+    delays = []
+    for update in recorder.updates:
+        if update.version not in first_by_version:
+            continue
+        following = bisect.bisect_left(answered, update.published_at)
+        if following < len(answered) and answered[following] - update.published_at <= idle_s:
+            delays.append(first_by_version[update.version] - update.published_at)
+    return delays
 
 
 def trainer_figures(log: str, updates: list[ModelUpdate]) -> dict[str, float | None]:

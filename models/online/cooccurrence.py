@@ -20,6 +20,8 @@ so a resumed learner needs nothing but the checkpoint. A head with a session tab
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -48,6 +50,8 @@ class StreamingCooccurrence:
         self.dirty: set[int] = set()
         self.sessions = SessionPairCounts(capacity, row_entries_cap) if session_pairs else None
         """The session table's counts, for a head that has one (ContextGNNHead.session_table)."""
+        self._seed: _Seed | None = None
+        """The tables `from_tables` read, for the rows not read yet."""
 
     @property
     def capacity(self) -> int:
@@ -73,7 +77,7 @@ class StreamingCooccurrence:
             self._add(target, earlier, self.backward_weight / distance)
 
     def _add(self, a: int, b: int, weight: float) -> None:
-        row = self.rows[a]
+        row = self._row(a)
         row[b] = row.get(b, 0.0) + weight
         self.incoming[b].add(a)
         self.mass[a] += weight
@@ -86,6 +90,7 @@ class StreamingCooccurrence:
 
     def forget(self, item: int) -> None:
         """Erase everything known about row `item` (before the row is recycled for a new item)."""
+        self._read_all()
         for source in self.incoming[item]:
             weight = self.rows[source].pop(item, 0.0)
             self.mass[source] -= weight
@@ -116,7 +121,7 @@ class StreamingCooccurrence:
         k = head.neighbour_index.size(1)
         tables = np.zeros((4, len(dirty), k))  # cosine index, cosine weight, row index, row weight
         for position, a in enumerate(dirty):
-            row = self.rows[a]
+            row = self._row(a)
             if not row:
                 continue
             cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
@@ -136,7 +141,12 @@ class StreamingCooccurrence:
     def from_tables(
         cls, head: ContextGNNHead | None, item_counts: Tensor, knn: KnnParams | None, row_entries_cap: int
     ) -> StreamingCooccurrence:
-        """Counts consistent with a checkpoint's tables (see the module docstring); `knn` None: popularity only."""
+        """Counts consistent with a checkpoint's tables (see the module docstring); `knn` None: popularity only.
+
+        O(items), not O(items x neighbours): a row's counts are read from the tables the first time
+        the row is used (`_row`), so a scoring stage that swaps in a new version every few seconds does
+        not hold the interpreter for a pass over the whole catalogue at each swap.
+        """
         window, backward = (knn.window, knn.backward_weight) if knn is not None else (0, 0.0)
         stats = cls(item_counts.numel(), window, row_entries_cap, backward)
         stats.freq = item_counts.detach().cpu().double().numpy().copy()
@@ -144,39 +154,92 @@ class StreamingCooccurrence:
             return stats
         if head.session_table:
             stats.sessions = SessionPairCounts.from_head(head, row_entries_cap)
-        cos_index, cos_weight = head.neighbour_index.cpu().numpy(), head.neighbour_weight.cpu().double().numpy()
-        row_index, row_weight = head.knn_index.cpu().numpy(), head.knn_weight.cpu().double().numpy()
-        ratios: list[float] = []
-        pending: list[int] = []
-        for a in range(stats.capacity):
-            totals = {
-                int(b): float(w * np.sqrt(stats.freq[a] * stats.freq[b]))
-                for b, w in zip(cos_index[a], cos_weight[a])
-                if w > 0 and b != PAD_INDEX
-            }
-            probability = {int(b): float(p) for b, p in zip(row_index[a], row_weight[a]) if p > 0 and b != PAD_INDEX}
-            shared = [b for b in probability if b in totals]
-            if shared:
-                mass = sum(totals[b] for b in shared) / sum(probability[b] for b in shared)
-                ratios.append(mass / max(stats.freq[a], 1.0))
-            elif probability:
-                pending.append(a)  # mass estimated below from the typical mass per click
-                mass = 0.0
-            else:
-                mass = sum(totals.values())
-            for b, p in probability.items():
-                totals.setdefault(b, p * mass)
-            stats._install(a, totals, mass)
-        per_click = float(np.median(ratios)) if ratios else 1.0
-        for a in pending:
-            mass = per_click * max(stats.freq[a], 1.0)
-            probability = {int(b): float(p) for b, p in zip(row_index[a], row_weight[a]) if p > 0 and b != PAD_INDEX}
-            stats._install(a, {b: p * mass for b, p in probability.items()}, mass)
-        stats.dirty.clear()
+        stats._seed = _Seed.of(head, stats.freq)
         return stats
 
-    def _install(self, a: int, totals: dict[int, float], mass: float) -> None:
-        self.rows[a] = totals
-        for b in totals:
-            self.incoming[b].add(a)
-        self.mass[a] = max(mass, sum(totals.values()))
+    def _row(self, a: int) -> dict[int, float]:
+        """Row `a`'s counts, read from the seed tables on first use."""
+        seed = self._seed
+        if seed is not None and a < seed.unread.size and seed.unread[a]:
+            seed.unread[a] = False
+            totals, mass = seed.row(a)
+            self.rows[a] = totals
+            for b in totals:
+                self.incoming[b].add(a)
+            self.mass[a] = max(mass, sum(totals.values()))
+        return self.rows[a]
+
+    def _read_all(self) -> None:
+        """Every row from the seed (before a forget: only read rows are in `incoming`)."""
+        if self._seed is not None:
+            for a in np.flatnonzero(self._seed.unread).tolist():
+                self._row(a)
+            self._seed = None
+
+
+@dataclass
+class _Seed:
+    """A checkpoint's windowed tables, turned into count rows one row at a time (`StreamingCooccurrence._row`).
+
+    The inverse of `write_tables`: a cosine entry gives its pair total exactly (weight * sqrt(freq a freq b));
+    a row whose P(b | a) entries share items with its cosine entries gives its mass (shared totals / shared
+    probabilities), else (P only) the typical mass per click times freq(a), else (cosine only) the sum of its
+    totals; P-only entries then count P * mass.
+    """
+
+    cos_index: np.ndarray
+    cos_weight: np.ndarray
+    row_index: np.ndarray
+    row_weight: np.ndarray
+    freq: np.ndarray
+    """Click counts when the tables were written (the cosine weights' normalisation)."""
+    unread: np.ndarray
+    _mass_per_click: float | None = None
+
+    SAMPLE_ROWS: ClassVar[int] = 2_000
+    """Rows the typical mass per click is estimated from (all of them in smaller catalogues)."""
+
+    @classmethod
+    def of(cls, head: ContextGNNHead, freq: np.ndarray) -> _Seed:
+        """Views of the head's tables (rows are rewritten only once read, so the views stay the seed)."""
+        return cls(head.neighbour_index.cpu().numpy(), head.neighbour_weight.cpu().numpy(), head.knn_index.cpu().numpy(),
+                   head.knn_weight.cpu().numpy(), freq.copy(), np.ones(freq.size, dtype=bool))
+
+    @property
+    def mass_per_click(self) -> float:
+        """Median mass per click of the rows whose mass is known (computed when a row first needs it)."""
+        if self._mass_per_click is None:
+            rows = np.arange(self.freq.size)
+            if rows.size > self.SAMPLE_ROWS:
+                rows = np.sort(np.random.default_rng(0).choice(rows, self.SAMPLE_ROWS, replace=False))
+            ratios = [mass / max(self.freq[a], 1.0) for a in rows.tolist() if (mass := self._shared_mass(a)) is not None]
+            self._mass_per_click = float(np.median(ratios)) if ratios else 1.0
+        return self._mass_per_click
+
+    def _entries(self, a: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Row a's cosine (items, totals) and P(b | a) (items, probabilities), present entries only."""
+        cos = (self.cos_weight[a] > 0) & (self.cos_index[a] != PAD_INDEX)
+        cos_items = self.cos_index[a][cos]
+        totals = self.cos_weight[a][cos].astype(np.float64) * np.sqrt(self.freq[a] * self.freq[cos_items])
+        p = (self.row_weight[a] > 0) & (self.row_index[a] != PAD_INDEX)
+        return cos_items, totals, self.row_index[a][p], self.row_weight[a][p].astype(np.float64)
+
+    def _shared_mass(self, a: int) -> float | None:
+        cos_items, totals, p_items, probability = self._entries(a)
+        in_p, in_cos = np.isin(cos_items, p_items), np.isin(p_items, cos_items)
+        return float(totals[in_p].sum() / probability[in_cos].sum()) if in_cos.any() else None
+
+    def row(self, a: int) -> tuple[dict[int, float], float]:
+        """Row a's pair totals and its mass estimate."""
+        cos_items, totals, p_items, probability = self._entries(a)
+        shared = self._shared_mass(a)
+        if shared is not None:
+            mass = shared
+        elif p_items.size:
+            mass = self.mass_per_click * max(self.freq[a], 1.0)
+        else:
+            mass = float(totals.sum())
+        row = dict(zip(cos_items.tolist(), totals.tolist()))
+        only_p = ~np.isin(p_items, cos_items)
+        row.update(zip(p_items[only_p].tolist(), (probability[only_p] * mass).tolist()))
+        return row, mass

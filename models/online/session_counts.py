@@ -32,6 +32,8 @@ class SessionPairCounts:
         self.incoming: list[set[int]] = [set() for _ in range(capacity)]
         self.sessions = np.zeros(capacity)
         self.dirty: set[int] = set()
+        self._seed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        """(index, weight, sessions, unread) of the table `from_head` read, for rows not read yet."""
 
     def grow(self, capacity: int) -> None:
         extra = capacity - len(self.rows)
@@ -51,7 +53,7 @@ class SessionPairCounts:
             self._add(target, other)
 
     def _add(self, a: int, b: int) -> None:
-        row = self.rows[a]
+        row = self._row(a)
         row[b] = row.get(b, 0.0) + 1.0
         self.incoming[b].add(a)
         self.dirty.add(a)
@@ -63,6 +65,10 @@ class SessionPairCounts:
 
     def forget(self, item: int) -> None:
         """Erase everything known about row `item` (before the row is recycled for a new item)."""
+        if self._seed is not None:  # only read rows are in `incoming`
+            for a in np.flatnonzero(self._seed[3]).tolist():
+                self._row(a)
+            self._seed = None
         for source in self.incoming[item]:
             self.rows[source].pop(item, None)
             self.dirty.add(source)
@@ -84,7 +90,7 @@ class SessionPairCounts:
         k = head.session_index.size(1)
         tables = np.zeros((2, len(dirty), k))  # index, weight
         for position, a in enumerate(dirty):
-            row = self.rows[a]
+            row = self._row(a)
             if not row:
                 continue
             cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
@@ -97,13 +103,22 @@ class SessionPairCounts:
 
     @classmethod
     def from_head(cls, head: ContextGNNHead, row_entries_cap: int) -> SessionPairCounts:
-        """Counts consistent with a checkpoint's session table (exact for the kept top-k: n(a, b) = S sqrt(n(a) n(b)))."""
+        """Counts consistent with a checkpoint's session table (exact for the kept top-k: n(a, b) = S sqrt(n(a) n(b))),
+        each row read from the table when first used (O(items) here, as StreamingCooccurrence.from_tables)."""
         counts = cls(head.session_index.size(0), row_entries_cap)
         counts.sessions = head.session_count.detach().cpu().double().numpy().copy()
-        index, weight = head.session_index.cpu().numpy(), head.session_weight.cpu().double().numpy()
-        for a in range(index.shape[0]):
-            kept = (weight[a] > 0) & (index[a] != PAD_INDEX)
-            for b, w in zip(index[a][kept].tolist(), weight[a][kept].tolist()):
-                counts.rows[a][b] = float(w * np.sqrt(counts.sessions[a] * counts.sessions[b]))
-                counts.incoming[b].add(a)
+        counts._seed = (head.session_index.cpu().numpy(), head.session_weight.cpu().numpy(), counts.sessions.copy(),
+                        np.ones(counts.sessions.size, dtype=bool))
         return counts
+
+    def _row(self, a: int) -> dict[int, float]:
+        """Row `a`'s counts, read from the seed table on first use."""
+        if self._seed is not None and a < self._seed[3].size and self._seed[3][a]:
+            index, weight, sessions, unread = self._seed
+            unread[a] = False
+            kept = (weight[a] > 0) & (index[a] != PAD_INDEX)
+            items = index[a][kept]
+            self.rows[a] = dict(zip(items.tolist(), (weight[a][kept] * np.sqrt(sessions[a] * sessions[items])).tolist()))
+            for b in self.rows[a]:
+                self.incoming[b].add(a)
+        return self.rows[a]

@@ -117,3 +117,27 @@ def test_a_session_counts_each_pair_once_whatever_its_length() -> None:
     assert 4 not in stats.rows[1] and 5 not in stats.rows[1]  # the windowed counts do not see that far
     stats.observe([7], 1)  # a second session holding 1
     assert stats.sessions.sessions[1] == 2.0 and stats.sessions.rows[1][7] == 1.0
+
+
+def test_rows_are_read_from_a_checkpoints_tables_only_when_a_click_touches_them() -> None:
+    """A scoring stage rebuilds counts at every swap: that must not cost a pass over every row."""
+    batch, counts = _batch_head(_sequences(2))
+    stats = StreamingCooccurrence.from_tables(batch, counts, KNN, row_entries_cap=1000)
+    assert stats.sessions is not None
+    assert not any(stats.rows) and not any(stats.sessions.rows)  # nothing read yet
+    stats.observe([3], 4)
+    assert {a for a, row in enumerate(stats.rows) if row} <= {3, 4}
+    assert {a for a, row in enumerate(stats.sessions.rows) if row} <= {3, 4}
+    eager = StreamingCooccurrence.from_tables(batch, counts, KNN, row_entries_cap=1000)
+    eager._read_all()
+    assert stats._row(7) == eager.rows[7] and stats._row(7)  # a row read late is the row read at once
+
+
+def test_forgetting_after_a_rebuild_removes_the_item_from_rows_not_read_yet() -> None:
+    batch, counts = _batch_head(_sequences(4))
+    assert (batch.knn_index == 5).sum() > 1 and (batch.session_index == 5).sum() > 1
+    stats = StreamingCooccurrence.from_tables(batch, counts, KNN, row_entries_cap=1000)
+    stats.forget(5)
+    stats.write_tables(batch, counts, batch.knn.idf)
+    assert not (batch.knn_index == 5).any() and not (batch.neighbour_index == 5).any()
+    assert not (batch.session_index == 5).any()
