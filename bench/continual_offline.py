@@ -62,7 +62,7 @@ def main() -> None:
         stream, judged = valid_stream, [True] * len(valid_stream)
     else:
         stream = valid_stream + test_clicks
-        judged = [False] * len(valid_stream) + [True] * len(test_clicks)
+        judged = [False] * len(valid_stream) + [i >= args.skip_test_clicks for i in range(len(test_clicks))]
     knn = build_sknn(load_settings(), persist=False)  # the online kNN with the settings' parameters, in memory
     knn.fit([s.items for s in sessions_of(train_clicks) if s.session_id in fit_ids])
     continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed), args.publish_every_steps, args.resume_on_publish)
@@ -139,6 +139,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head-knn", default="", help="the warm-up model's head kNN parameters instead of the preset's: "
                         "window,backward_weight,max_neighbours,recency_decay,idf,repeat")
+    parser.add_argument("--skip-test-clicks", type=int, default=0,
+                        help="--phase test: the test file's first N clicks are learned, not judged (the streaming bench "
+                             "sends its first --latency-clicks for the latency A/B and judges the rest)")
     parser.add_argument("--session-table", choices=("on", "off"), default="on",
                         help="the warm-up model with or without the head's session table (ModelConfig.session_cooccurrence)")
     parser.add_argument("--out", type=Path, default=None)
