@@ -40,7 +40,7 @@ import torch
 from streamrec.config import load_settings
 from streamrec.models.candidates import CandidateConfig
 from streamrec.models.checkpoint import Checkpoint
-from streamrec.models.contextgnn import cooccurrence_neighbours
+from streamrec.models.contextgnn import cooccurrence_neighbours, session_neighbours
 from streamrec.models.knn import knn_params
 from streamrec.models.presets import preset
 from streamrec.models.recommender import SessionRecommender
@@ -146,7 +146,8 @@ def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> li
         model.item_counts.copy_(torch.from_numpy(np.bincount(np.concatenate(log), minlength=items + 1).astype(np.float32)))
         assert model.head is not None
         model.head.set_neighbours(
-            cooccurrence_neighbours(log, items + 1, knn), cooccurrence_neighbours(log, items + 1, knn, "row"), model.item_counts
+            cooccurrence_neighbours(log, items + 1, knn), cooccurrence_neighbours(log, items + 1, knn, "row"), model.item_counts,
+            session_neighbours(log, items + 1, knn.max_neighbours) if model_config.session_cooccurrence else None,
         )
     vocab = ItemVocabulary(str(i) for i in range(1, items + 1))
     checkpoint = Checkpoint.from_model(PRESET, model, vocab, {})
