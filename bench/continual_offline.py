@@ -56,7 +56,7 @@ def main() -> None:
     fit_ids, valid_ids = _fit_valid_sessions(train_clicks)
     head_knn = _head_knn(args.head_knn)
     checkpoint = _warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed, head_knn,
-                                  session_table=args.session_table == "on")
+                                  session_table=_session_table(args.session_table))
     valid_stream = [c for c in train_clicks if c.session_id in valid_ids]
     if args.phase == "valid":
         stream, judged = valid_stream, [True] * len(valid_stream)
@@ -112,9 +112,15 @@ def _head_knn(spec: str) -> KnnParams:
     return with_spec(default, spec) if spec else default
 
 
+def _session_table(flag: str | None) -> bool | None:
+    """`--session-table on|off`, None when not given (the preset decides)."""
+    return None if flag is None else flag == "on"
+
+
 def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float, seed: int,
-                     head_knn: KnnParams, session_table: bool = True) -> Checkpoint:
-    """The warm-up model, cached per training cap, seed, head kNN parameters and session table."""
+                     head_knn: KnnParams, session_table: bool | None = None) -> Checkpoint:
+    """The warm-up model, cached per training cap, seed, head kNN parameters and session table (None: the preset's)."""
+    session_table = preset("default").session_cooccurrence if session_table is None else session_table
     tables = "session" if session_table else "nosession"
     path = REPORTS / f"warm-default-{max_train_seconds:.0f}s-seed{seed}-knn{head_knn.digest}-{tables}.pt"
     if path.exists():
@@ -142,8 +148,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--skip-test-clicks", type=int, default=0,
                         help="--phase test: the test file's first N clicks are learned, not judged (the streaming bench "
                              "sends its first --latency-clicks for the latency A/B and judges the rest)")
-    parser.add_argument("--session-table", choices=("on", "off"), default="on",
-                        help="the warm-up model with or without the head's session table (ModelConfig.session_cooccurrence)")
+    parser.add_argument("--session-table", choices=("on", "off"), default=None,
+                        help="the warm-up model with or without the head's session table (default: the preset's "
+                             "ModelConfig.session_cooccurrence)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--publish-every-steps", type=int, default=0, help="snapshot (new distillation teacher) every N steps")
     parser.add_argument("--resume-on-publish", action="store_true", help="restart the learner from every snapshot")

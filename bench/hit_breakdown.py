@@ -73,14 +73,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=offline.DATA)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-train-seconds", type=float, default=180.0)
-    parser.add_argument("--session-table", choices=("on", "off"), default="on",
-                        help="the warm-up model with or without the head's session table (ModelConfig.session_cooccurrence)")
+    parser.add_argument("--session-table", choices=("on", "off"), default=None,
+                        help="the warm-up model with or without the head's session table (default: the preset's)")
     args = parser.parse_args()
     train = read_log(args.data / "yoochoose-100k.train.tsv", "yoochoose")
     test = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
     fit, valid = offline._fit_valid_sessions(train)
     checkpoint = offline._warm_checkpoint(train, test, args.max_train_seconds, args.seed, offline._head_knn(""),
-                                          session_table=args.session_table == "on")
+                                          session_table=offline._session_table(args.session_table))
     stream = [c for c in train if c.session_id in valid]
     knn = build_sknn(load_settings(), persist=False)
     knn.fit([s.items for s in sessions_of(train) if s.session_id in fit])
@@ -96,7 +96,7 @@ def main() -> None:
         counts[kind, "clicks"] += 1
         for name, competitor in competitors.items():
             counts[kind, name] += target in competitor.answers[position][:20]
-    print(f"validation, seed {args.seed}, session table {args.session_table}: {len(judged):,} judged clicks")
+    print(f"validation, seed {args.seed}, session table {checkpoint.config.session_cooccurrence}: {len(judged):,} judged clicks")
     print(f"{'target':<10} {'clicks':>7} {'share':>6} {'continual HR@20':>16} {'sknn HR@20':>11}")
     for kind in KINDS:
         n = counts[kind, "clicks"]

@@ -29,38 +29,30 @@ from torch import Tensor
 
 from streamrec.models.contextgnn import ContextGNNHead
 from streamrec.models.online.session_counts import SessionPairCounts
+from streamrec.models.online.sparse_rows import SparseRows
 from streamrec.models.online.topk import top_into
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import PAD_INDEX
 
-class StreamingCooccurrence:
-    """Per-item pair counts, click frequencies and dirty rows, indexed by embedding row."""
+class StreamingCooccurrence(SparseRows):
+    """Per-item pair counts (sparse_rows.py), row masses, click frequencies, indexed by embedding row."""
 
     def __init__(self, capacity: int, window: int, row_entries_cap: int, backward_weight: float,
                  session_pairs: bool = False) -> None:
+        super().__init__(capacity, row_entries_cap)
         self.window = window
         self.backward_weight = backward_weight
-        self.row_entries_cap = row_entries_cap
-        self.rows: list[dict[int, float]] = [{} for _ in range(capacity)]
-        self.incoming: list[set[int]] = [set() for _ in range(capacity)]
-        """incoming[b]: rows holding an entry for b (to purge b when its row is recycled)."""
         self.mass = np.zeros(capacity)
         """Total pair weight of each row, trimmed entries included (the row normalisation)."""
         self.freq = np.zeros(capacity)
-        self.dirty: set[int] = set()
         self.sessions = SessionPairCounts(capacity, row_entries_cap) if session_pairs else None
         """The session table's counts, for a head that has one (ContextGNNHead.session_table)."""
         self._seed: _Seed | None = None
         """The tables `from_tables` read, for the rows not read yet."""
 
-    @property
-    def capacity(self) -> int:
-        return len(self.rows)
-
     def grow(self, capacity: int) -> None:
         extra = capacity - self.capacity
-        self.rows += [{} for _ in range(extra)]
-        self.incoming += [set() for _ in range(extra)]
+        self._grow_rows(capacity)
         self.mass = np.concatenate([self.mass, np.zeros(extra)])
         self.freq = np.concatenate([self.freq, np.zeros(extra)])
         if self.sessions is not None:
@@ -77,31 +69,15 @@ class StreamingCooccurrence:
             self._add(target, earlier, self.backward_weight / distance)
 
     def _add(self, a: int, b: int, weight: float) -> None:
-        row = self._row(a)
-        row[b] = row.get(b, 0.0) + weight
-        self.incoming[b].add(a)
-        self.mass[a] += weight
-        self.dirty.add(a)
-        if len(row) > self.row_entries_cap * 3 // 2:  # trim to the heaviest, keeping their mass
-            kept = sorted(row.items(), key=lambda entry: entry[1], reverse=True)[: self.row_entries_cap]
-            for dropped in set(row) - {b for b, _ in kept}:
-                self.incoming[dropped].discard(a)
-            self.rows[a] = dict(kept)
+        self._add_entry(a, b, weight)
+        self.mass[a] += weight  # trimmed entries keep their mass
 
     def forget(self, item: int) -> None:
         """Erase everything known about row `item` (before the row is recycled for a new item)."""
-        self._read_all()
-        for source in self.incoming[item]:
-            weight = self.rows[source].pop(item, 0.0)
+        for source, weight in self._forget_row(item):
             self.mass[source] -= weight
-            self.dirty.add(source)
-        for target in self.rows[item]:
-            self.incoming[target].discard(item)
-        self.incoming[item] = set()
-        self.rows[item] = {}
         self.mass[item] = 0.0
         self.freq[item] = 0.0
-        self.dirty.add(item)
         if self.sessions is not None:
             self.sessions.forget(item)
 
@@ -109,8 +85,7 @@ class StreamingCooccurrence:
     def write_tables(self, head: ContextGNNHead | None, item_counts: Tensor, idf: float) -> int:
         """Rewrite the dirty rows of the head's tables, item_counts and idf weights; returns rows rewritten."""
         item_counts.copy_(torch.from_numpy(self.freq.astype(np.float32)))
-        dirty = sorted(self.dirty)
-        self.dirty.clear()
+        dirty = self._take_dirty()
         if head is None:
             return 0
         share = item_counts / item_counts.sum().clamp_min(1.0)
@@ -121,11 +96,9 @@ class StreamingCooccurrence:
         k = head.neighbour_index.size(1)
         tables = np.zeros((4, len(dirty), k))  # cosine index, cosine weight, row index, row weight
         for position, a in enumerate(dirty):
-            row = self._row(a)
-            if not row:
+            cols, totals = self._row_arrays(a)
+            if cols.size == 0:
                 continue
-            cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
-            totals = np.fromiter(row.values(), dtype=np.float64, count=len(row))
             top_into(tables[2:], position, cols, totals / max(self.mass[a], 1e-12), k)
             other = cols != a
             cosine = totals[other] / np.sqrt(np.maximum(self.freq[a] * self.freq[cols[other]], 1e-12))
@@ -155,26 +128,14 @@ class StreamingCooccurrence:
         if head.session_table:
             stats.sessions = SessionPairCounts.from_head(head, row_entries_cap)
         stats._seed = _Seed.of(head, stats.freq)
+        stats._seed_rows()
         return stats
 
-    def _row(self, a: int) -> dict[int, float]:
-        """Row `a`'s counts, read from the seed tables on first use."""
-        seed = self._seed
-        if seed is not None and a < seed.unread.size and seed.unread[a]:
-            seed.unread[a] = False
-            totals, mass = seed.row(a)
-            self.rows[a] = totals
-            for b in totals:
-                self.incoming[b].add(a)
-            self.mass[a] = max(mass, sum(totals.values()))
-        return self.rows[a]
-
-    def _read_all(self) -> None:
-        """Every row from the seed (before a forget: only read rows are in `incoming`)."""
-        if self._seed is not None:
-            for a in np.flatnonzero(self._seed.unread).tolist():
-                self._row(a)
-            self._seed = None
+    def _read_row(self, a: int) -> dict[int, float]:
+        assert self._seed is not None
+        totals, mass = self._seed.row(a)
+        self.mass[a] = max(mass, sum(totals.values()))
+        return totals
 
 
 @dataclass
@@ -193,7 +154,6 @@ class _Seed:
     row_weight: np.ndarray
     freq: np.ndarray
     """Click counts when the tables were written (the cosine weights' normalisation)."""
-    unread: np.ndarray
     _mass_per_click: float | None = None
 
     SAMPLE_ROWS: ClassVar[int] = 2_000
@@ -203,7 +163,7 @@ class _Seed:
     def of(cls, head: ContextGNNHead, freq: np.ndarray) -> _Seed:
         """Views of the head's tables (rows are rewritten only once read, so the views stay the seed)."""
         return cls(head.neighbour_index.cpu().numpy(), head.neighbour_weight.cpu().numpy(), head.knn_index.cpu().numpy(),
-                   head.knn_weight.cpu().numpy(), freq.copy(), np.ones(freq.size, dtype=bool))
+                   head.knn_weight.cpu().numpy(), freq.copy())
 
     @property
     def mass_per_click(self) -> float:
@@ -225,14 +185,18 @@ class _Seed:
         return cos_items, totals, self.row_index[a][p], self.row_weight[a][p].astype(np.float64)
 
     def _shared_mass(self, a: int) -> float | None:
-        cos_items, totals, p_items, probability = self._entries(a)
+        return self._mass_of_shared(*self._entries(a))
+
+    @staticmethod
+    def _mass_of_shared(cos_items: np.ndarray, totals: np.ndarray, p_items: np.ndarray, probability: np.ndarray) -> float | None:
+        """Shared totals / shared probabilities, None when the two rows share no item."""
         in_p, in_cos = np.isin(cos_items, p_items), np.isin(p_items, cos_items)
         return float(totals[in_p].sum() / probability[in_cos].sum()) if in_cos.any() else None
 
     def row(self, a: int) -> tuple[dict[int, float], float]:
         """Row a's pair totals and its mass estimate."""
         cos_items, totals, p_items, probability = self._entries(a)
-        shared = self._shared_mass(a)
+        shared = self._mass_of_shared(cos_items, totals, p_items, probability)
         if shared is not None:
             mass = shared
         elif p_items.size:

@@ -54,7 +54,7 @@ class ServingTables:
             tail = tuple(session[-(self.window + 1) :])
             if position is not None:
                 self.recent.append((position, tail))
-            self._count(tuple(session))  # the whole session: the session table (if any) pairs it all
+            self._count(session if self.stats.sessions is not None else tail)  # the session table pairs the whole session
         return self.write()
 
     def take_over(self, previous: ServingTables, trained_through: dict[int, int]) -> int:
@@ -72,7 +72,7 @@ class ServingTables:
         head = self.model.head
         return self.stats.write_tables(head, self.model.item_counts, head.knn.idf if head is not None else 0.0)
 
-    def _count(self, tail: tuple[str, ...]) -> None:
+    def _count(self, tail: Sequence[str]) -> None:
         target = self.vocab.index(tail[-1])
         if target == PAD_INDEX or target >= self.stats.capacity:
             return
