@@ -17,7 +17,7 @@ user sees. Metric names are spelled once, here (`METRIC_NAMES`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 CUTOFFS: tuple[int, ...] = (10, 20)
 MRR_CUTOFF = 20
@@ -27,25 +27,45 @@ DEEPEST_CUTOFF = max(*CUTOFFS, MRR_CUTOFF)
 
 
 class RankingMetrics:
-    """Running sums of HR@10/20, NDCG@10/20 and MRR@20 over added predictions."""
+    """Running sums of HR@10/20, NDCG@10/20 and MRR@20 over added predictions.
+
+    A prediction added with a `key` (the click or example it judges) and a `group` (its session,
+    or its user under leave-one-out) is also kept in `ranks`, so two tallies judged on the same
+    predictions can be compared pair-wise with a confidence interval (state/paired.py).
+    """
 
     def __init__(self) -> None:
         self.count = 0
         self._hits = dict.fromkeys(CUTOFFS, 0)
         self._ndcg = dict.fromkeys(CUTOFFS, 0.0)
         self._reciprocal_rank = 0.0
+        self.ranks: dict[Hashable, tuple[Hashable, float | None]] = {}
+        """key -> (group, rank) of every prediction added with a key (rank None: a miss)."""
 
-    def add(self, ranked_item_ids: Sequence[str], target: str, scores: Sequence[float] | None = None) -> None:
+    def add(
+        self,
+        ranked_item_ids: Sequence[str],
+        target: str,
+        scores: Sequence[float] | None = None,
+        *,
+        key: Hashable | None = None,
+        group: Hashable | None = None,
+    ) -> None:
         """Score one prediction: `ranked_item_ids` best first, `target` the true next item.
 
         With `scores` (one per listed item) the rank is pessimistic: items listed after the
         target with the same score count against it. Without, the rank is the list position.
         """
-        self.add_rank(_rank(ranked_item_ids, target, scores))
+        self.add_rank(_rank(ranked_item_ids, target, scores), key=key, group=group)
 
-    def add_rank(self, rank: float | None) -> None:
-        """Score one prediction by the target's 1-based rank (None or inf: not ranked, a miss)."""
+    def add_rank(self, rank: float | None, *, key: Hashable | None = None, group: Hashable | None = None) -> None:
+        """Score one prediction by the target's 1-based rank (None or inf: not ranked, a miss).
+
+        With a `key` the prediction is also kept for pair-wise comparison, in `group`
+        (the resampling unit of the bootstrap; the key itself when None)."""
         self.count += 1
+        if key is not None:
+            self.ranks[key] = (key if group is None else group, None if rank is None or rank > DEEPEST_CUTOFF else rank)
         if rank is None or rank > DEEPEST_CUTOFF:
             return
         for k in CUTOFFS:
@@ -58,6 +78,7 @@ class RankingMetrics:
     def add_ranks(self, ranks: Iterable[float | None]) -> None:
         for rank in ranks:
             self.add_rank(rank)
+
 
     def summary(self) -> dict[str, float]:
         """Means over the predictions added (all 0.0 before the first): keys `METRIC_NAMES`."""
@@ -77,3 +98,18 @@ def _rank(ranked_item_ids: Sequence[str], target: str, scores: Sequence[float] |
             mine = scores[position - 1]
             return position + sum(1 for s in scores[position:] if s >= mine)
     return None
+
+
+def metric_of_rank(metric: str, rank: float | None) -> float:
+    """One prediction's value of `metric` (a name of `METRIC_NAMES`) given the target's rank (None: a miss)."""
+    kind, _, cut = metric.partition("@")
+    k = int(cut)
+    if rank is None or rank > k:
+        return 0.0
+    if kind == "HR":
+        return 1.0
+    if kind == "NDCG":
+        return 1.0 / math.log2(rank + 1)
+    if kind == "MRR":
+        return 1.0 / rank
+    raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRIC_NAMES)}")
