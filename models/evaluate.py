@@ -16,8 +16,9 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,9 +32,12 @@ from streamrec.state.clicklog.formats import MalformedLogError
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 from streamrec.state.metrics import CUTOFFS, METRIC_NAMES, MRR_CUTOFF, RankingMetrics
+from streamrec.state.paired import PairedDifference, paired_differences
 
 TOP_K = max(*CUTOFFS, MRR_CUTOFF)
 """List length asked of every scorer: the deepest cut-off a metric reads."""
+EVALUATE_PAIRED_METRICS: tuple[str, ...] = ("HR@20", "MRR@20", "NDCG@10")
+"""Metrics `streamrec evaluate` compares pair-wise (state/paired.py) for every pair of models."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,19 @@ class ModelResult:
     predictions: int
     train_seconds: float
     predictions_per_s: float
+    tally: RankingMetrics = field(repr=False, compare=False)
+    """Every test prediction's rank by example and group, for the paired comparison (not serialised)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "version": self.version, "metrics": self.metrics, "predictions": self.predictions,
+            "train_seconds": self.train_seconds, "predictions_per_s": self.predictions_per_s,
+        }
+
+
+def paired_results(results: Sequence[ModelResult], metrics: Sequence[str] = EVALUATE_PAIRED_METRICS) -> list[PairedDifference]:
+    """Every pair of evaluated models (in the order given) on `metrics`, with 95% intervals over sessions or users."""
+    return paired_differences({result.model: result.tally for result in results}, metrics)
 
 
 def evaluate(
@@ -78,6 +95,7 @@ def evaluate(
                     predictions=metrics.count,
                     train_seconds=train_seconds,
                     predictions_per_s=metrics.count / rank_seconds if rank_seconds > 0 else float("inf"),
+                    tally=metrics,
                 )
             )
     return results
@@ -113,7 +131,10 @@ def _fit_baseline(scorer: Scorer, train: Sequence[TrainSequence]) -> None:
 def rank_examples(
     scorer: Scorer, examples: Sequence[Example], batch_size: int, advance: Callable[[int], object]
 ) -> tuple[RankingMetrics, float]:
-    """Metrics of `scorer` on `examples` and the seconds spent inside `recommend`."""
+    """Metrics of `scorer` on `examples` and the seconds spent inside `recommend`.
+
+    Each prediction is kept under its position in `examples` and its example's group (its session
+    or user), so two scorers ranked on the same examples can be compared pair-wise (state/paired.py)."""
     metrics = RankingMetrics()
     seconds = 0.0
     for start in range(0, len(examples), batch_size):
@@ -122,8 +143,9 @@ def rank_examples(
         began = time.perf_counter()
         ranked_lists = scorer.recommend(queries, TOP_K)
         seconds += time.perf_counter() - began
-        for example, ranked in zip(batch, ranked_lists):
-            metrics.add([item for item, _ in ranked], example.target, [score for _, score in ranked])
+        for index, (example, ranked) in enumerate(zip(batch, ranked_lists), start=start):
+            group = example.group if example.group is not None else index
+            metrics.add([item for item, _ in ranked], example.target, [score for _, score in ranked], key=index, group=group)
         advance(len(batch))
     return metrics, seconds
 
@@ -146,12 +168,16 @@ def evaluate_command(dataset: Path | None, fmt: str, protocol: str, models: str,
     console.print(f"{protocol} split: " + ", ".join(f"{key} {value:,}" for key, value in sizes.items()))
     results = evaluate(split, model_names, device)
     console.print(results_table(results, title=f"{dataset or 'synthetic'} · {protocol}"))
+    paired = paired_results(results)
+    if paired:
+        console.print(paired_table(paired, unit="users" if split.protocol == "loo" else "sessions"))
     report = {
         "dataset": str(dataset) if dataset is not None else "synthetic",
         "format": fmt,
         "protocol": split.protocol,
         "split": sizes,
-        "models": [asdict(result) for result in results],
+        "models": [result.to_dict() for result in results],
+        "paired": [difference.to_dict() for difference in paired],
         "host": host_info(device),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +205,16 @@ def results_table(results: Sequence[ModelResult], title: str) -> Table:
     for result in results:
         figures = [f"{result.metrics[name]:.4f}" for name in METRIC_NAMES]
         table.add_row(result.model, *figures, f"{result.train_seconds:.1f}", f"{result.predictions_per_s:,.0f}")
+    return table
+
+
+def paired_table(paired: Sequence[PairedDifference], unit: str) -> Table:
+    """One row per (pair, metric): a - b, its 95% interval and the verdict ("beats" only when it excludes 0)."""
+    table = Table(title=f"paired differences (95% bootstrap interval over {unit})")
+    for column in ("a - b", "metric", "diff", "95% interval", "verdict"):
+        table.add_column(column, justify="right" if column in ("diff", "95% interval") else "left")
+    for p in paired:
+        table.add_row(f"{p.a} - {p.b}", p.metric, f"{p.diff:+.4f}", f"[{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}]", p.verdict)
     return table
 
 

@@ -34,7 +34,10 @@ from streamrec.state.knn_params import KnnParams
 class ModelConfig:
     """Architecture flags and training recipe of one model (stored in every checkpoint)."""
 
-    # --- session encoder (sr-gnn-notes §3-4, GRAINRec) ---
+    # --- session encoder (sr-gnn-notes §3-4, GRAINRec; SASRec: models/sequence_encoder.py) ---
+    encoder: str = "graph"
+    """"graph": SR-GNN/GRAINRec over the session graph (models/session_encoder.py); "attention": a
+    self-attentive encoder over the clicks in order (SASRec family, models/sequence_encoder.py)."""
     dim: int = 64
     layers: int = 1
     """GGNN blocks; with `attention` each block is followed by a self-attention layer."""
@@ -43,6 +46,8 @@ class ModelConfig:
     heads: int = 2
     embedding_dropout: float = 0.25
     """Dropout on item embeddings fed to the GNN (sr-gnn-notes §8.3: the table memorises the tail)."""
+    hidden_dropout: float = 0.2
+    """Dropout inside the attention encoder's blocks (attention weights, feed-forward, residuals); unused by "graph"."""
     scale: float = 12.0
     """Logits are scale * cos(session, item): L2-normalised vectors keep popular items from dominating."""
     window: int = 20
@@ -93,6 +98,10 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; known: {', '.join(ENCODERS)}")
+
     def identity(self) -> list[tuple[str, Any]]:
         """The config as checkpoint content hashes see it (models/checkpoint.py): a field added after
         checkpoint format v2 is left out while it holds the value its absence means (`LATER_FIELDS`), so a
@@ -110,7 +119,10 @@ class ModelConfig:
         return cls(**{**d, "knn": KnnParams.from_dict(knn) if isinstance(knn, dict) else knn})
 
 
-LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False}
+ENCODERS: tuple[str, ...] = ("graph", "attention")
+"""Values of `ModelConfig.encoder`."""
+
+LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False, "encoder": "graph", "hidden_dropout": 0.2}
 """ModelConfig fields added after checkpoint format v2, with the value a checkpoint without them was trained with."""
 
 CONTEXTGNN_KNN = KnnParams(window=3, backward_weight=0.5, max_neighbours=100, half_life_clicks=0.0,
@@ -125,6 +137,9 @@ _GLAD = replace(_GRAINREC, memory=True)
 _GLAD_CLUSTERS = replace(_GLAD, clusters=True)
 _GLAD_ATTENTIVE = replace(_GLAD_CLUSTERS, target_attentive=True)
 
+_SASREC = replace(_SRGNN, encoder="attention", layers=2, heads=2, window=50, embedding_dropout=0.3, hidden_dropout=0.3,
+                  lr_decay=1.0, max_epochs=200, patience=5)
+
 PRESETS: dict[str, ModelConfig] = {
     "srgnn": _SRGNN,
     "grainrec": _GRAINREC,
@@ -133,6 +148,8 @@ PRESETS: dict[str, ModelConfig] = {
     "glad-attentive": _GLAD_ATTENTIVE,
     "contextgnn": replace(_GLAD_ATTENTIVE, contextgnn=True, knn=CONTEXTGNN_KNN, session_cooccurrence=True),
     "grainrec-contextgnn": replace(_GRAINREC, contextgnn=True, knn=CONTEXTGNN_KNN, session_cooccurrence=True),
+    "sasrec": _SASREC,
+    "sasrec-contextgnn": replace(_SASREC, contextgnn=True, knn=CONTEXTGNN_KNN, session_cooccurrence=True),
 }
 PRESETS["default"] = PRESETS["grainrec-contextgnn"]
 

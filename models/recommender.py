@@ -21,6 +21,7 @@ from torch_geometric.data import Batch
 from streamrec.models.contextgnn import ContextGNNHead
 from streamrec.models.graph.batch import collate_sessions
 from streamrec.models.presets import ModelConfig
+from streamrec.models.sequence_encoder import SelfAttentiveEncoder
 from streamrec.models.session_encoder import SessionEncoder
 from streamrec.state.vocab import PAD_INDEX
 
@@ -51,7 +52,9 @@ class SessionRecommender(nn.Module):
     def __init__(self, config: ModelConfig, num_items: int) -> None:
         super().__init__()
         self.config = config
-        self.encoder = SessionEncoder(config, num_items)
+        self.encoder: SessionEncoder | SelfAttentiveEncoder = (
+            SelfAttentiveEncoder(config, num_items) if config.encoder == "attention" else SessionEncoder(config, num_items)
+        )
         self.memory = _long_term_memory(config) if config.memory else None
         if config.contextgnn and config.knn is None:
             raise ValueError("the ContextGNN head needs ModelConfig.knn (train_checkpoint fills it from scoring.sknn_*)")

@@ -92,7 +92,7 @@ def train_checkpoint(
         assert model.head is not None
         out_of_fold = ([s for i, s in enumerate(sequences) if i % folds != f] for f in range(folds))
         model.head.set_fold_tables([_cooccurrence_tables(config, len(vocab), chosen) for chosen in out_of_fold])
-    examples = _prefix_examples(split.train, sequences, vocab, folds)
+    examples = _prefix_examples(split.train, sequences, vocab, folds, config.window)
     valid = encode_examples(vocab, split.valid)
     best, metrics = _optimise(model, config, sequences, examples, valid, torch_device)
     model.load_state_dict(best)
@@ -132,9 +132,13 @@ class TrainExamples:
     targets: Tensor
     folds: Tensor
     num_folds: int
+    lengths: Tensor
+    """Clicks each context's encoder reads (the prefix, cut at the model's `window`)."""
 
 
-def _prefix_examples(train: Sequence[TrainSequence], sequences: list[list[int]], vocab: ItemVocabulary, folds: int) -> TrainExamples:
+def _prefix_examples(
+    train: Sequence[TrainSequence], sequences: list[list[int]], vocab: ItemVocabulary, folds: int, window: int
+) -> TrainExamples:
     """Every (prefix, next item) pair of every training sequence, with the sequence's history."""
     contexts: list[Context] = []
     targets: list[int] = []
@@ -145,7 +149,8 @@ def _prefix_examples(train: Sequence[TrainSequence], sequences: list[list[int]],
             contexts.append((items[:t], history))
             targets.append(items[t])
             fold.append(index % folds)
-    return TrainExamples(contexts, torch.tensor(targets, dtype=torch.long), torch.tensor(fold, dtype=torch.long), folds)
+    lengths = torch.tensor([min(len(session), window) for session, _ in contexts], dtype=torch.long)
+    return TrainExamples(contexts, torch.tensor(targets, dtype=torch.long), torch.tensor(fold, dtype=torch.long), folds, lengths)
 
 
 def encode_examples(vocab: ItemVocabulary, examples: Sequence[Example]) -> EncodedExamples:
@@ -205,7 +210,7 @@ def _train_epoch(
 ) -> bool:
     """One pass over shuffled examples; True when the time budget ran out during it."""
     model.train()
-    batches = _fold_batches(examples, config.batch_size)
+    batches = _fold_batches(examples, config.batch_size, by_length=config.encoder == "attention")
     columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("train", total=len(batches), rate="")
@@ -225,12 +230,24 @@ def _train_epoch(
     return False
 
 
-def _fold_batches(examples: TrainExamples, batch_size: int) -> list[tuple[int, Tensor]]:
-    """Shuffled batches of example indices, each from a single fold, in shuffled order."""
+BUCKET_BATCHES = 64
+"""With `by_length`, shuffled runs of this many batches are sorted by context length before they are cut."""
+
+
+def _fold_batches(examples: TrainExamples, batch_size: int, by_length: bool = False) -> list[tuple[int, Tensor]]:
+    """Shuffled batches of example indices, each from a single fold, in shuffled order.
+
+    `by_length` (the attention encoder, which pads every context of a batch to the longest):
+    examples are shuffled, then each run of BUCKET_BATCHES batches is sorted by length before
+    it is cut, so a batch holds contexts of similar length and padding costs little, while
+    which examples meet in a batch still changes every epoch (bucketing)."""
     order = torch.randperm(len(examples.contexts))
     batches: list[tuple[int, Tensor]] = []
     for fold in range(examples.num_folds):
         members = order[examples.folds[order] == fold]
+        if by_length:
+            runs = members.split(batch_size * BUCKET_BATCHES)
+            members = torch.cat([run[examples.lengths[run].argsort(stable=True)] for run in runs])
         batches += [(fold, index) for index in members.split(batch_size)]
     shuffle = torch.randperm(len(batches)).tolist()
     return [batches[i] for i in shuffle]

@@ -88,14 +88,15 @@ def leave_one_out(clicks: Sequence[LoggedClick]) -> Split:
             train.append(TrainSequence(tuple(items), user))
             continue
         train.append(TrainSequence(tuple(items[:-2]), user))
-        valid.append(_masked_example(items[:-2], items[-2], user))
-        test.append(_masked_example(items[:-1], items[-1], user))
+        valid.append(_masked_example(items[:-2], items[-2], user, key))
+        test.append(_masked_example(items[:-1], items[-1], user, key))
     return Split("loo", tuple(train), tuple(valid), tuple(test), _first_seen(c.item_id for c in clicks))
 
 
-def _masked_example(context: list[str], target: str, user: str | None) -> Example:
-    """Whole context as the session, history masked (target included when it occurs there, as ICLRec)."""
-    return Example(tuple(context), target, (), user, frozenset(context))
+def _masked_example(context: list[str], target: str, user: str | None, sequence: str) -> Example:
+    """Whole context as the session, history masked (target included when it occurs there, as ICLRec);
+    grouped by its `sequence` (the user, or the session of an anonymous one)."""
+    return Example(tuple(context), target, (), user, frozenset(context), group=sequence)
 
 
 def session_split(
@@ -176,7 +177,7 @@ def _known_sessions(sessions: Iterable[LoggedSession], known: set[str]) -> list[
 def _prefix_examples(session: LoggedSession, history: tuple[str, ...]) -> Iterator[Example]:
     """Every prefix -> next click of one session (no masking: repeat clicks are legitimate)."""
     for end in range(1, len(session.items)):
-        yield Example(session.items[:end], session.items[end], history, session.user_id)
+        yield Example(session.items[:end], session.items[end], history, session.user_id, group=session.session_id)
 
 
 def _histories(sessions: Sequence[LoggedSession], known: set[str]) -> dict[str, tuple[str, ...]]:

@@ -39,6 +39,9 @@ class Example:
     user_id: str | None = None
     exclude: frozenset[str] = field(default_factory=frozenset)
     """Items the protocol masks from the ranking (leave-one-out: the user's history)."""
+    group: str | None = None
+    """The unit a paired bootstrap resamples (state/paired.py): the session the example comes from,
+    or the user under leave-one-out; None: the example stands alone."""
 
 
 @dataclass(frozen=True)

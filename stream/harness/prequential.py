@@ -15,7 +15,8 @@ import numpy as np
 
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.metrics import RankingMetrics
-from streamrec.stream.harness.report import LatencyHistogram, LatencySummary, ScorerReport, TimelineWindow
+from streamrec.state.paired import paired_differences
+from streamrec.stream.harness.report import LatencyHistogram, LatencySummary, PairedComparison, ScorerReport, TimelineWindow
 from streamrec.stream.topics import Answer, ClickEvent, ClickType
 
 MAX_WINDOWS = 20
@@ -107,7 +108,7 @@ class PhaseTally:
         tally.latency_ms[index] = (received_at - self.sent_at[index]) * 1000.0
         target = self.targets[index]
         if target is not None:
-            tally.overall.add(answer.item_ids, target)
+            tally.overall.add(answer.item_ids, target, key=index, group=self.clicks[index].session_id)
             tally.per_window[self.window_of(index)].add(answer.item_ids, target)
 
     def on_dead_letter(self, index: int) -> None:
@@ -166,3 +167,8 @@ class PhaseTally:
 
     def scorer_reports(self) -> list[ScorerReport]:
         return [self._scorer_report(self.scorers[name]) for name in self.scorer_names()]
+
+    def paired(self) -> list[PairedComparison]:
+        """Every pair of scorers (in name order) on HR@20 and MRR@20, over the judged clicks both answered."""
+        tallies = {name: self.scorers[name].overall for name in self.scorer_names()}
+        return [PairedComparison(**p.to_dict()) for p in paired_differences(tallies)]

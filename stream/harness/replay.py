@@ -157,6 +157,7 @@ class Replayer:
                                 undelivered=self.producer.failed - failed_before,
                                 unexpected=self.collector.undecodable - undecodable_before),
             scorers=phase.scorer_reports(),
+            paired=phase.paired(),
         )
 
     def _send(self, phase: PhaseTally, clicks: Sequence[LoggedClick], pacing: Pacing, label: str) -> float:

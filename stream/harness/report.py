@@ -98,6 +98,27 @@ class ScorerReport(_Model):
     timeline: list[TimelineWindow]
 
 
+class PairedComparison(_Model):
+    """Two scorers on the clicks both answered: mean(a) - mean(b) of one metric, 95% interval over sessions
+    (state/paired.py). "a beats b" only when the interval excludes 0."""
+
+    a: str
+    b: str
+    metric: str
+    diff: float
+    ci95: tuple[float, float]
+    predictions: int = Field(description="Judged clicks both scorers answered.")
+    groups: int = Field(description="Sessions those clicks belong to (the bootstrap's resampling unit).")
+
+    @property
+    def verdict(self) -> str:
+        if self.ci95[0] > 0:
+            return f"{self.a} beats {self.b}"
+        if self.ci95[1] < 0:
+            return f"{self.b} beats {self.a}"
+        return "tie"
+
+
 class ReplayCounts(_Model):
     sent: int
     dlq: int
@@ -123,6 +144,8 @@ class ReplayReport(_Model):
     send_rate_eps: float
     counts: ReplayCounts
     scorers: list[ScorerReport]
+    paired: list[PairedComparison] = Field(
+        default_factory=list, description="Every pair of scorers on HR@20 and MRR@20 (state/paired.PAIRED_METRICS).")
 
     def scorer(self, name: str) -> ScorerReport:
         return next(s for s in self.scorers if s.scorer == name)
@@ -197,12 +220,29 @@ def to_markdown(report: ReplayReport) -> str:
           f"{s.answers_trained_on_later_clicks:,})" for s in report.scorers),
         *(f"- {latency_verdict(report, s)}" for s in report.scorers),
         "",
+        *paired_markdown(report.paired),
         "![metrics over time](timeline.png)",
         "",
         "![latency histogram](latency.png)",
         "",
     ]
     return "\n".join(lines)
+
+
+def paired_markdown(paired: Sequence[PairedComparison]) -> list[str]:
+    """The paired table of report.md (nothing when fewer than two scorers answered)."""
+    if not paired:
+        return []
+    return [
+        "Paired differences on the clicks both scorers answered (95% bootstrap interval over sessions; "
+        "\"beats\" only when it excludes 0):",
+        "",
+        "| a - b | metric | diff | 95% interval | verdict |",
+        "|---|---|---:|---:|---|",
+        *(f"| {p.a} - {p.b} | {p.metric} | {p.diff:+.4f} | [{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}] | {p.verdict} |"
+          for p in paired),
+        "",
+    ]
 
 
 def print_report(report: ReplayReport, console: Console | None = None) -> None:
@@ -222,6 +262,13 @@ def print_report(report: ReplayReport, console: Console | None = None) -> None:
     for s in report.scorers:
         verdict = latency_verdict(report, s)
         console.print(f"[yellow]{verdict}" if "QUEUEING" in verdict else verdict)
+    if report.paired:
+        table = Table(title="paired differences (95% bootstrap interval over sessions)")
+        for column in ("a - b", "metric", "diff", "95% interval", "verdict"):
+            table.add_column(column, no_wrap=True)
+        for p in report.paired:
+            table.add_row(f"{p.a} - {p.b}", p.metric, f"{p.diff:+.4f}", f"[{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}]", p.verdict)
+        console.print(table)
 
 
 def plot_timeline(report: ReplayReport, path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from streamrec.cli import app
-from streamrec.models.evaluate import evaluate
+from streamrec.models.evaluate import evaluate, paired_results
 from streamrec.state.clicklog import Split, SyntheticSpec, generate, recent_split
 from streamrec.state.metrics import METRIC_NAMES
 
@@ -29,6 +29,15 @@ def test_knn_clearly_beats_popularity(split: Split) -> None:
         assert result.train_seconds >= 0 and result.predictions_per_s > 0
     assert sknn.metrics["HR@20"] > pop.metrics["HR@20"] + 0.15
     assert sknn.metrics["MRR@20"] > 2 * pop.metrics["MRR@20"]
+    paired = {p.metric: p for p in paired_results([sknn, pop])}
+    assert set(paired) == {"HR@20", "MRR@20", "NDCG@10"}
+    for metric, difference in paired.items():
+        assert (difference.a, difference.b) == ("sknn", "pop")
+        assert difference.diff == pytest.approx(sknn.metrics[metric] - pop.metrics[metric])
+        assert difference.ci95[0] <= difference.diff <= difference.ci95[1]
+        assert difference.predictions == len(split.test)
+        assert difference.groups == len({e.group for e in split.test}) < len(split.test)  # sessions, not clicks
+    assert paired["HR@20"].a_beats_b and paired["HR@20"].verdict == "sknn beats pop"
 
 
 def test_cli_prints_table_and_writes_json(tmp_path: Path) -> None:
@@ -42,6 +51,12 @@ def test_cli_prints_table_and_writes_json(tmp_path: Path) -> None:
     assert [m["model"] for m in report["models"]] == ["pop", "sknn"]
     assert set(report["models"][1]["metrics"]) == set(METRIC_NAMES)
     assert {"platform", "cpus", "python"} <= set(report["host"])
+    assert [(p["a"], p["b"], p["metric"]) for p in report["paired"]] == [
+        ("pop", "sknn", "HR@20"), ("pop", "sknn", "MRR@20"), ("pop", "sknn", "NDCG@10")]
+    for difference in report["paired"]:
+        low, high = difference["ci95"]
+        assert low <= difference["diff"] <= high
+    assert "paired differences" in result.output
 
 
 @pytest.mark.slow

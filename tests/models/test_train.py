@@ -16,7 +16,7 @@ from streamrec.state.vocab import ItemVocabulary
 FAST = {"dim": 16, "max_epochs": 25, "patience": 25, "batch_size": 16, "lr": 0.01, "embedding_dropout": 0.0}
 
 
-@pytest.mark.parametrize("name", ["srgnn", "grainrec-contextgnn"])
+@pytest.mark.parametrize("name", ["srgnn", "grainrec-contextgnn", "sasrec", "sasrec-contextgnn"])
 def test_model_overfits_deterministic_chains(name: str) -> None:
     split = toy_split()
     checkpoint = train_checkpoint(name, split, device="cpu", seed=0, **FAST)

@@ -71,6 +71,11 @@ def test_each_scorer_is_judged_separately_and_missing_is_counted() -> None:
     reports = {r.scorer: r for r in phase.scorer_reports()}
     assert reports["sknn"].metrics["HR@10"] == 1.0 and reports["sknn"].missing == 0
     assert reports["pop"].metrics["HR@10"] == 0.0 and reports["pop"].missing == 4
+    # the pair is judged only on the click both answered (click 0: sknn hits at rank 1, pop misses)
+    paired = {p.metric: p for p in phase.paired()}
+    assert set(paired) == {"HR@20", "MRR@20"}
+    assert (paired["HR@20"].a, paired["HR@20"].b, paired["HR@20"].predictions) == ("pop", "sknn", 1)
+    assert paired["HR@20"].diff == -1.0 and paired["HR@20"].verdict == "sknn beats pop"
 
 
 def test_event_ids_of_other_phases_and_traffic_are_not_ours() -> None:
@@ -103,6 +108,7 @@ def test_report_files_round_trip_and_render(tmp_path: Path) -> None:
     assert read_report(paths[0]) == report
     markdown = paths[1].read_text()
     assert "| sknn |" in markdown and "HR@20" in markdown and "timeline.png" in markdown
+    assert "Paired differences" not in markdown  # one scorer: nothing to pair
     for png in paths[2:]:
         assert png.read_bytes().startswith(PNG_MAGIC)
 
