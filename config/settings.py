@@ -149,6 +149,11 @@ class ScoringSettings(_Group):
     hnsw_m: int = Field(16, ge=2, description="hnswlib M: graph links per item of the candidate index.")
     hnsw_ef_construction: int = Field(100, ge=1, description="hnswlib ef_construction: build-time candidate list size of the candidate index.")
     neighbour_matrix_k: int = Field(20, ge=0, description="Most similar items (embedding cosine) kept per item in GRAINRec's neighbour matrix.")
+    learn_whole_stream: bool = Field(
+        True, description="Every scoring process learns every partition of the scoring requests (a learning reader "
+        "outside the group reads those other processes answer), so N processes each hold the whole model's statistics "
+        "(docs/deployment.md, sizing). false: each learns only the partitions it answers (about 1/N of the evidence)."
+    )
     learned_event_ids_kept: int = Field(
         100_000, ge=1, description="event_ids of learned clicks the persisted statistics remember, so a scoring request "
         "the stateful stage re-emits after a crash is not learned twice (state/learned.py). Re-emissions follow the "

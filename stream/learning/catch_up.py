@@ -23,14 +23,15 @@ import uuid
 from collections.abc import Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from pydantic import ValidationError
 
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer, persist_scorer
 from streamrec.stream import metrics
 from streamrec.stream.stages.engines.common import consumer_config
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.learning.learner import Learner
-from streamrec.stream.topics import ScoringRequest, Topics
+from streamrec.stream.learning.whole_stream import LEARNING_STAGE, decode_requests
+from streamrec.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +60,7 @@ def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], learn
         return 0
     log.info("scoring statistics are behind the committed offsets: re-learning %s",
              ", ".join(f"partition {p} offsets {a}..{b - 1}" for p, (a, b) in sorted(ranges.items())))
-    reader = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"{group_id}-relearn-{uuid.uuid4().hex[:8]}",  # never commits: only assigned partitions are read
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        **consumer_config(settings),
-    })
-    try:
-        learned = _read(reader, topic, ranges, scorers, learner, settings.scoring.batch_max_size, stop)
-    finally:
-        reader.close()
+    learned = relearn(settings, group_id, topic, ranges, scorers, learner, stop)
     for scorer in scorers:
         persist_scorer(scorer)
     metrics.CLICKS_RELEARNED_AT_START.inc(learned)
@@ -102,19 +93,25 @@ def _behind(probe: Consumer, topic: str, scorers: Sequence[Scorer], learner: Lea
     return ranges
 
 
-def _read(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer], learner: Learner,
-          batch_size: int, stop: threading.Event) -> int:
+def read_ranges(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer],
+                learner: Learner, batch_size: int, stop: threading.Event) -> int:
+    """Learn [start, end) of each partition in `ranges` with `reader` (assigned here); the clicks the first scorer learned.
+
+    Offsets a fetch skipped are read again (stream/clients/gaps.py), so a range is learned whole."""
+    guard = GapGuard(LEARNING_STAGE)
+    for partition, (start, _) in ranges.items():
+        guard.expect(topic, partition, start)
     reader.assign([TopicPartition(topic, p, start) for p, (start, _) in ranges.items()])
     pending = set(ranges)
     learned, last_progress = 0, time.monotonic()
     while pending and not stop.is_set():
-        requests: list[ScoringRequest] = []
-        sources: list[Message] = []
-        for message in reader.consume(batch_size, 0.5):
+        batch: list[Message] = []
+        for message in guard.admit(reader.consume(batch_size, 0.5)):
             error, partition = message.error(), message.partition()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(partition)
+                    if guard.expected.get((topic, partition), 0) >= ranges[partition][1]:
+                        pending.discard(partition)
                 else:
                     log.warning("re-learning: %s", error)
                 continue
@@ -125,16 +122,29 @@ def _read(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]], scor
                 reader.pause([TopicPartition(topic, partition)])
             if message.offset() >= end:
                 continue
-            try:
-                request = ScoringRequest.model_validate_json(message.value() or b"")
-            except ValidationError:
-                continue  # dead-lettered when it was first read
-            if request.session_items:
-                requests.append(request)
-                sources.append(message)
+            batch.append(message)
+        for (_, partition), offset in guard.take_reseeks().items():
+            reader.seek(TopicPartition(topic, partition, offset))
+        requests, sources = decode_requests(batch)
         if requests:
             learned += learner.learn(scorers, requests, sources)
         if time.monotonic() - last_progress > _STALL_TIMEOUT_S:
             log.warning("re-learning stalled on partitions %s; serving with what was learned", sorted(pending))
             break
     return learned
+
+
+def relearn(settings: Settings, group_id: str, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer],
+            learner: Learner, stop: threading.Event) -> int:
+    """`read_ranges` with a reader of its own (outside every group, never committing)."""
+    reader = Consumer({
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "group.id": f"{group_id}-relearn-{uuid.uuid4().hex[:8]}",  # never commits: only assigned partitions are read
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        **consumer_config(settings),
+    })
+    try:
+        return read_ranges(reader, topic, ranges, scorers, learner, settings.scoring.batch_max_size, stop)
+    finally:
+        reader.close()

@@ -40,8 +40,10 @@ from streamrec.stream.topics import (
     encode_recommendation,
     without_original,
 )
-from streamrec.stream.learning.catch_up import catch_up
+from streamrec.stream.clients.gaps import GapGuard
+from streamrec.stream.learning.catch_up import catch_up, relearn
 from streamrec.stream.learning.learner import Learner
+from streamrec.stream.learning.whole_stream import WholeStreamReader
 from streamrec.stream.observability.lag import lag_config
 from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
 from streamrec.stream.updates.follower import follow_updates, provenance
@@ -51,6 +53,11 @@ log = logging.getLogger(__name__)
 _IDLE_POLL_S = 0.5
 """How long the loop waits for the first record of a batch before checking `stop` again."""
 _RETRY_BACKOFF_S = 1.0
+_BUSY_POLL_S = 0.05
+"""The wait for an answering record while the learning reader still brings records to learn."""
+_METADATA_TIMEOUT_S = 10.0
+SCORING_STAGE = "scoring"
+"""Label of the answering consumer in `streamrec_offset_gaps_total`."""
 
 
 INVALID_REQUEST = "invalid_scoring_request"
@@ -135,6 +142,14 @@ class ScoringStage:
         self._producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all", **producer_config(settings)})
         self._updates = follow_updates(settings, scorer)
         """Newer published versions of a neural scorer, swapped in between two batches (stream/updates/)."""
+        self._guard = GapGuard(SCORING_STAGE)
+        """Offsets a fetch skipped are read again before anything past them is answered (stream/clients/gaps.py)."""
+        self._reader = WholeStreamReader(settings, self.topics.scoring_requests, self._learner) \
+            if settings.scoring.learn_whole_stream else None
+        """Learns the partitions other processes of the group answer (stream/learning/whole_stream.py)."""
+        self._unpersisted = False
+        """The learning reader learned something not persisted yet."""
+        self._stop = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set; the current batch is finished (or left uncommitted) first.
@@ -142,27 +157,65 @@ class ScoringStage:
         First, the statistics catch up with the committed offsets (a lost state folder is re-learned
         from the scoring-requests topic: stream/learning/catch_up.py), so nothing is served from less.
         """
+        self._stop = stop
         catch_up(self.settings, scoring_group(self.settings), (self.scorer, self.fallback), self._learner, stop)
-        self._consumer.subscribe([self.topics.scoring_requests], on_revoke=self._on_revoke)
+        if self._reader is not None:
+            self._reader.start(scoring_group(self.settings), (self.scorer, self.fallback))
+        self._consumer.subscribe([self.topics.scoring_requests], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        wait_s = _IDLE_POLL_S
         try:
             while not stop.is_set():
                 self.scorer = self._updates.take_ready(self.scorer, self._consumer)
-                batch = self._next_batch()
+                batch = self._next_batch(wait_s)
                 if batch and self._process(batch, stop):
                     self._answered(batch)
+                wait_s = _BUSY_POLL_S if self._learn_others() else _IDLE_POLL_S
                 if time.monotonic() >= self._next_commit_at:
                     self._commit()
             self._commit()
         finally:
             self._updates.close()
             self._consumer.close()
+            if self._reader is not None:
+                self._reader.close()
             self._producer.flush(5.0)
+
+    def _learn_others(self) -> bool:
+        """Learn what the learning reader fetched of the partitions others answer; True if it brought anything."""
+        if self._reader is None:
+            return False
+        handled = self._reader.poll((self.scorer, self.fallback))
+        self._unpersisted = self._unpersisted or handled > 0
+        return handled > 0
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Answering starts at the group's committed offsets: the gap guard expects them, and the statistics learn
+        first what lies between what they learned of those partitions and there (stream/learning/whole_stream.py)."""
+        topic = self.topics.scoring_requests
+        mine = [tp for tp in partitions if tp.topic == topic]
+        log.info("answering %s partitions %s", topic, sorted(tp.partition for tp in mine))
+        committed = consumer.committed([TopicPartition(topic, tp.partition) for tp in mine],
+                                        timeout=_METADATA_TIMEOUT_S) if mine else []
+        starts = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
+        for tp in mine:
+            start = starts.get(tp.partition)
+            if start is None:  # nothing committed: auto.offset.reset (earliest) starts at the log's beginning
+                start, _ = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=_METADATA_TIMEOUT_S)
+            self._guard.expect(topic, tp.partition, start)
+        if self._reader is not None:
+            def fill(ranges: dict[int, tuple[int, int]]) -> None:
+                relearn(self.settings, scoring_group(self.settings), topic, ranges, (self.scorer, self.fallback),
+                        self._learner, self._stop)
+                self._unpersisted = True
+
+            self._reader.rebalanced([tp.partition for tp in mine], starts, fill)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Commit what was answered, and forget the revoked partitions: a batch already in hand is still answered,
         but its offsets there are the new owner's to commit (committing them later could move its offsets back)."""
         self._commit()
         self._revoked.update((tp.topic, tp.partition) for tp in partitions)
+        self._guard.forget((tp.topic, tp.partition) for tp in partitions)
 
     def _answered(self, batch: list[Message]) -> None:
         """Every output of `batch` is acknowledged: its offsets may be committed at the next checkpoint."""
@@ -170,11 +223,15 @@ class ScoringStage:
             key = (message.topic(), message.partition())
             if key not in self._revoked:
                 self._done[key] = message.offset() + 1
+            if self._reader is not None:
+                self._reader.note(message.partition(), message.offset())
 
-    def _next_batch(self) -> list[Message]:
-        """Block up to `_IDLE_POLL_S` for one record, then gather the rest of the batch within the wait budget."""
+    def _next_batch(self, wait_s: float = _IDLE_POLL_S) -> list[Message]:
+        """Block up to `wait_s` for one record, then gather the rest of the batch within the wait budget.
+
+        Records past an offset the fetch skipped wait until a re-read brought the skipped ones (GapGuard)."""
         self._revoked.clear()  # a rebalance during this fetch fills it again (`_on_revoke`)
-        first = self._consumer.poll(_IDLE_POLL_S)
+        first = self._consumer.poll(wait_s)
         if first is None:
             return []
         scoring = self.settings.scoring
@@ -182,12 +239,14 @@ class ScoringStage:
         if scoring.batch_max_size > 1:
             rest = self._consumer.consume(scoring.batch_max_size - 1, scoring.batch_max_wait_ms / 1000)
         batch = []
-        for message in [first, *rest]:
+        for message in self._guard.admit([first, *rest]):
             error = message.error()
             if error is None:
                 batch.append(message)
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("scoring consumer error: %s", error)
+        for (topic, partition), offset in self._guard.take_reseeks().items():
+            self._consumer.seek(TopicPartition(topic, partition, offset))
         return batch
 
     def _process(self, batch: list[Message], stop: threading.Event) -> bool:
@@ -293,7 +352,7 @@ class ScoringStage:
         Also called when partitions are revoked, so a rebalance re-reads as little as possible.
         """
         self._next_commit_at = time.monotonic() + self.settings.scoring.commit_interval_ms / 1000
-        if not self._done:
+        if not self._done and not self._unpersisted:
             return
         for scorer in (self.scorer, self.fallback):  # what they learned from these clicks first, then the offsets
             try:
@@ -302,7 +361,10 @@ class ScoringStage:
                 metrics.SCORER_ERRORS.inc()
                 log.exception("%s could not persist its statistics; offsets stay uncommitted", scorer.name)
                 return
+        self._unpersisted = False
         describe_scorer(self.scorer, self.settings)
+        if not self._done:
+            return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()]
         self._done = {}
         try:
