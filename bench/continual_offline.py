@@ -10,13 +10,17 @@ chunks of `--chunk` clicks: every competitor answers each click that has an earl
 its session (top 20, judged against the click) and then learns the chunk (models/online/prequential.py):
 
 - continual: ContinualLearner (models/online) from the warm checkpoint, one step per micro-batch;
+- tables-only: the same learner with `learn_weights=False`: the warm-up weights, fed the same
+             streamed tables and new-item rows (what the gradient steps add beyond counting);
 - frozen:    the warm checkpoint behind NeuralScorer, never updated (no kNN fallback);
 - sknn:      the online kNN (models/knn.py, ScoringSettings.sknn_*), fitted on the same training
              sessions and fed the same stream through `observe`.
 
 --phase valid streams the validation sessions' clicks (judged): online settings are chosen
 here. --phase test streams the validation clicks first (learned, not judged: they precede the
-test file in time) and then the test file (judged). HR@20 and MRR@20 by state/metrics.RankingMetrics.
+test file in time) and then the test file (judged). HR@20 and MRR@20 by state/metrics.RankingMetrics,
+and for the continual model against each other competitor the paired difference with its 95%
+bootstrap interval over sessions (state/paired.py).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -37,12 +42,14 @@ from streamrec.models.knn import knn_params
 from streamrec.models.registry import build_sknn
 from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.presets import preset
-from streamrec.models.online.prequential import Continual, Frozen, Observing, prequential
+from streamrec.models.online.prequential import Competitor, Continual, Frozen, Observing, PrequentialResult, prequential
+from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.formats import read_log
 from streamrec.state.clicklog.protocols import VALID_FRACTION, _tail_count, sessions_of, session_split
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.knn_params import KnnParams
+from streamrec.state.paired import PairedDifference, paired_differences
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 REPORTS = Path(__file__).resolve().parents[1] / "reports" / "continual"
@@ -66,37 +73,56 @@ def main() -> None:
     knn = build_sknn(load_settings(), persist=False)  # the online kNN with the settings' parameters, in memory
     knn.fit([s.items for s in sessions_of(train_clicks) if s.session_id in fit_ids])
     continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed), args.publish_every_steps, args.resume_on_publish)
-    competitors = {
-        "continual": continual,
-        "frozen": Frozen(NeuralScorer(checkpoint, device="cpu")),
-        "sknn": Observing(knn),
-    }
+    competitors = standard_competitors(continual, checkpoint, settings, knn, args.seed)
     started = time.perf_counter()
     result = prequential(stream, competitors, args.chunk, judged)
     seconds = time.perf_counter() - started
-    summaries = {name: metrics.summary() for name, metrics in result.metrics.items()}
-    judged_count = result.metrics["continual"].count
-    print(f"phase {args.phase}: {result.clicks:,} clicks streamed, {judged_count:,} judged, {seconds:.0f} s wall, "
-          f"{continual.steps} steps, {continual.snapshots} snapshots, "
+    print(f"phase {args.phase}: {result.clicks:,} clicks streamed, {result.metrics['continual'].count:,} judged, "
+          f"{seconds:.0f} s wall, {continual.steps} steps, {continual.snapshots} snapshots, "
           f"{len(continual.learner.vocab) - 1:,} items, capacity {continual.learner.model.num_items:,}")
-    print(f"{'model':<10} {'HR@20':>8} {'MRR@20':>8} {'answer s':>9} {'learn s':>8}")
+    report = print_outcome(result, continual, args.chunk)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        report.update({"phase": args.phase, "settings": asdict(settings), "chunk": args.chunk, "seconds": seconds,
+                       "publish_every_steps": args.publish_every_steps, "resume_on_publish": args.resume_on_publish,
+                       "checkpoint": checkpoint.version})
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def standard_competitors(continual: Continual, checkpoint: Checkpoint, settings: OnlineSettings, knn: Scorer,
+                         seed: int) -> dict[str, Competitor]:
+    """The four competitors of every continual bench, in report order: continual, tables-only, frozen, sknn."""
+    tables_only = ContinualLearner(checkpoint, replace(settings, learn_weights=False), device="cpu", seed=seed)
+    return {
+        "continual": continual,
+        "tables-only": Continual(tables_only),
+        "frozen": Frozen(NeuralScorer(checkpoint, device="cpu")),
+        "sknn": Observing(knn),
+    }
+
+
+def paired_against_continual(result: PrequentialResult) -> list[PairedDifference]:
+    """continual - each other competitor, HR@20 and MRR@20, 95% intervals over sessions."""
+    others = [name for name in result.metrics if name != "continual"]
+    return paired_differences(result.metrics, pairs=[("continual", other) for other in others])
+
+
+def print_outcome(result: PrequentialResult, continual: Continual, chunk: int) -> dict[str, Any]:
+    """Print each competitor's figures and the paired differences; return them as a report dict."""
+    summaries = {name: metrics.summary() for name, metrics in result.metrics.items()}
+    print(f"{'model':<12} {'HR@20':>8} {'MRR@20':>8} {'answer s':>9} {'learn s':>8}")
     for name, summary in summaries.items():
-        print(f"{name:<10} {summary['HR@20']:>8.4f} {summary['MRR@20']:>8.4f} "
+        print(f"{name:<12} {summary['HR@20']:>8.4f} {summary['MRR@20']:>8.4f} "
               f"{result.answer_seconds[name]:>9.1f} {result.learn_seconds[name]:>8.1f}")
     steps = max(continual.steps, 1)
     print(f"continual learning: {1000 * result.learn_seconds['continual'] / steps:.1f} ms per step "
-          f"(add + step + table refresh, {args.chunk} clicks per chunk, torch threads {torch.get_num_threads()})")
-    for baseline in ("frozen", "sknn"):
-        hr = summaries["continual"]["HR@20"] / max(summaries[baseline]["HR@20"], 1e-12)
-        mrr = summaries["continual"]["MRR@20"] / max(summaries[baseline]["MRR@20"], 1e-12)
-        print(f"continual / {baseline}: HR@20 x{hr:.4f}, MRR@20 x{mrr:.4f}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        report = {"phase": args.phase, "settings": asdict(settings), "chunk": args.chunk, "seconds": seconds,
-                  "publish_every_steps": args.publish_every_steps, "resume_on_publish": args.resume_on_publish,
-                  "learn_seconds": dict(result.learn_seconds), "answer_seconds": dict(result.answer_seconds),
-                  "judged": judged_count, "checkpoint": checkpoint.version, "metrics": summaries}
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+          f"(add + step + table refresh, {chunk} clicks per chunk, torch threads {torch.get_num_threads()})")
+    paired = paired_against_continual(result)
+    for p in paired:
+        print(f"{p.a} - {p.b:<12} {p.metric:<7} {p.diff:+.4f} [{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}]  {p.verdict}")
+    return {"judged": result.metrics["continual"].count, "metrics": summaries,
+            "learn_seconds": dict(result.learn_seconds), "answer_seconds": dict(result.answer_seconds),
+            "paired": [p.to_dict() for p in paired]}
 
 
 def _fit_valid_sessions(train_clicks: list[LoggedClick]) -> tuple[set[str], set[str]]:

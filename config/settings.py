@@ -234,6 +234,9 @@ class UpdatesSettings(_Group):
     learn_tables: bool = Field(True, description="A following stage counts every click it answers into its model's "
                                "co-occurrence tables between two versions (as fresh as the online kNN) and re-counts, after "
                                "a swap, the clicks the new version had not trained on. A frozen twin (follow off) never does.")
+    frozen_learn_tables: bool = Field(False, description="With follow off: still count every answered click into the "
+                                      "checkpoint's co-occurrence tables (the tables-only ablation: the warm-up weights "
+                                      "with the stream's counts, served as <preset>+tables). Off: a frozen twin.")
     table_buffer_clicks: int = Field(50_000, ge=0, description="Latest answered clicks a following stage keeps (with "
                                      "partition/offset) to re-count into a newly installed version's tables.")
 

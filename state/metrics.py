@@ -79,6 +79,15 @@ class RankingMetrics:
         for rank in ranks:
             self.add_rank(rank)
 
+    def restricted(self, keys: Iterable[Hashable]) -> RankingMetrics:
+        """A tally of the kept predictions whose key is in `keys` (e.g. one period of a stream)."""
+        part = RankingMetrics()
+        for key in keys:
+            if key in self.ranks:
+                group, rank = self.ranks[key]
+                part.add_rank(rank, key=key, group=group)
+        return part
+
 
     def summary(self) -> dict[str, float]:
         """Means over the predictions added (all 0.0 before the first): keys `METRIC_NAMES`."""

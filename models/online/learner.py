@@ -73,7 +73,7 @@ class ContinualLearner:
         """Rows of expired items, recyclable for new items."""
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         self.replay: Reservoir[StreamExample] = Reservoir(settings.replay_buffer_size, seed)
-        self.teacher = self._frozen_copy() if settings.distillation_weight > 0 else None
+        self.teacher = self._frozen_copy() if settings.distillation_weight > 0 and settings.learn_weights else None
         self.pending: collections.deque[StreamExample] = collections.deque()
         self.cluster_chunks: list[list[int]] = []
         self.steps = int(state.get("steps", 0))
@@ -123,7 +123,7 @@ class ContinualLearner:
         new_batch, replay_batch = self._encode(new), self._encode(replayed)
         contexts, targets = new_batch[0] + replay_batch[0], new_batch[1] + replay_batch[1]
         loss_value = distillation_value = 0.0
-        if contexts:
+        if contexts and self.settings.learn_weights:
             self.model.train()
             logits = self._logits(self.model, contexts)
             loss = F.cross_entropy(logits, torch.tensor(targets, device=self.device))
@@ -171,7 +171,7 @@ class ContinualLearner:
             "trained_through_ts": self.trained_through_ts,
             "settings": self.settings.to_dict(),
         }
-        if self.settings.distillation_weight > 0:
+        if self.settings.distillation_weight > 0 and self.settings.learn_weights:
             self.teacher = self._frozen_copy()
         self.model.train()
         return checkpoint

@@ -93,10 +93,11 @@ def prequential(
     """Stream `clicks` (event-time order) through every competitor; `judged[i]` False: learn click i without judging it."""
     result = PrequentialResult({name: RankingMetrics() for name in competitors})
     sessions: dict[str, list[str]] = {}
-    batch: list[tuple[StreamExample, bool]] = []
+    batch: list[tuple[StreamExample, bool, int, str]] = []
     for position, click in enumerate(clicks):
         prefix = sessions.setdefault(click.session_id, [])
-        batch.append((StreamExample(tuple(prefix), click.item_id, click.ts), judged is None or judged[position]))
+        judge = judged is None or judged[position]
+        batch.append((StreamExample(tuple(prefix), click.item_id, click.ts), judge, position, click.session_id))
         prefix.append(click.item_id)
         result.clicks += 1
         if len(batch) >= chunk:
@@ -107,16 +108,20 @@ def prequential(
     return result
 
 
-def _run_chunk(batch: list[tuple[StreamExample, bool]], competitors: dict[str, Competitor], result: PrequentialResult) -> None:
-    asked = [example for example, judge in batch if judge and example.session_items]
-    examples = [example for example, _ in batch]
+def _run_chunk(
+    batch: list[tuple[StreamExample, bool, int, str]], competitors: dict[str, Competitor], result: PrequentialResult
+) -> None:
+    """Every competitor answers the chunk's judged clicks (each kept under its stream position and
+    session, for paired intervals: state/paired.py), then learns the whole chunk."""
+    asked = [(example, position, session) for example, judge, position, session in batch if judge and example.session_items]
+    examples = [example for example, *_ in batch]
     for name, competitor in competitors.items():
         if asked:
             began = time.perf_counter()
-            answers = competitor.answer([e.session_items for e in asked])
+            answers = competitor.answer([e.session_items for e, _, _ in asked])
             result.answer_seconds[name] += time.perf_counter() - began
-            for example, ranked in zip(asked, answers):
-                result.metrics[name].add(ranked, example.target)
+            for (example, position, session), ranked in zip(asked, answers):
+                result.metrics[name].add(ranked, example.target, key=position, group=session)
         began = time.perf_counter()
         competitor.learn(examples)
         result.learn_seconds[name] += time.perf_counter() - began

@@ -17,6 +17,10 @@ class OnlineSettings:
 
     micro_batch_size: int = 32
     """New examples per optimiser step."""
+    learn_weights: bool = True
+    """False: the "tables-only" ablation. The weights stay the warm-up checkpoint's; the streamed
+    co-occurrence tables, item counts and new items' rows are learned exactly as with True, so the
+    difference between the two is what the gradient steps add beyond counting."""
     replay_buffer_size: int = 20_000
     """Past examples kept in the reservoir (Vitter's algorithm R: a uniform sample of the stream so far)."""
     replay_mix: float = 0.5

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 ONLINE_SUFFIX = "+online"
 """Appended to the scorer name of a stage that swaps versions in, so a frozen twin of the same preset
 (`updates.follow = false`) is told apart in every report."""
+TABLES_SUFFIX = "+tables"
+"""Appended to the scorer name of a stage that does not swap versions but learns its checkpoint's tables
+(`updates.follow = false`, `updates.frozen_learn_tables = true`): the tables-only ablation."""
 _POLL_S = 0.5
 _MAX_STAGED = 4
 """Verified versions kept waiting for the guard (each holds a model): the oldest is dropped beyond this."""
@@ -212,8 +215,14 @@ def _inherit(candidate: NeuralScorer, current: Scorer) -> None:
 
 
 def follow_updates(settings: Settings, scorer: Scorer) -> ModelUpdates | FrozenModel:
-    """What keeps `scorer` current: a follower when it serves a checkpoint and `updates.follow`, else nothing."""
-    if not settings.updates.follow or not isinstance(scorer, NeuralScorer):
+    """What keeps `scorer` current: a follower when it serves a checkpoint and `updates.follow`, else nothing
+    (with `updates.frozen_learn_tables` the frozen checkpoint's tables still learn the answered clicks)."""
+    if not isinstance(scorer, NeuralScorer):
+        return FrozenModel()
+    if not settings.updates.follow:
+        if settings.updates.frozen_learn_tables and scorer.model.head is not None:
+            scorer.name = scorer.name + TABLES_SUFFIX
+            scorer.learn_tables(online_settings(settings).row_entries_cap, settings.updates.table_buffer_clicks)
         return FrozenModel()
     scorer.name = scorer.name + ONLINE_SUFFIX
     if settings.updates.learn_tables and scorer.model.head is not None:

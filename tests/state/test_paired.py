@@ -69,3 +69,10 @@ def test_only_shared_keys_are_compared_and_every_pair_is_listed() -> None:
         ("a", "c", "MRR@20"), ("b", "c", "HR@20"), ("b", "c", "MRR@20"),
     ]
     assert listed[3].diff == pytest.approx(0.5) and listed[3].to_dict()["ci95"] == [0.5, 0.5]
+
+
+def test_a_restricted_tally_keeps_only_the_named_predictions() -> None:
+    whole = tally([1, None, 2, 4], [0, 0, 1, 1])
+    part = whole.restricted([2, 3, 99])
+    assert part.count == 2 and part.ranks == {2: (1, 2), 3: (1, 4)}
+    assert part.summary()["MRR@20"] == pytest.approx((1 / 2 + 1 / 4) / 2)

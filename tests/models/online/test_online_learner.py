@@ -143,3 +143,24 @@ def test_prequential_publishing_and_restarting_keeps_learning(tiny_checkpoint: C
     assert restarted.snapshots == restarted.steps // 2 > 0 and restarted.learner.steps == restarted.steps
     assert result.metrics["continual"].count == 36
     assert restarted.learner.recommend([["a", "b"]], 3)[0][0] == "z1"  # learned across restarts
+
+
+def test_tables_only_learns_the_counts_and_new_items_but_never_moves_a_weight(tiny_checkpoint: Checkpoint) -> None:
+    """The ablation that separates counting from gradient steps: same tables and rows, frozen weights."""
+    tables_only = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4, learn_weights=False))
+    trained = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4))
+    before = {k: v.clone() for k, v in tables_only.model.named_parameters()}
+    for learner in (tables_only, trained):
+        for n in range(4):
+            learner.add(_walk(["a", "b", "newbie", f"next{n % 2}"], T0 + 10 * n))
+        assert _drain(learner) > 0
+    for name, value in tables_only.model.named_parameters():
+        rows = before[name].shape[0]
+        assert torch.equal(value[:rows], before[name]), name  # no weight moved (grown rows are new)
+    assert any(not torch.equal(v[: before[k].shape[0]], before[k]) for k, v in trained.model.named_parameters())
+    assert tables_only.teacher is None
+    for learner in (tables_only, trained):
+        assert learner.stats.freq[learner.vocab.index("newbie")] == 4.0  # the same counts either way
+    for mine, theirs in zip(tables_only.model.head.tables(), trained.model.head.tables()):
+        assert torch.equal(mine, theirs)  # the head reads the same streamed tables
+    assert tables_only.vocab.to_list() == trained.vocab.to_list()  # and the same grown catalogue

@@ -8,7 +8,7 @@ from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.scorer import Query
 from streamrec.models.serving import NeuralScorer
-from streamrec.stream.updates.follower import FrozenModel, follow_updates
+from streamrec.stream.updates.follower import TABLES_SUFFIX, FrozenModel, follow_updates
 
 NEW_PAIR = ["a", "k"]
 """A transition the chains never show: a is always followed by b."""
@@ -46,6 +46,18 @@ def test_a_frozen_twin_keeps_the_checkpoint_tables(tiny_checkpoint: Checkpoint) 
     tables = [t.clone() for t in (scorer.model.head.knn_index, scorer.model.head.knn_weight)]  # type: ignore[union-attr]
     scorer.observe_at([NEW_PAIR] * 20, [(0, offset) for offset in range(20)])
     assert torch.equal(tables[0], scorer.model.head.knn_index) and torch.equal(tables[1], scorer.model.head.knn_weight)  # type: ignore[union-attr]
+
+
+def test_a_tables_only_stage_learns_the_counts_but_never_swaps(tiny_checkpoint: Checkpoint) -> None:
+    """follow off + frozen_learn_tables: the warm-up weights with the stream's counts, under its own name."""
+    scorer = NeuralScorer(tiny_checkpoint, device="cpu")
+    settings = load_settings(updates={"follow": False, "frozen_learn_tables": True})
+    assert isinstance(follow_updates(settings, scorer), FrozenModel)
+    assert scorer.name == tiny_checkpoint.preset + TABLES_SUFFIX and scorer.tables is not None
+    weights = {k: v.clone() for k, v in scorer.model.named_parameters()}
+    scorer.observe_at([NEW_PAIR] * 20, [(0, offset) for offset in range(20)])
+    assert "k" in _neighbours(scorer, "a")
+    assert all(torch.equal(v, weights[k]) for k, v in scorer.model.named_parameters())
 
 
 def test_a_swap_recounts_exactly_the_clicks_the_new_version_did_not_train_on(tiny_checkpoint: Checkpoint) -> None:
