@@ -5,9 +5,10 @@ One run, from a fresh clone (embedded broker, nothing else needed):
 1. a warm-up checkpoint of the default preset is trained on the warm log only (early stopping on a
    validation tail of the warm log, never on the judged stream; capped at --train-seconds);
 2. broker + worker (stateful stage + scoring stage serving that checkpoint and hot-swapping every
-   published version: scorer `default+online`) + two shadow scoring stages in their own consumer
-   groups on the same requests: the frozen twin (`default`, updates.follow = false, never swapped)
-   and the online kNN (`sknn`);
+   published version: scorer `default+online`) + three shadow scoring stages in their own consumer
+   groups on the same requests: the frozen twin (`default`, updates.follow = false, never swapped),
+   the tables-only ablation (`default+tables`: never swapped, its head's tables learning the stream
+   as the continual stage's do, updates.frozen_learn_tables) and the online kNN (`sknn`);
 3. the warm log is replayed flat out, unjudged: first the sessions the warm-up model was fitted on
    (its tables hold them), then - with the trainer running, started from the warm-up checkpoint at
    the stream's end - the rest (the warm log's validation tail), which the trainer learns as the
@@ -16,8 +17,12 @@ One run, from a fresh clone (embedded broker, nothing else needed):
    the judged log is replayed at --rate clicks/s while the trainer is paused every other
    --ab-window-s (the latency A/B, bench/latency_ab.py: both arms share the broker's state);
 5. the rest of the judged log is replayed at the same rate, the trainer running throughout:
-   report.json (replay report format, each scorer's model versions),
-   report.md, timeline.png (the three scorers over the stream).
+   report.json (replay report format, each scorer's model versions, paired intervals for every pair),
+   report.md, timeline.png (the four scorers over the stream).
+
+With --phase valid the judged log is the warm log's validation tail (step 3's "rest"), replayed
+after the fit sessions with no warm trainer phase: online settings are chosen on it, never on the
+test stream.
 
 Printed and written to figures.json, each with its baseline in the same run:
 continual HR@20 / frozen twin HR@20; median (and p90) time from a new item's first click to its
@@ -67,11 +72,11 @@ from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_
 from streamrec.stream.harness.report import ReplayReport, write_report
 from streamrec.stream.stages.scoring import scoring_group
 from streamrec.stream.topics import ModelUpdate, Topics, read_answer
-from streamrec.stream.updates.follower import ONLINE_SUFFIX
+from streamrec.stream.updates.follower import ONLINE_SUFFIX, TABLES_SUFFIX
 
 console = Console()
 PRESET = "default"
-CONTINUAL, FROZEN, KNN = PRESET + ONLINE_SUFFIX, PRESET, "sknn"
+CONTINUAL, TABLES_ONLY, FROZEN, KNN = PRESET + ONLINE_SUFFIX, PRESET + TABLES_SUFFIX, PRESET, "sknn"
 SESSION_TIMEOUT_MS = 20_000
 _PUBLISHED = re.compile(r"published (\S+) \(#(\d+)\): (\d+) examples, (\d+) steps, .* in ([0-9.]+) s")
 
@@ -241,6 +246,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         clicks = sorted(generate(spec), key=lambda c: c.ts)
         cut = int(len(clicks) * args.warm_share)
         warm, main = clicks[:cut], clicks[cut:]
+    if args.phase == "valid":  # judge the warm log's validation tail instead: settings are chosen here, never on main
+        main = learned_split(warm, args.format)[1]
     if args.limit:
         main = main[: args.limit]
     console.print(f"warm log {len(warm):,} clicks, judged log {len(main):,} clicks; training the warm-up checkpoint")
@@ -270,12 +277,17 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-frozen"}),
             "updates": settings.updates.model_copy(update={"follow": False}),
             "state": settings.state.model_copy(update={"dir": Path(tmp) / "state-frozen"})})  # its own kNN fallback statistics
+        tables_only = settings.model_copy(update={  # the warm-up weights with the stream's counts (tables-only)
+            "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-tables"}),
+            "updates": settings.updates.model_copy(update={"follow": False, "frozen_learn_tables": True}),
+            "state": settings.state.model_copy(update={"dir": Path(tmp) / "state-tables"})})
         knn = settings.model_copy(update={
             "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-knn"}),
             "scoring": settings.scoring.model_copy(update={"scorer": KNN, "checkpoint_path": None}),
             "state": settings.state.model_copy(update={"dir": Path(tmp) / "state-knn"})})
         fleet = [worker_process("worker", "all", "quix", settings, out),
                  worker_process("shadow-frozen", "scoring", "quix", frozen, out),
+                 worker_process("shadow-tables", "scoring", "quix", tables_only, out),
                  worker_process("shadow-knn", "scoring", "quix", knn, out)]
         warm_trainer = worker_process("trainer-warm", "trainer", "quix", settings, out)
         trainer = worker_process("trainer", "trainer", "quix", settings, out)
@@ -284,17 +296,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             for process in fleet:
                 running.enter_context(process)
             wait_for_groups(settings, [stateful_group(settings), scoring_group(settings), scoring_group(frozen),
-                                       scoring_group(knn)], fleet)
-            with Replayer(settings, drain=DrainPolicy(idle_s=30.0, scorers=3), console=console) as replayer:
+                                       scoring_group(tables_only), scoring_group(knn)], fleet)
+            with Replayer(settings, drain=DrainPolicy(idle_s=30.0, scorers=4), console=console) as replayer:
                 replayer.warm_up(learned, args.warm or "synthetic (first half)")
-                with warm_trainer:  # learns the warm tail, then stops (it publishes on the way out)
-                    _wait_for_line(warm_trainer, "starting from", 120)
-                    replayer.warm_up(unlearned, args.warm or "synthetic (first half)")
-                    _wait_until_learned(warm_trainer, len(unlearned), 300)
+                if args.phase == "test":
+                    with warm_trainer:  # learns the warm tail, then stops (it publishes on the way out)
+                        _wait_for_line(warm_trainer, "starting from", 120)
+                        replayer.warm_up(unlearned, args.warm or "synthetic (first half)")
+                        _wait_until_learned(warm_trainer, len(unlearned), 300)
                 recorder = Recorder(settings)
                 pacing = Pacing(rate_eps=args.rate)
-                running.enter_context(trainer)  # resumes from the warm trainer's last version and offsets
-                _wait_for_line(trainer, "resuming from", 120)
+                running.enter_context(trainer)  # test: resumes from the warm trainer's last version and offsets
+                _wait_for_line(trainer, "resuming from" if args.phase == "test" else "starting from", 120)
                 assert trainer.pid is not None
                 with TrainerToggle(trainer.pid, args.ab_window_s) as toggle:  # latency A/B (bench/latency_ab.py)
                     replayer.judge(main[:n_before], pacing=pacing, dataset=args.dataset or "synthetic", fmt=args.format,
@@ -323,7 +336,9 @@ def figures(report: ReplayReport, latency_ab: dict[str, dict[str, float | int | 
     result: dict[str, object] = {
         "command": "python bench/continual.py " + " ".join(args.argv),
         "rate_eps": args.rate, "judged_clicks": len(judged), "warm_up_train_s": train_s,
+        "phase": args.phase,
         "hr20": hr, "hr20_continual_over_frozen": (hr.get(CONTINUAL) or 0) / hr[FROZEN] if hr.get(FROZEN) else None,
+        "continual_vs": continual_versus(report),
         "answers_trained_on_later_clicks": {s.scorer: s.answers_trained_on_later_clicks for s in report.scorers},
         "model_versions_seen": {s.scorer: s.model_versions_seen for s in report.scorers},
         "missing": {s.scorer: s.missing for s in report.scorers},
@@ -340,11 +355,27 @@ def figures(report: ReplayReport, latency_ab: dict[str, dict[str, float | int | 
     return result
 
 
+def continual_versus(report: ReplayReport) -> list[dict[str, object]]:
+    """The report's paired differences that involve the continual model, as continual - other."""
+    rows: list[dict[str, object]] = []
+    for p in report.paired:
+        if CONTINUAL not in (p.a, p.b):
+            continue
+        sign, other = (1.0, p.b) if p.a == CONTINUAL else (-1.0, p.a)
+        low, high = sorted((sign * p.ci95[0], sign * p.ci95[1]))
+        rows.append({"other": other, "metric": p.metric, "diff": sign * p.diff, "ci95": [low, high],
+                     "beats": low > 0, "predictions": p.predictions})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", help="judged log (default: the synthetic stream's second half)")
     parser.add_argument("--warm", help="warm-up log the base model trains on and the pipeline is warmed with")
     parser.add_argument("--format", default="synthetic")
+    parser.add_argument("--phase", choices=("valid", "test"), default="test",
+                        help="valid: judge the warm log's latest sessions (the warm-up model's validation tail, as "
+                             "bench/continual_offline.py --phase valid) instead of the judged log; choose settings here")
     parser.add_argument("--warm-share", type=float, default=0.5, help="synthetic: share of the stream used to warm up")
     parser.add_argument("--drift-share", type=float, default=0.5,
                         help="synthetic: share of items whose successors change at --drift-day (0: no drift)")
