@@ -23,11 +23,14 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_NOT_AVAILABL
 from streamrec.config import Settings
 from streamrec.stream.api import metrics
 from streamrec.stream.api.live import LiveStats
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.api.store import RecommendationStore, StoredAnswer, decode_recommendation
 from streamrec.stream.topics import ClickEvent, Topics
 from streamrec.stream.validate import ClickValidator
 
 log = logging.getLogger("streamrec.api")
+API_STAGE = "api"
+"""Label of the API's feed in `streamrec_offset_gaps_total`."""
 
 _BATCH = 1000
 _POLL_S = 0.1
@@ -61,6 +64,8 @@ class ApiFeed:
         self._stats = stats
         self._validator = ClickValidator(settings.validation)
         self._next: dict[tuple[str, int], int] = {}
+        self._guard = GapGuard(API_STAGE, topics=frozenset({self.topics.recommendations}))
+        """Answers a fetch skipped are read again before later ones are stored (stream/clients/gaps.py)."""
         self._consumer = Consumer({
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"{settings.kafka.consumer_group}-api-{uuid.uuid4().hex[:12]}",
@@ -128,6 +133,8 @@ class ApiFeed:
             self._next[(tp.topic, tp.partition)] = {OFFSET_BEGINNING: low, OFFSET_END: high}.get(tp.offset, tp.offset)
         self._consumer.incremental_assign(wanted)
         for tp in wanted:
+            self._guard.expect(tp.topic, tp.partition, self._next[(tp.topic, tp.partition)])
+        for tp in wanted:
             self.health.assigned[tp.topic] = self.health.assigned.get(tp.topic, 0) + 1
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in wanted))
 
@@ -141,6 +148,7 @@ class ApiFeed:
                 if stored is None:
                     stored, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_BROKER_TIMEOUT_S)
                 self._consumer.seek(TopicPartition(topic, partition, stored))
+                self._guard.expect(topic, partition, stored)
                 self._next[(topic, partition)] = stored
             except KafkaException as exc:
                 log.warning("could not rewind %s[%d]: %s", topic, partition, exc)
@@ -163,6 +171,9 @@ class ApiFeed:
         answers: list[StoredAnswer] = []
         offsets: dict[tuple[str, int], int] = {}
         read_at = time.time()
+        messages = self._guard.admit(messages)
+        for (topic, partition), offset in self._guard.take_reseeks().items():
+            self._consumer.seek(TopicPartition(topic, partition, offset))
         for message in messages:
             error = message.error()
             if error is not None:

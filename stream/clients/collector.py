@@ -15,6 +15,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from streamrec.config.settings import Settings
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.stages.engines.common import consumer_config
 from streamrec.stream.harness.prequential import PhaseTally
 from streamrec.stream.topics import Answer, DeadLetter, Topics, read_answer
@@ -23,6 +24,8 @@ _MIN_POLL_S = 0.001
 """Shortest wait handed to librdkafka (it rounds down to whole milliseconds)."""
 _CONSUME_BATCH = 1000
 _METADATA_TIMEOUT_S = 30.0
+COLLECTOR_STAGE = "collector"
+"""Label of the replay's collector in `streamrec_offset_gaps_total`."""
 
 
 class OutputCollector:
@@ -38,6 +41,8 @@ class OutputCollector:
         self.phases = list(phases)
         self.undecodable = 0
         self.last_arrival = perf_counter()
+        self.guard = GapGuard(COLLECTOR_STAGE)
+        """Answers a fetch skipped are read again (stream/clients/gaps.py): a missing answer is the pipeline's."""
         self._consumer = Consumer({
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"{settings.kafka.consumer_group}-replay-{uuid.uuid4().hex[:8]}",
@@ -51,7 +56,10 @@ class OutputCollector:
         })
 
     def __enter__(self) -> OutputCollector:
-        self._consumer.assign(self._start_offsets(int(time() * 1000)))
+        offsets = self._start_offsets(int(time() * 1000))
+        for tp in offsets:
+            self.guard.expect(tp.topic, tp.partition, tp.offset)
+        self._consumer.assign(offsets)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -102,6 +110,9 @@ class OutputCollector:
 
     def _handle(self, messages: list[Message], received_at: float) -> None:
         self.last_arrival = received_at
+        messages = self.guard.admit(messages)
+        for (topic, partition), offset in self.guard.take_reseeks().items():
+            self._consumer.seek(TopicPartition(topic, partition, offset))
         for message in messages:
             if message.error() is not None:
                 if message.error().code() != KafkaError._PARTITION_EOF:

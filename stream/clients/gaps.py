@@ -55,6 +55,8 @@ class GapGuard:
 
     stage: str
     max_reseeks: int = DEFAULT_MAX_RESEEKS
+    topics: frozenset[str] | None = None
+    """Only these topics are watched (None: all); records of others pass through (e.g. a compacted topic)."""
     expected: dict[tuple[str, int], int] = field(default_factory=dict)
     reseeks: dict[tuple[str, int], int] = field(default_factory=dict)
     """(topic, partition) -> offset to seek to before the next fetch; the owner applies and clears it."""
@@ -82,7 +84,7 @@ class GapGuard:
         admitted: list[Message] = []
         blocked: set[tuple[str, int]] = set()
         for message in messages:
-            if message.error() is not None:
+            if message.error() is not None or self.topics is not None and message.topic() not in self.topics:
                 admitted.append(message)
                 continue
             key, offset = (message.topic(), message.partition()), message.offset()

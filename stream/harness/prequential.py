@@ -16,7 +16,7 @@ import numpy as np
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.metrics import RankingMetrics
 from streamrec.state.paired import paired_differences
-from streamrec.stream.harness.report import LatencyHistogram, LatencySummary, PairedComparison, ScorerReport, TimelineWindow
+from streamrec.stream.harness.report import MISSING_IDS_LISTED, LatencyHistogram, LatencySummary, PairedComparison, ScorerReport, TimelineWindow
 from streamrec.stream.topics import Answer, ClickEvent, ClickType
 
 MAX_WINDOWS = 20
@@ -154,12 +154,18 @@ class PhaseTally:
             model_versions_seen=len(tally.versions), model_versions=list(tally.versions),
             answers_trained_on_later_clicks=tally.trained_on_later, recommended=answered,
             duplicates=tally.duplicates, missing=self.size - answered - len(self.dead - self._answered_set(tally)),
+            missing_event_ids=self.missing_event_ids(tally)[:MISSING_IDS_LISTED],
             judged=tally.overall.count, metrics=tally.overall.summary(),
             latency=LatencySummary.of(latencies), latency_histogram=LatencyHistogram.of(latencies),
             throughput_eps=answered / span if span > 0 else None,
             timeline=[self._window_report(tally, w, (edges[w], edges[w + 1])) for w in range(self.windows)
                       if edges[w + 1] > edges[w]],
         )
+
+    def missing_event_ids(self, tally: _ScorerTally) -> list[str]:
+        """Event ids of the clicks `tally`'s scorer neither answered nor saw dead-lettered, in send order."""
+        unanswered = np.flatnonzero(np.isnan(tally.received_at)).tolist()
+        return [f"{self.prefix}{index}" for index in unanswered if index not in self.dead]
 
     @staticmethod
     def _answered_set(tally: _ScorerTally) -> set[int]:

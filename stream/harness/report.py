@@ -75,6 +75,10 @@ class TimelineWindow(_Model):
     throughput_eps: float | None = Field(description="Answers to this window's clicks per second of their arrival span.")
 
 
+MISSING_IDS_LISTED = 100
+"""Missing event ids a scorer report lists at most (the count is always whole)."""
+
+
 class ScorerReport(_Model):
     """Everything measured for one scorer serving the replayed stream."""
 
@@ -90,6 +94,8 @@ class ScorerReport(_Model):
     recommended: int = Field(description="Distinct clicks of the main log this scorer answered.")
     duplicates: int = Field(description="Extra recommendations for an already answered click (redelivery).")
     missing: int = Field(description="Clicks neither answered by this scorer nor dead-lettered.")
+    missing_event_ids: list[str] = Field(default_factory=list, description="Their event ids (the first "
+                                         "MISSING_IDS_LISTED), to look them up in the topics and the worker's log.")
     judged: int = Field(description="Answered clicks that have a next click in their session (the prequential target).")
     metrics: dict[str, float]
     latency: LatencySummary
@@ -262,6 +268,9 @@ def print_report(report: ReplayReport, console: Console | None = None) -> None:
     for s in report.scorers:
         verdict = latency_verdict(report, s)
         console.print(f"[yellow]{verdict}" if "QUEUEING" in verdict else verdict)
+        if s.missing_event_ids:
+            more = f" (+{s.missing - len(s.missing_event_ids)} more)" if s.missing > len(s.missing_event_ids) else ""
+            console.print(f"[yellow]{s.scorer}: unanswered {', '.join(s.missing_event_ids)}{more}")
     if report.paired:
         table = Table(title="paired differences (95% bootstrap interval over sessions)")
         for column in ("a - b", "metric", "diff", "95% interval", "verdict"):

@@ -26,6 +26,7 @@ from streamrec.config import Settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.online.learner import ContinualLearner
 from streamrec.models.online.settings import StepReport, StreamExample
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.stages.engines.common import consumer_config
 from streamrec.stream.learning.online import online_settings
 from streamrec.stream.topics import Topics
@@ -34,6 +35,9 @@ from streamrec.stream.trainer.examples import ExampleReader
 from streamrec.stream.trainer.publish import CandidatesHook, Publisher, candidate_index_builder, stored_update
 
 log = logging.getLogger("streamrec.trainer")
+
+TRAINER_STAGE = "trainer"
+"""Label of the trainer's consumer in `streamrec_offset_gaps_total`."""
 
 _IDLE_POLL_S = 0.5
 _REPORT_EVERY_S = 10.0
@@ -73,6 +77,10 @@ class Trainer:
             self.learner = ContinualLearner(Checkpoint.load(Path(base)), online, device=device)
             self.positions = self._start_offsets()
             log.info("starting from %s at offsets %s (%s)", base, self.positions, settings.training.start_from)
+        self._guard = GapGuard(TRAINER_STAGE)
+        """Offsets a fetch skipped are read again before anything past them is learned (stream/clients/gaps.py)."""
+        for partition, offset in self.positions.items():
+            self._guard.expect(self.topic, partition, offset)
         self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in sorted(self.positions.items())])
         self._steps_since_publish = 0
         self._last_publish = time.monotonic()
@@ -115,7 +123,9 @@ class Trainer:
         timeout = 0.0 if self.learner.pending else _IDLE_POLL_S
         while True:
             messages = self._consumer.consume(limit, timeout)
-            valid = [m for m in messages if self._position(m)]
+            valid = [m for m in self._guard.admit(messages) if self._position(m)]
+            for (topic, partition), offset in self._guard.take_reseeks().items():
+                self._consumer.seek(TopicPartition(topic, partition, offset))
             self.learner.add(self.reader.examples(valid))
             if len(messages) < limit:
                 return
