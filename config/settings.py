@@ -250,6 +250,34 @@ class ApiSettings(_Group):
     stats_window_s: float = Field(30.0, gt=0, description="Sliding window of the dashboard's rates and latency quantiles.")
     hit_rate_k: int = Field(20, ge=1, description="Cut-off of the dashboard's prequential hit rate (HR@k).")
     hit_rate_window: int = Field(1000, ge=1, description="Judged clicks per scorer in the dashboard's sliding-window hit rate.")
+    history_interval_s: float = Field(2.0, gt=0, description="The dashboard's charts take one point this often (rates, "
+                                      "latency, lag, HR/MRR, trainer figures).")
+    history_points: int = Field(900, ge=10, description="Points each dashboard chart keeps (900 at 2 s: the last 30 minutes).")
+    worker_metrics: dict[str, str] = Field({}, description="Prometheus /metrics URLs of the deployment's "
+                                           "workers, by a name the dashboard shows (e.g. {\"trainer\": "
+                                           "\"http://10.0.0.5:9101/metrics\"}): their consumer lag per stage, fallback "
+                                           "share and the trainer's examples/s, loss and skipped examples are read every "
+                                           "history_interval_s. `streamrec demo` fills it; empty: those panels say so.")
+
+
+class DemoSettings(_Group):
+    """`streamrec demo` (`make demo`): broker, workers, trainer, shadows and the dashboard on one machine."""
+
+    rate_eps: float = Field(20.0, gt=0, description="Clicks per second the judged part of the log is sent at (a "
+                            "realistic rate, not flat out): on the 2-core development VM, shared, every scorer keeps up at "
+                            "it (the frozen twin, which has no streamed tables, is the slowest), so the report's latency is "
+                            "service latency (README).")
+    warm_share: float = Field(0.5, gt=0, lt=1, description="Without --warm: the earliest share of the log's clicks "
+                              "trains the starting model and is replayed unjudged first; the rest is judged.")
+    judged_clicks_max: int = Field(3000, ge=0, description="Judged clicks at most, the earliest after the warm part "
+                                   "(0: all of them); at rate_eps this sets the replay's length.")
+    train_budget_s: float = Field(60.0, gt=0, description="Most seconds spent training the starting model (the "
+                                  "default preset, on the warm part; early stopping on its latest sessions).")
+    checkpoint_cache_dir: str = Field("~/.cache/streamrec/demo", description="Where the starting model is cached, "
+                                      "outside the repository, keyed by the warm clicks, the preset and the budget: "
+                                      "a later demo on the same log starts from it without training.")
+    loop: bool = Field(True, description="After the report the judged clicks are sent again (as new anonymous "
+                       "sessions) at rate_eps until Ctrl-C, so the dashboard stays live; off: the pipeline idles.")
 
 
 class HealthSettings(_Group):
@@ -290,6 +318,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     updates: UpdatesSettings = UpdatesSettings()
     api: ApiSettings = ApiSettings()
+    demo: DemoSettings = DemoSettings()
     health: HealthSettings = HealthSettings()
     metrics_port: int = Field(0, ge=0, description="Prometheus /metrics port (0: off).")
 

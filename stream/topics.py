@@ -33,6 +33,10 @@ ALL_TOPICS = (CLICKS, RECOMMENDATIONS, DLQ, SCORING_REQUESTS, MODEL_UPDATES)
 COMPACTED_TOPICS = (MODEL_UPDATES,)
 """Created with cleanup.policy=compact and one partition (announcements stay in order)."""
 
+ONLINE_SUFFIX = "+online"
+"""Appended to the scorer name of a stage that swaps versions in, so a frozen twin of the same preset
+(`updates.follow = false`) is told apart in every report (and the dashboard knows whose versions are models')."""
+
 
 @dataclass(frozen=True)
 class Topics:

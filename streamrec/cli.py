@@ -185,17 +185,25 @@ def replay(
 def demo(
     dataset: DatasetOpt = None,
     format: ReplayFormatOpt = None,
-    report: Annotated[Path, typer.Option("--report", help="Report folder.")] = Path("reports/demo"),
+    report: Annotated[Path, typer.Option("--report", help="Report folder (and the processes' logs).")] = Path("reports/demo"),
     engine: Annotated[str, typer.Option(help="quix | faust")] = "quix",
-    warm: Annotated[Optional[Path], typer.Option(help="Log replayed first, unjudged, to warm state (e.g. a train split).")] = None,
+    warm: Annotated[Optional[Path], typer.Option(help="Log the starting model trains on, replayed first, unjudged "
+                                                 "(e.g. a train split); default: the first demo.warm_share of --dataset.")] = None,
+    rate: Annotated[Optional[float], typer.Option(min=0.001, help="Judged clicks per second (default: demo.rate_eps).")] = None,
+    train_seconds: Annotated[Optional[float], typer.Option(min=0.1, help="Training budget of the starting model "
+                                                           "(default: demo.train_budget_s).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, help="Judged clicks at most (default: demo.judged_clicks_max; 0: all).")] = None,
+    exit_: Annotated[bool, typer.Option("--exit", help="Stop everything after the report (tests, CI) instead of "
+                                        "keeping the dashboard up until Ctrl-C.")] = False,
 ) -> None:
-    """Start the embedded broker and a worker (+ a shadow popularity scorer), replay a stream, report, stop everything."""
+    """The whole design on the embedded broker: neural model + trainer + hot swap, kNN and frozen-twin shadows, dashboard."""
     from streamrec.stream.harness.demo import run_demo
 
     fmt = _dataset_format(dataset, format)
     if warm is not None:
         _dataset_format(warm, Format(fmt))
-    run_demo(dataset=dataset, fmt=fmt, report_dir=report, engine=engine, warm=warm)
+    run_demo(dataset=dataset, fmt=fmt, report_dir=report, engine=engine, warm=warm, exit_after_report=exit_,
+             demo={"rate_eps": rate, "train_budget_s": train_seconds, "judged_clicks_max": limit})
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 Routes: the latest recommendations per session and per user (from the local store the
 feed keeps), POST /clicks (validated, then produced), /healthz, /metrics (Prometheus),
-/stats and /dashboard (live figures), /docs (OpenAPI). One process = one full replica:
+/stats and /dashboard (live figures and their history), /docs (the OpenAPI description, rendered
+by a page served from the package: nothing is loaded from the internet). One process = one full replica:
 run more behind a load balancer to serve more lookups (see docs/webapp.md).
 """
 
@@ -26,6 +27,7 @@ from streamrec.config import Settings
 from streamrec.stream.api import metrics
 from streamrec.stream.api.clicks import ClickSink
 from streamrec.stream.api.feed import ApiFeed
+from streamrec.stream.api.history import Sampler
 from streamrec.stream.api.live import LiveStats
 from streamrec.stream.api.store import RecommendationStore
 from streamrec.stream.topics import ClickEvent, Recommendation
@@ -105,18 +107,21 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
         feed = ApiFeed(settings, store, stats)
         sink = ClickSink(settings)
         metrics.REGISTRY.register(collector := metrics.LiveCollector(stats, lambda: dict(feed.health.lag)))
-        parts.update(store=store, feed=feed, sink=sink)
+        sampler = Sampler(settings.api, stats, lambda: dict(feed.health.lag))
+        parts.update(store=store, feed=feed, sink=sink, sampler=sampler)
         feed.start()
+        sampler.start()
         log.info("serving %s's answers (others by ?scorer=); store %s", primary, store_path(settings, port or settings.api.port))
         try:
             yield
         finally:
+            sampler.stop()
             feed.stop()
             sink.close()
             store.close()
             metrics.REGISTRY.unregister(collector)
 
-    app = FastAPI(title="streamrec", version="1", lifespan=lifespan,
+    app = FastAPI(title="streamrec", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Latest recommendations per session and user, click intake, health, metrics, live dashboard.")
     app.add_middleware(_HttpMetrics)
 
@@ -179,9 +184,12 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
 
     @app.get("/stats", tags=["operations"])
     async def live_stats() -> JSONResponse:
-        """The dashboard's figures: rates, latency quantiles, dead letters, lag, model versions, HR@k per scorer."""
+        """The dashboard's figures: rates, latency, dead letters, lag, model versions and swaps, HR/MRR@k per scorer,
+        the workers' figures (api.worker_metrics) and the history behind the charts."""
+        sampler: Sampler = parts["sampler"]
         figures = stats.snapshot()
-        figures.update(serving_scorer=primary, health=health())
+        figures.update(serving_scorer=primary, health=health(), workers=sampler.workers_dict(),
+                       history_interval_s=settings.api.history_interval_s, history=sampler.history.to_dict())
         return JSONResponse(figures)
 
     static = resources.files("streamrec.stream.api") / "static"
@@ -190,6 +198,15 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> Response:
         return Response((static / "dashboard.html").read_bytes(), media_type="text/html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> Response:
+        """The OpenAPI description as a page (static/docs.*), rendered in the browser from /openapi.json."""
+        return Response((static / "docs.html").read_bytes(), media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -5,7 +5,8 @@ uses `assign()` on every partition, never a group subscription, so no instance d
 another and none is rebalanced away from partitions. (librdkafka wants a group.id even so;
 each instance gets a unique one and never commits to it.) Recommendations are read from the
 offset the store recorded (a restart resumes) or, the first time, from the start of the
-topic's retention; clicks and dead letters only feed live figures and are read from the end.
+topic's retention; clicks and dead letters only feed live figures and are read from the end;
+model updates (the versions the trainer announced: the dashboard's swap timeline) from the start.
 New partitions are picked up every `_METADATA_EVERY_S`.
 """
 
@@ -25,7 +26,7 @@ from streamrec.stream.api import metrics
 from streamrec.stream.api.live import LiveStats
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.api.store import RecommendationStore, StoredAnswer, decode_recommendation
-from streamrec.stream.topics import ClickEvent, Topics
+from streamrec.stream.topics import ClickEvent, ModelUpdate, Topics
 from streamrec.stream.validate import ClickValidator
 
 log = logging.getLogger("streamrec.api")
@@ -113,7 +114,7 @@ class ApiFeed:
         metadata = self._consumer.list_topics(timeout=_BROKER_TIMEOUT_S)
         self._mark_broker_ok()
         wanted: list[TopicPartition] = []
-        for topic in (self.topics.recommendations, self.topics.clicks, self.topics.dlq):
+        for topic in (self.topics.recommendations, self.topics.clicks, self.topics.dlq, self.topics.model_updates):
             described = metadata.topics.get(topic)
             if described is None or described.error is not None:
                 continue
@@ -123,6 +124,8 @@ class ApiFeed:
                 if topic == self.topics.recommendations:
                     stored = self._store.offset(topic, partition)
                     start = OFFSET_BEGINNING if stored is None else stored
+                elif topic == self.topics.model_updates:
+                    start = OFFSET_BEGINNING
                 else:
                     start = OFFSET_END
                 wanted.append(TopicPartition(topic, partition, start))
@@ -189,6 +192,8 @@ class ApiFeed:
                     answers.append(answer)
             elif topic == self.topics.clicks:
                 self._click(message)
+            elif topic == self.topics.model_updates:
+                self._model_update(message)
             else:
                 self._dead_letter(message)
         if offsets:
@@ -216,6 +221,12 @@ class ApiFeed:
         produced_at = stamp_ms / 1000.0 if kind != TIMESTAMP_NOT_AVAILABLE else None
         for scorer, hit in self._stats.on_click(click.event_id, click.session_id, click.item_id, produced_at):
             metrics.JUDGED.labels(scorer, str(hit).lower()).inc()
+
+    def _model_update(self, message: Message) -> None:
+        try:
+            self._stats.on_model_update(ModelUpdate.model_validate_json(message.value() or b""))
+        except ValueError as exc:  # pydantic's ValidationError is one
+            log.warning("skipping model update %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), exc)
 
     def _dead_letter(self, message: Message) -> None:
         try:

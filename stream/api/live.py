@@ -12,7 +12,9 @@ Latency is what a web app calling this API waits for: from the click's Kafka tim
 clocks must agree (NTP) for it to mean anything across hosts.
 
 All figures cover a sliding window (`api.stats_window_s`; `api.hit_rate_window` judged
-clicks for the hit rate); one lock guards them (the consumer thread writes, HTTP reads).
+clicks for HR@k and MRR@k); one lock guards them (the consumer thread writes, HTTP and the
+history sampler read). `sample()` gives the figures of the time since the previous sample, one
+point of the dashboard's charts (stream/api/history.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import numpy as np
 
 from streamrec.config.settings import ApiSettings
 from streamrec.stream.api.store import StoredAnswer
+from streamrec.stream.api.versions import VersionTimeline
+from streamrec.stream.topics import ModelUpdate
 
 _TRACKED_SESSIONS = 200_000
 """Sessions whose last answers are remembered for judging (least recently active forgotten first)."""
@@ -91,10 +95,15 @@ class LiveStats:
         self.dead_letters = RateWindow(settings.stats_window_s)
         self.dead_letters_by_reason: dict[str, int] = {}
         self.model_versions: dict[str, str] = {}
-        self._latency: deque[tuple[float, float]] = deque(maxlen=_LATENCY_SAMPLES)
+        self.versions = VersionTimeline()
+        self._latency: deque[tuple[float, float, str]] = deque(maxlen=_LATENCY_SAMPLES)
+        """(monotonic time read, latency s, scorer)."""
+        self._sampled_at = time.monotonic()
+        self._sampled_totals = (0, 0)
         self._click_sent_at: OrderedDict[str, float] = OrderedDict()
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._hits: dict[str, deque[bool]] = {}
+        self._reciprocal_ranks: dict[str, deque[float]] = {}
 
     def _session(self, session_id: str) -> _Session:
         session = self._sessions.get(session_id)
@@ -110,6 +119,8 @@ class LiveStats:
         session.judged.append((scorer, event_id))
         hit = next_item in items
         self._hits.setdefault(scorer, deque(maxlen=self._settings.hit_rate_window)).append(hit)
+        rank = items.index(next_item) + 1 if hit else None
+        self._reciprocal_ranks.setdefault(scorer, deque(maxlen=self._settings.hit_rate_window)).append(1.0 / rank if rank else 0.0)
         return scorer, hit
 
     def on_click(self, event_id: str, session_id: str, item_id: str, produced_at_s: float | None) -> list[tuple[str, bool]]:
@@ -138,13 +149,14 @@ class LiveStats:
         with self._lock:
             self.answers.add()
             self.model_versions[answer.scorer] = answer.model_version
+            self.versions.on_answer(answer.scorer, answer.model_version, answer.ts_emitted)
             if answer.ts_emitted >= self._started_wall_s:
                 self._file_for_judging(answer)
             sent = self._click_sent_at.get(answer.event_id)
             if sent is None:
                 return None
             latency = max(read_at_s - sent, 0.0)
-            self._latency.append((time.monotonic(), latency))
+            self._latency.append((time.monotonic(), latency, answer.scorer))
             return latency
 
     def _file_for_judging(self, answer: StoredAnswer) -> None:
@@ -161,6 +173,10 @@ class LiveStats:
         if len(session.waiting) > 4 * _RECENT_CLICKS:
             session.waiting.pop(next(iter(session.waiting)))
 
+    def on_model_update(self, update: ModelUpdate) -> None:
+        with self._lock:
+            self.versions.on_update(update)
+
     def on_dead_letter(self, reason: str) -> None:
         with self._lock:
             self.dead_letters.add()
@@ -171,13 +187,51 @@ class LiveStats:
         with self._lock:
             return {s: ((sum(h) / len(h)) if h else None, len(h)) for s, h in sorted(self._hits.items())}
 
+    def mean_reciprocal_ranks(self) -> dict[str, float | None]:
+        """MRR@k over the same window as `hit_rates`, per scorer."""
+        with self._lock:
+            return {s: (sum(r) / len(r)) if r else None for s, r in sorted(self._reciprocal_ranks.items())}
+
+    def _latency_quantiles(self, since: float) -> dict[str, dict[str, float | int | None]]:
+        """p50/p99 (ms) and sample count per scorer of the answers read since `since` (monotonic); lock held."""
+        by_scorer: dict[str, list[float]] = {}
+        for at, value, scorer in reversed(self._latency):
+            if at < since:
+                break
+            by_scorer.setdefault(scorer, []).append(value * 1000.0)
+        result: dict[str, dict[str, float | int | None]] = {}
+        for scorer, values in sorted(by_scorer.items()):
+            p50, p99 = np.percentile(values, [50, 99])
+            result[scorer] = {"p50_ms": float(p50), "p99_ms": float(p99), "samples": len(values)}
+        return result
+
+    def sample(self) -> dict[str, float | None]:
+        """One chart point: clicks/s and answers/s since the previous sample, latency per scorer over it, HR/MRR windows."""
+        now = time.monotonic()
+        with self._lock:
+            span = max(now - self._sampled_at, 1e-3)
+            clicks, answers = self.clicks.total, self.answers.total
+            point: dict[str, float | None] = {
+                "rate.clicks/s": (clicks - self._sampled_totals[0]) / span,
+                "rate.recommendations/s": (answers - self._sampled_totals[1]) / span,
+            }
+            for scorer, figures in self._latency_quantiles(self._sampled_at).items():
+                point[f"p50.{scorer}"] = figures["p50_ms"]
+                point[f"p99.{scorer}"] = figures["p99_ms"]
+            self._sampled_at, self._sampled_totals = now, (clicks, answers)
+        for scorer, (hr, _) in self.hit_rates().items():
+            point[f"hr.{scorer}"] = hr
+        for scorer, mrr in self.mean_reciprocal_ranks().items():
+            point[f"mrr.{scorer}"] = mrr
+        return point
+
     def snapshot(self) -> dict[str, object]:
         """The dashboard's figures (JSON-ready)."""
         now = time.monotonic()
         with self._lock:
             while self._latency and self._latency[0][0] < now - self._settings.stats_window_s:
                 self._latency.popleft()
-            latencies = np.array([value for _, value in self._latency]) * 1000.0
+            latencies = np.array([value for _, value, _ in self._latency]) * 1000.0
             figures: dict[str, object] = {
                 "window_s": self._settings.stats_window_s,
                 "clicks_per_s": self.clicks.per_s(now),
@@ -191,8 +245,11 @@ class LiveStats:
                 "latency_p99_ms": float(np.percentile(latencies, 99)) if latencies.size else None,
                 "latency_samples": int(latencies.size),
                 "model_versions": dict(sorted(self.model_versions.items())),
+                "latency_by_scorer": self._latency_quantiles(now - self._settings.stats_window_s),
+                **self.versions.snapshot(time.time()),
             }
-        hit_rates = self.hit_rates()
+        hit_rates, mrr = self.hit_rates(), self.mean_reciprocal_ranks()
         figures["hit_rate_k"] = self._settings.hit_rate_k
-        figures["hit_rate"] = {s: {"hr": hr, "judged": n} for s, (hr, n) in hit_rates.items()}
+        figures["hit_rate_window"] = self._settings.hit_rate_window
+        figures["hit_rate"] = {s: {"hr": hr, "mrr": mrr.get(s), "judged": n} for s, (hr, n) in hit_rates.items()}
         return figures

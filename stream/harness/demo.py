@@ -1,18 +1,23 @@
-"""`streamrec demo`: embedded broker + worker + a shadow popularity scorer, one replay, a report, nothing left.
+"""`streamrec demo`: the whole design on one machine, judged, and left running with its dashboard.
 
-The demo shows the whole path on one machine: clicks -> stateful stage -> scoring stage
-(kNN) -> recommendations, judged prequentially. A second scoring stage serving popularity
-reads the same scoring requests in its own consumer group (a shadow deployment), so the
-report compares both scorers on the very same stream. `streamrec serve` runs alongside (its
-URL is printed: lookups and the live dashboard while the replay runs). Every process the demo starts runs
-in its own process group and is stopped (SIGTERM, then SIGKILL) on the way out, also on
-Ctrl-C or an error.
+On the embedded broker: the stateful stage and a scoring stage serving the default graph neural
+model (trained at start on the warm part of the log within `demo.train_budget_s`, or taken from
+the cache, stream/harness/demo_model.py), hot-swapping every version the trainer publishes; two
+shadow scoring stages on the same scoring requests in their own consumer groups, the model's
+frozen twin (never swapped) and the online kNN; the trainer; and `streamrec serve` with the
+dashboard, told where every worker's /metrics is. The warm clicks are replayed flat out and
+unjudged, then the judged clicks at `demo.rate_eps` (a realistic rate, so latency is service
+latency); the report compares the three scorers on the very same clicks (stream/harness/demo_report.py).
+Then, unless `--exit`, everything keeps running (the judged clicks sent again, `demo.loop`) with
+the dashboard URL printed until Ctrl-C. Every process the demo starts runs in its own process
+group and is stopped (SIGTERM, then SIGKILL) on the way out, also on Ctrl-C, SIGTERM or an error.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,16 +35,29 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
 from streamrec.config.settings import Settings, load_settings
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
+from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.broker import EmbeddedBroker
-from streamrec.stream.stages.engines.common import stateful_group
-from streamrec.stream.harness.replay import DrainPolicy, Pacing, load_clicks, replay
+from streamrec.stream.broker import EmbeddedBroker, free_port
+from streamrec.stream.clients.producer import ClickProducer
+from streamrec.stream.harness.demo_model import looped, split_log, starting_model
+from streamrec.stream.harness.demo_report import demo_figures, fetch_stats, print_demo_report, write_demo_report
+from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
 from streamrec.stream.harness.report import ReplayReport, print_report, write_report
+from streamrec.stream.stages.engines.common import stateful_group
 from streamrec.stream.stages.scoring import scoring_group
+from streamrec.stream.topics import ONLINE_SUFFIX, ClickEvent, ClickType
 
-DEMO_SHADOW_SCORERS = ("pop",)
-"""Scorers served next to the configured one, so every demo report has a baseline to beat."""
+DEMO_SHADOW_SCORERS = ("sknn",)
+"""Baseline scorers served next to the neural model (besides its frozen twin), so every demo report has one to beat."""
+DEMO_SYNTHETIC = SyntheticSpec(drift_share=0.5, drift_day=15.0)
+"""The demo's default stream: half of the items change successors on day 15 of 30, about where the judged part
+starts, so a model that keeps learning and one that does not part ways (bench/continual.py, docs/benchmarks.md)."""
 _READY_TIMEOUT_S = 120.0
+_DEMO_SESSION_TIMEOUT_MS = 10_000
+"""Group session timeout of the demo's consumers: six busy processes share the cores, and a 2 s timeout expired under
+load in bench/continual.py (a rebalance restarts the stateful stage)."""
 _STOP_TIMEOUT_S = 15.0
 
 
@@ -147,7 +165,8 @@ def api_process(settings: Settings, logs: Path) -> tuple[ManagedProcess, str]:
     return ManagedProcess("api", argv, settings_env(settings), logs / "api.log"), f"http://{settings.api.host}:{port}"
 
 
-def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str) -> dict[str, dict[str, object]]:
+def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str,
+                   session_timeout_ms: int = 2000) -> dict[str, dict[str, object]]:
     """Settings of the demo deployment: a short group session timeout, a throw-away state folder.
 
     `kafka.single_record_batches` stays off although the broker is Tansu: it only matters when a
@@ -156,7 +175,7 @@ def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str) -> dict
     demo's 24k clicks took 4.5 minutes with it, about 10 seconds without).
     """
     return {
-        "kafka": {"bootstrap_servers": bootstrap_servers, "session_timeout_ms": 2000},
+        "kafka": {"bootstrap_servers": bootstrap_servers, "session_timeout_ms": session_timeout_ms},
         "state": {"dir": state_dir, "engine": engine},
     }
 
@@ -173,32 +192,137 @@ def shadow_settings(settings: Settings, scorer: str) -> Settings:
     return settings.model_copy(update={"kafka": kafka, "scoring": scoring})
 
 
+def _roles(preset: str) -> dict[str, str]:
+    return {preset + ONLINE_SUFFIX: "continual", preset: "frozen twin", **{name: "shadow" for name in DEMO_SHADOW_SCORERS}}
+
+
+def _fleet_settings(base: Settings, tmp: Path, broker: str, engine: str, checkpoint: Path,
+                    preset: str) -> tuple[Settings, Settings, list[Settings], dict[str, Settings]]:
+    """Settings of the primary (continual) stage, the frozen twin, the baselines, and of every process by name."""
+    overrides = demo_overrides(broker, tmp / "state", engine, session_timeout_ms=_DEMO_SESSION_TIMEOUT_MS)
+    ports = {name: free_port() for name in ("worker", "shadow-frozen", *(f"shadow-{s}" for s in DEMO_SHADOW_SCORERS), "trainer")}
+    settings = base.model_copy(update={
+        "kafka": base.kafka.model_copy(update=overrides["kafka"]),
+        "state": base.state.model_copy(update=overrides["state"]),
+        "scoring": base.scoring.model_copy(update={"checkpoint_path": checkpoint, "device": "cpu"}),
+        "training": base.training.model_copy(update={"checkpoint_dir": tmp / "store", "device": "cpu", "start_from": "latest"}),
+        "api": base.api.model_copy(update={
+            "scorer": preset + ONLINE_SUFFIX,
+            "worker_metrics": {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}}),
+    })
+    group = settings.kafka.consumer_group
+    frozen = settings.model_copy(update={
+        "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-frozen"}),
+        "updates": settings.updates.model_copy(update={"follow": False}),
+        "state": settings.state.model_copy(update={"dir": tmp / "state-frozen"})})
+    baselines = [shadow_settings(settings, name) for name in DEMO_SHADOW_SCORERS]
+    baselines = [b.model_copy(update={"state": b.state.model_copy(update={"dir": tmp / f"state-{b.scoring.scorer}"})})
+                 for b in baselines]
+    by_name = {"worker": settings, "shadow-frozen": frozen, **{f"shadow-{b.scoring.scorer}": b for b in baselines},
+               "trainer": settings}
+    by_name = {name: s.model_copy(update={"metrics_port": ports[name]}) for name, s in by_name.items()}
+    return by_name["worker"], by_name["shadow-frozen"], [by_name[f"shadow-{b.scoring.scorer}"] for b in baselines], by_name
+
+
+def _wait_for_line(process: ManagedProcess, pattern: str, timeout_s: float) -> None:
+    """Until `process`'s log holds `pattern` (a regex); RuntimeError when it dies or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while not re.search(pattern, process.log_path.read_text(errors="replace")):
+        if time.monotonic() > deadline or not process.alive():
+            raise RuntimeError(f"{process.name}: no '{pattern}' in its log after {timeout_s:.0f} s; see {process.log_path}")
+        time.sleep(0.5)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _keep_running(settings: Settings, judged: Sequence[LoggedClick], fleet: Sequence[ManagedProcess],
+                  api_url: str, loop: bool, console: Console) -> None:
+    """Until Ctrl-C (or a process dies): the dashboard stays up; with `loop`, the judged clicks are sent again."""
+    console.print(f"\n[bold]demo: running. Dashboard {api_url}/dashboard, API docs {api_url}/docs; Ctrl-C stops everything.[/]")
+    rate = settings.demo.rate_eps
+    with ClickProducer.from_settings(settings) as producer:
+        round_number = 0
+        while True:
+            round_number += 1
+            clicks = list(looped(judged, round_number)) if loop else []
+            started = time.monotonic()
+            for index, click in enumerate(clicks):
+                delay = started + index / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                producer.send(ClickEvent(event_id=f"demo-r{round_number}-{index}", session_id=click.session_id,
+                                         user_id=click.user_id, item_id=click.item_id, ts=click.ts, type=ClickType(click.type)))
+                if index % 500 == 0:
+                    producer.flush(0)  # serves delivery reports
+                    _check_alive(fleet)
+            if not clicks:
+                time.sleep(1.0)
+            _check_alive(fleet)
+
+
+def _check_alive(fleet: Sequence[ManagedProcess]) -> None:
+    dead = [p for p in fleet if not p.alive()]
+    if dead:
+        raise RuntimeError(f"{dead[0].name} exited; see {dead[0].log_path}")
+
+
 def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm: Path | None = None,
-             shadow_scorers: Sequence[str] = DEMO_SHADOW_SCORERS) -> ReplayReport:
-    """Start broker + worker (+ shadow scorers), replay `dataset` (synthetic by default), print and write the report."""
+             exit_after_report: bool = False, demo: Mapping[str, object] | None = None) -> ReplayReport:
+    """Train or load the starting model, start the whole deployment, replay, report; then keep it up until Ctrl-C.
+
+    `demo` overrides fields of the `demo` settings group (the command line's --rate, --train-seconds, --limit).
+    """
     console = Console()
-    clicks = load_clicks(dataset, fmt)
-    warm_clicks = load_clicks(warm, fmt) if warm is not None else []
-    with tempfile.TemporaryDirectory(prefix="streamrec-demo-") as state_dir, EmbeddedBroker() as broker:
-        settings = load_settings(**demo_overrides(broker.bootstrap_servers, Path(state_dir), engine))
-        ensure_topics(settings)
-        shadows = [shadow_settings(settings, s) for s in shadow_scorers if s != settings.scoring.scorer]
-        fleet = [worker_process("worker", "all", engine, settings, report_dir)] + [
-            worker_process(f"shadow-{s.scoring.scorer}", "scoring", engine, s, report_dir) for s in shadows
-        ]
-        groups = [stateful_group(settings), scoring_group(settings), *(scoring_group(s) for s in shadows)]
-        console.print(f"demo: broker {broker.bootstrap_servers}, starting {len(fleet)} worker process(es) ({engine})")
-        with ExitStack() as running:
-            for process in fleet:
-                running.enter_context(process)
-            api, api_url = api_process(settings, report_dir)
-            running.enter_context(api)
-            console.print(f"demo: API {api_url} (live dashboard {api_url}/dashboard, docs {api_url}/docs) while the replay runs")
-            wait_for_groups(settings, groups, fleet)
-            report = replay(settings, clicks, warm=warm_clicks, pacing=Pacing(),
-                            drain=DrainPolicy(idle_s=20.0, scorers=len(fleet)), dataset=str(dataset or "synthetic"), fmt=fmt,
-                            warm_dataset=str(warm) if warm else None, console=console)
-    print_report(report, console)
-    paths = write_report(report, report_dir)
-    console.print("wrote " + ", ".join(str(p) for p in paths) + f"; worker logs in {report_dir}")
+    base = load_settings()
+    base = base.model_copy(update={"demo": base.demo.model_copy(update={k: v for k, v in (demo or {}).items() if v is not None})})
+    clicks = load_clicks(dataset, fmt) if dataset is not None else sorted(generate(DEMO_SYNTHETIC), key=lambda c: c.ts)
+    demo_log = split_log(clicks, load_clicks(warm, fmt) if warm is not None else None, base.demo)
+    console.print(f"demo: {len(demo_log.warm):,} warm-up clicks (train the starting model, replayed unjudged), "
+                  f"{len(demo_log.judged):,} judged clicks at {base.demo.rate_eps:g} clicks/s")
+    checkpoint = base.scoring.checkpoint_path or starting_model(demo_log.warm, base.demo, console)
+    preset = Checkpoint.load(checkpoint).preset
+    # Ctrl-C and SIGTERM stop everything the same way, also where SIGINT came ignored (a background job of a script)
+    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with tempfile.TemporaryDirectory(prefix="streamrec-demo-") as tmp, EmbeddedBroker() as broker:
+            settings, frozen, baselines, by_name = _fleet_settings(base, Path(tmp), broker.bootstrap_servers, engine,
+                                                                   Path(checkpoint), preset)
+            ensure_topics(settings)
+            fleet = [worker_process("worker", "all", engine, settings, report_dir),
+                     worker_process("shadow-frozen", "scoring", engine, frozen, report_dir),
+                     *(worker_process(f"shadow-{b.scoring.scorer}", "scoring", engine, b, report_dir) for b in baselines)]
+            trainer = worker_process("trainer", "trainer", engine, by_name["trainer"], report_dir)
+            console.print(f"demo: broker {broker.bootstrap_servers}; starting {len(fleet)} workers, the trainer and the API "
+                          f"({engine}; logs in {report_dir})")
+            with ExitStack() as running:
+                for process in fleet:
+                    running.enter_context(process)
+                api, api_url = api_process(settings, report_dir)
+                running.enter_context(api)
+                console.print(f"demo: live dashboard {api_url}/dashboard (API docs {api_url}/docs)")
+                wait_for_groups(settings, [stateful_group(settings), scoring_group(settings), scoring_group(frozen),
+                                           *(scoring_group(b) for b in baselines)], fleet)
+                with Replayer(settings, drain=DrainPolicy(idle_s=30.0, scorers=len(fleet)), console=console) as replayer:
+                    replayer.warm_up(demo_log.warm, str(warm or dataset or "synthetic"))
+                    running.enter_context(trainer)  # from the stream's end: it learns the judged clicks, each once
+                    _wait_for_line(trainer, "starting from|resuming from", _READY_TIMEOUT_S)
+                    report = replayer.judge(demo_log.judged, pacing=Pacing(rate_eps=base.demo.rate_eps),
+                                            dataset=str(dataset or "synthetic"), fmt=fmt, label="judged")
+                del replayer  # its clients close now, not after the broker is gone
+                print_report(report, console)
+                time.sleep(2 * settings.api.history_interval_s)  # the dashboard's last chart point covers the replay's end
+                figures = demo_figures(report, _roles(preset), fetch_stats(api_url))
+                print_demo_report(figures, console)
+                paths = write_report(report, report_dir) + write_demo_report(figures, report_dir)
+                console.print("wrote " + ", ".join(str(p) for p in paths))
+                if not exit_after_report:
+                    try:
+                        _keep_running(settings, demo_log.judged, [*fleet, trainer, api], api_url, settings.demo.loop, console)
+                    except KeyboardInterrupt:
+                        console.print("demo: stopping the API, the trainer, the workers and the broker")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return report

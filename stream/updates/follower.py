@@ -36,15 +36,12 @@ from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
 from streamrec.stream.learning.online import online_settings
-from streamrec.stream.topics import ModelUpdate, Provenance, Topics, trained_on_later_click
+from streamrec.stream.topics import ONLINE_SUFFIX, ModelUpdate, Provenance, Topics, trained_on_later_click
 from streamrec.stream.updates import metrics
 from streamrec.stream.updates.verify import Refused, load_verified
 
 log = logging.getLogger(__name__)
 
-ONLINE_SUFFIX = "+online"
-"""Appended to the scorer name of a stage that swaps versions in, so a frozen twin of the same preset
-(`updates.follow = false`) is told apart in every report."""
 TABLES_SUFFIX = "+tables"
 """Appended to the scorer name of a stage that does not swap versions but learns its checkpoint's tables
 (`updates.follow = false`, `updates.frozen_learn_tables = true`): the tables-only ablation."""

@@ -1,4 +1,5 @@
-"""`streamrec demo` end to end on a small events CSV: a sane report, and no process left behind."""
+"""`streamrec demo --exit` end to end on a small events CSV: the neural model, its frozen twin and the kNN judged on
+the same clicks, a sane report, and no process left behind (the run left up until Ctrl-C: harness/test_demo_live.py)."""
 
 from __future__ import annotations
 
@@ -51,22 +52,30 @@ def test_demo_reports_both_scorers_and_leaves_no_process(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
     env[LEAK_MARK] = mark  # not a settings variable: pydantic-settings ignores unknown STREAMREC_* names
 
+    env["STREAMREC_DEMO__CHECKPOINT_CACHE_DIR"] = str(tmp_path / "cache")  # trained here, not taken from ~/.cache
+
     result = subprocess.run(
         [sys.executable, "-m", "streamrec", "demo", "--dataset", str(events), "--format", "events-csv",
-         "--report", str(tmp_path / "report")],
+         "--report", str(tmp_path / "report"), "--train-seconds", "5", "--rate", "50", "--exit"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400,
     )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert _processes_marked(mark) == []
     report = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert report["counts"]["sent"] == clicks and report["counts"]["dlq"] == 0
-    assert {s["scorer"] for s in report["scorers"]} == {"sknn", "pop"}
+    warm = clicks // 2  # demo.warm_share
+    assert report["counts"]["warm_sent"] == warm and report["counts"]["sent"] == clicks - warm
+    assert report["counts"]["dlq"] == 0
+    assert {s["scorer"] for s in report["scorers"]} == {"default+online", "default", "sknn"}
     for scorer in report["scorers"]:
-        assert scorer["recommended"] == clicks and scorer["missing"] == 0
-        assert 0 < scorer["judged"] < clicks
-    for name in ("report.md", "timeline.png", "latency.png"):
+        assert scorer["recommended"] == clicks - warm and scorer["missing"] == 0
+        assert 0 < scorer["judged"] < clicks - warm
+    for name in ("report.md", "timeline.png", "latency.png", "demo.md", "demo.json"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+    demo = json.loads((tmp_path / "report" / "demo.json").read_text())
+    assert {s["role"] for s in demo["scorers"]} == {"continual", "frozen twin", "shadow"}
+    assert demo["api_answered"] and demo["paired"]
     assert "HR@20" in result.stdout
-    assert "demo: API http://" in result.stdout  # the demo also runs `streamrec serve` and says where
+    assert "demo: live dashboard http://" in result.stdout  # the demo also runs `streamrec serve` and says where
     assert "listening on http://" in (tmp_path / "report" / "api.log").read_text()
+    assert (tmp_path / "cache").is_dir() and list((tmp_path / "cache").glob("default-*.pt"))  # the starting model, cached
