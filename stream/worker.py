@@ -170,6 +170,17 @@ def _run_trainer(settings: Settings, stop: threading.Event) -> None:
     run_trainer(settings, stop)
 
 
+def _check_local_state(settings: Settings, deadline: ShutdownDeadline) -> None:
+    """Exit 1 with one line when state.dir was built against another cluster (stream/stages/state_identity.py)."""
+    from streamrec.stream.stages.state_identity import StaleStateError, check_local_state
+
+    try:
+        check_local_state(settings)
+    except StaleStateError as exc:
+        deadline.finished()
+        raise SystemExit(f"streamrec worker: {exc}") from None
+
+
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
 
@@ -201,6 +212,8 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
             return
         sys.exit(EXIT_BROKER_UNREACHABLE)
     ensure_topics(settings)
+    if role in ("all", "stateful", "scoring"):  # the roles whose state.dir caches this cluster's topics
+        _check_local_state(settings, deadline)
     log.info("worker starting: role=%s engine=%s bootstrap=%s", role, engine, settings.kafka.bootstrap_servers)
     monitor.start()
     try:
