@@ -14,6 +14,9 @@ baselines ("pop", "sknn") are built from the settings as there. Every row gets t
 
 A row may carry overrides: `grainrec-contextgnn:dim=96;lr=0.002`.
 Validation figures are printed next to test figures so presets can be chosen on validation.
+Every row after the first is also compared with the first, on validation and on test: the paired
+difference of HR@20, MRR@20 and NDCG@10 with its 95% bootstrap interval over users (loo) or
+sessions (state/paired.py), so an ablation says whether a component's gain is more than noise.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ from streamrec.models.serving import NeuralScorer
 from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Split
+from streamrec.state.metrics import RankingMetrics
+from streamrec.state.paired import paired_difference
 
 METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR@20")
+PAIRED_METRICS = ("HR@20", "MRR@20", "NDCG@10")
 VALID_METRICS = ("NDCG@10", "HR@20", "MRR@20")
 
 
@@ -55,8 +61,8 @@ def parse_row(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
-def run_row(spec: str, split: Split, budget: float | None, device: str, seed: int) -> dict[str, Any]:
-    """Train (or fit) one row and rank valid and test through its Scorer."""
+def run_row(spec: str, split: Split, budget: float | None, device: str, seed: int) -> tuple[dict[str, Any], dict[str, RankingMetrics]]:
+    """Train (or fit) one row and rank valid and test through its Scorer: (the row's figures, its valid/test tallies)."""
     settings = load_settings()
     name, overrides = parse_row(spec)
     started = time.perf_counter()
@@ -83,7 +89,7 @@ def run_row(spec: str, split: Split, budget: float | None, device: str, seed: in
         "test": test.summary(),
         "test_predictions": test.count,
         "predictions_per_s": test.count / rank_seconds if rank_seconds > 0 else float("inf"),
-    }
+    }, {"valid": valid, "test": test}
 
 
 def main() -> None:
@@ -102,8 +108,16 @@ def main() -> None:
     sizes = split_sizes(split)
     console.print(f"{args.protocol} split: {sizes}; top-{TOP_K} lists")
     rows: list[dict[str, Any]] = []
+    tallies: list[dict[str, RankingMetrics]] = []
     for spec in args.rows.split(","):
-        row = run_row(spec.strip(), split, args.max_train_seconds, args.device, args.seed)
+        row, tally = run_row(spec.strip(), split, args.max_train_seconds, args.device, args.seed)
+        tallies.append(tally)
+        if len(tallies) > 1:
+            row["paired_vs_first"] = {
+                part: [paired_difference(tally[part], tallies[0][part], metric, (row["row"], rows[0]["row"])).to_dict()
+                       for metric in PAIRED_METRICS]
+                for part in ("valid", "test")
+            }
         rows.append(row)
         console.print(f"ROW {json.dumps(row)}")
         report = {"dataset": str(args.dataset), "format": args.format, "protocol": args.protocol, "split": sizes,
@@ -111,6 +125,11 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(_table(rows, f"{args.dataset.name} · {args.protocol}"))
+    for row in rows[1:]:
+        for part, differences in row["paired_vs_first"].items():
+            for d in differences:
+                console.print(f"{part:<5} {d['a']} - {d['b']}  {d['metric']:<7} {d['diff']:+.4f} "
+                              f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]")
 
 
 def _table(rows: list[dict[str, Any]], title: str) -> Table:
