@@ -14,6 +14,12 @@ Hand-overs keep every partition learned exactly once and in order:
 - A partition the group assigns to this process leaves the reader. If the reader had not reached the
   offset the answering consumer starts at (the group's committed offset), the missing range is read
   and learned first (`fill`), before anything of that partition is answered.
+- The reader learns a record only once the group's committed offset of its partition is past it, i.e. once
+  its owner answered it (and committed): a record is never learned anywhere before its answer exists, so a
+  partition taken over after its owner died is answered from statistics that have not seen what comes
+  next (without this limit, a survivor's reader learned the dead owner's new records while the group had
+  not noticed yet, then answered them: HR@20 rose by 0.027 in bench/scaleout.py's kill run, a prequential
+  leak). It lags the owner by about `scoring.commit_interval_ms`.
 - A partition no longer assigned to this process joins the reader at `position[p]`. Nothing is read
   before the group's first assignment (everything read then would be learned ahead of its answer).
 - What a partition's previous owner answered past its last commit is answered again here (at least
@@ -26,10 +32,11 @@ Memory: every process holds the whole model's statistics (docs/deployment.md, si
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from streamrec.config import Settings
@@ -76,6 +83,14 @@ class WholeStreamReader:
         self.learned = 0
         """Clicks the first scorer learned through the reader (not through answering)."""
         self.guard = GapGuard(LEARNING_STAGE)
+        self.limit: dict[int, int] = {}
+        """partition -> the answering group's committed offset: what lies below was answered (and is learned here)."""
+        self._held: dict[int, int] = {}
+        """Partitions paused at an offset not committed by their answerer yet."""
+        self._limits_at = 0.0
+        self._limit_every_s = max(0.1, settings.scoring.commit_interval_ms / 2000)
+        self._group: Consumer | None = None
+        """Reads the answering group's committed offsets (never subscribes, so it never joins the group)."""
         self._consumer = Consumer({
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"{settings.kafka.consumer_group}-learn-{uuid.uuid4().hex[:8]}",  # never joins nor commits
@@ -94,13 +109,10 @@ class WholeStreamReader:
             return
         self.partitions = sorted(metadata.partitions)
         self.own = set(self.partitions)
-        probe = Consumer({"bootstrap.servers": self._settings.kafka.bootstrap_servers, "group.id": group,
-                          "enable.auto.commit": False})
-        try:
-            committed = {tp.partition: tp.offset for tp in probe.committed(
-                [TopicPartition(self.topic, p) for p in self.partitions], timeout=_METADATA_TIMEOUT_S)}
-        finally:
-            probe.close()
+        self._group = Consumer({"bootstrap.servers": self._settings.kafka.bootstrap_servers, "group.id": group,
+                                "enable.auto.commit": False})
+        committed = {tp.partition: tp.offset for tp in self._group.committed(
+            [TopicPartition(self.topic, p) for p in self.partitions], timeout=_METADATA_TIMEOUT_S)}
         for partition in self.partitions:
             marks = [self._learner.ledger(s).watermark(source_name(self.topic, partition)) for s in scorers]
             known = [m for m in (marks[0] if marks else None, committed.get(partition, -1)) if m is not None and m >= 0]
@@ -137,6 +149,8 @@ class WholeStreamReader:
         if taken:
             self._consumer.incremental_unassign([TopicPartition(self.topic, p) for p in taken])
             self.guard.forget((self.topic, p) for p in taken)
+            for partition in taken:
+                self._held.pop(partition, None)
         self.own = mine
         behind = {p: (self.position.get(p, 0), starts[p]) for p in taken if starts.get(p, -1) > self.position.get(p, 0)}
         if behind:
@@ -146,14 +160,47 @@ class WholeStreamReader:
             for partition, (_, end) in behind.items():
                 self.note(partition, end - 1)
         self._assign(sorted(freed))
+        self._limits_at = 0.0  # read the commits of the partitions now read here at the next poll
 
     def note(self, partition: int, offset: int) -> None:
         """The record at `offset` of `partition` was learned (or passed over) by the answering path."""
         if offset + 1 > self.position.get(partition, -1):
             self.position[partition] = offset + 1
 
+    def _refresh_limits(self) -> None:
+        """Read the group's committed offsets of the partitions others answer (at most every `_limit_every_s`)."""
+        now = time.monotonic()
+        if now < self._limits_at or self._group is None:
+            return
+        self._limits_at = now + self._limit_every_s
+        others = [TopicPartition(self.topic, p) for p in self.partitions if p not in self.own]
+        if not others:
+            return
+        try:
+            committed = self._group.committed(others, timeout=_METADATA_TIMEOUT_S)
+        except KafkaException as exc:
+            log.warning("learning reader: could not read the group's committed offsets (%s)", exc)
+            return
+        for tp in committed:
+            self.limit[tp.partition] = max(tp.offset, self.limit.get(tp.partition, 0))
+        for partition, held_at in list(self._held.items()):
+            if partition in self.own:
+                del self._held[partition]
+            elif self.limit.get(partition, 0) > held_at:
+                del self._held[partition]
+                self._consumer.resume([TopicPartition(self.topic, partition)])
+
+    def _hold(self, partition: int, offset: int) -> None:
+        """Stop reading `partition` at `offset` (not answered and committed yet) until the group's commits pass it."""
+        tp = TopicPartition(self.topic, partition, offset)
+        self._consumer.pause([tp])
+        self._consumer.seek(tp)
+        self.guard.expect(self.topic, partition, offset)
+        self._held[partition] = offset
+
     def poll(self, scorers: Sequence[Scorer]) -> int:
-        """Learn what the reader has fetched (no wait); the number of records handled."""
+        """Learn what the reader has fetched (no wait) up to the group's commits; the number of records learned."""
+        self._refresh_limits()
         messages = self._consumer.consume(self._batch, 0)
         if not messages:
             return 0
@@ -164,11 +211,16 @@ class WholeStreamReader:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("learning reader: %s", error)
                 continue
-            if message.partition() in self.own:  # fetched before the hand-over: the answering path learns it
+            partition = message.partition()
+            if partition in self.own or partition in self._held:  # the answering path learns it / read again later
+                continue
+            if message.offset() >= self.limit.get(partition, 0):
+                self._hold(partition, message.offset())
                 continue
             admitted.append(message)
         for (topic, partition), offset in self.guard.take_reseeks().items():
-            self._consumer.seek(TopicPartition(topic, partition, offset))
+            if partition not in self._held:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
         requests, sources = decode_requests(admitted)
         if requests:
             self.learned += self._learner.learn(scorers, requests, sources)
@@ -178,3 +230,5 @@ class WholeStreamReader:
 
     def close(self) -> None:
         self._consumer.close()
+        if self._group is not None:
+            self._group.close()
