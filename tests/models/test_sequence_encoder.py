@@ -64,7 +64,7 @@ def test_the_whole_model_trains_with_the_contextgnn_head() -> None:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < losses[0]
 
 
