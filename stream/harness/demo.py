@@ -137,7 +137,7 @@ def worker_process(name: str, role: str, engine: str, settings: Settings, logs: 
 def wait_for_groups(settings: Settings, groups: Sequence[str], processes: Sequence[ManagedProcess],
                     timeout_s: float = _READY_TIMEOUT_S) -> None:
     """Block until every consumer group is Stable (its members joined), failing fast if a process died."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 3})  # no INFO lines in the demo's output
     deadline = time.monotonic() + timeout_s
     pending = set(groups)
     while pending:

@@ -117,7 +117,7 @@ def print_demo_report(figures: Mapping[str, Any], console: Console) -> None:
     for row in _rows(figures):
         table.add_row(*row)
     console.print(table)
-    for line in _paired_lines(figures) + _facts(figures):
+    for line in _facts(figures):  # the paired intervals are print_report's table just above (and in demo.md)
         console.print(line)
 
 

@@ -35,11 +35,13 @@ function shortNumber(v) {
 }
 
 // lines: [{label, values, colour, dash}] aligned with `t` (unix s); values may hold null (a gap).
+// opts: max (fixed top of the y axis), log (log10 y axis, for latency: a queue's seconds next to service milliseconds),
+// empty (text when there is nothing to draw), height.
 function lineChart(svgId, legendId, t, lines, opts) {
   opts = opts || {};
   const svg = document.getElementById(svgId);
   const width = Math.max(svg.clientWidth || 560, 200), height = opts.height || 190;
-  const left = 48, right = 10, top = 8, bottom = 22;
+  const left = 48, right = 28, top = 8, bottom = 22;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren();
   let points = 0;
@@ -57,12 +59,23 @@ function lineChart(svgId, legendId, t, lines, opts) {
     return;
   }
   if (max <= 0) max = 1;
-  const yStep = niceStep(max, 4);
-  max = Math.ceil(max / yStep) * yStep;
   const t0 = t[0], t1 = Math.max(t[t.length - 1], t0 + 1);
   const x = (v) => left + ((v - t0) / (t1 - t0)) * (width - left - right);
-  const y = (v) => top + (1 - v / max) * (height - top - bottom);
-  for (let v = 0; v <= max + 1e-9; v += yStep) {
+  let y, ticks = [];
+  if (opts.log) {
+    let low = Infinity;
+    for (const line of lines) for (const v of line.values) if (v > 0 && isFinite(v)) low = Math.min(low, v);
+    const lo = Math.floor(Math.log10(Math.min(low, max))), hi = Math.max(Math.ceil(Math.log10(max)), lo + 1);
+    y = (v) => top + (1 - (Math.log10(Math.max(v, Math.pow(10, lo))) - lo) / (hi - lo)) * (height - top - bottom);
+    for (let e = lo; e <= hi; e++) ticks.push(Math.pow(10, e));
+    max = Math.pow(10, hi);
+  } else {
+    const yStep = niceStep(max, 4);
+    max = Math.ceil(max / yStep) * yStep;
+    y = (v) => top + (1 - v / max) * (height - top - bottom);
+    for (let v = 0; v <= max + 1e-9; v += yStep) ticks.push(v);
+  }
+  for (const v of ticks) {
     svg.appendChild(el("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), class: "grid" }));
     svg.appendChild(el("text", { x: left - 4, y: y(v) + 3, "text-anchor": "end", class: "tick" }, shortNumber(v)));
   }

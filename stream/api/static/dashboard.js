@@ -47,7 +47,7 @@ function renderCharts(s) {
   lineChart("chart-rate", "legend-rate", t, linesOf(h, "rate"));
   const latency = [...linesOf(h, "p50", { prefix: "p50 " }), ...linesOf(h, "p99", { prefix: "p99 ", dash: true })];
   latency.forEach((line) => { line.colour = colour(line.label.slice(4)); });
-  lineChart("chart-latency", "legend-latency", t, latency);
+  lineChart("chart-latency", "legend-latency", t, latency, { log: true });
   lineChart("chart-hr", "legend-hr", t, linesOf(h, "hr"), { max: 1 });
   lineChart("chart-mrr", "legend-mrr", t, linesOf(h, "mrr"));
   lineChart("chart-lag", "legend-lag", t, linesOf(h, "lag"));

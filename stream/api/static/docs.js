@@ -11,6 +11,9 @@ function resolve(spec, schema) {
   return schema;
 }
 function schemaText(spec, schema) { return JSON.stringify(resolve(spec, schema), null, 2); }
+function schemaBox(spec, schema) {  // folded: a page of JSON per route otherwise
+  return node("details", {}, node("summary", {}, "schema"), node("pre", {}, schemaText(spec, schema)));
+}
 
 async function main() {
   const spec = await (await fetch("/openapi.json")).json();
@@ -31,11 +34,11 @@ async function main() {
         box.append(node("h3", {}, "parameters"), node("table", {}, node("tbody", {}, ...rows)));
       }
       const body = op.requestBody && op.requestBody.content && op.requestBody.content["application/json"];
-      if (body) box.append(node("h3", {}, "request body (application/json)"), node("pre", {}, schemaText(spec, body.schema)));
+      if (body) box.append(node("h3", {}, "request body (application/json)"), schemaBox(spec, body.schema));
       for (const [status, response] of Object.entries(op.responses || {})) {
         box.append(node("h3", {}, `${status}: ${response.description || ""}`));
         const json = response.content && response.content["application/json"];
-        if (json && json.schema && Object.keys(json.schema).length) box.append(node("pre", {}, schemaText(spec, json.schema)));
+        if (json && json.schema && Object.keys(json.schema).length) box.append(schemaBox(spec, json.schema));
       }
       ops.push(box);
     }

@@ -91,7 +91,7 @@ def test_demo_keeps_running_with_swaps_on_the_dashboard_until_ctrl_c(tmp_path: P
                 except httpx.HTTPError:
                     return None
                 serving = stats.get("serving", {}).get(stats.get("serving_scorer"), {})
-                return stats if serving.get("versions_served", 0) >= 2 else None
+                return stats if (serving.get("versions_served") or 0) >= 2 else None
 
             stats = _wait_for(two_versions_served, 300, "second model version served", demo, output)
             _wait_for(lambda: "Ctrl-C stops everything" in output.read_text(), 300, "end report", demo, output)
