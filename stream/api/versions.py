@@ -36,11 +36,13 @@ class VersionTimeline:
 
     def __init__(self) -> None:
         self._first: dict[str, OrderedDict[str, float]] = {}
-        self._latest: dict[str, str] = {}
+        self._latest: dict[str, tuple[float, str]] = {}
+        """scorer -> (ts_emitted, version) of its latest answer by emission time (partitions arrive out of order)."""
         self._updates: OrderedDict[str, Announcement] = OrderedDict()
 
     def on_answer(self, scorer: str, version: str, emitted_at: float) -> None:
-        self._latest[scorer] = version
+        if scorer not in self._latest or emitted_at >= self._latest[scorer][0]:
+            self._latest[scorer] = (emitted_at, version)
         seen = self._first.setdefault(scorer, OrderedDict())
         if version not in seen:
             seen[version] = emitted_at
@@ -80,7 +82,7 @@ class VersionTimeline:
     def snapshot(self, now: float) -> dict[str, object]:
         """serving (per scorer: version, since, age of the version), announcements, swaps."""
         serving: dict[str, dict[str, object]] = {}
-        for scorer, version in sorted(self._latest.items()):
+        for scorer, (_, version) in sorted(self._latest.items()):
             since = self._first.get(scorer, {}).get(version)
             announced = self._updates.get(version)
             born = announced.published_at if announced else since

@@ -71,6 +71,15 @@ def test_wheel_holds_every_source_module(wheel: Path) -> None:
     assert sorted(expected - names) == []
 
 
+def test_wheel_holds_the_dashboard_and_docs_pages(wheel: Path) -> None:
+    """The dashboard and /docs load nothing from the internet: every asset they use must ship in the wheel."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = REPO / "stream" / "api" / "static"
+    expected = {f"streamrec/stream/api/static/{path.name}" for path in static.iterdir() if path.is_file()}
+    assert {"dashboard.html", "charts.js", "docs.html", "docs.js"} <= {path.name for path in static.iterdir()}
+    assert sorted(expected - names) == []
+
+
 def test_wheel_imports_and_serves_every_preset_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
