@@ -263,13 +263,13 @@ class ApiSettings(_Group):
 class DemoSettings(_Group):
     """`streamrec demo` (`make demo`): broker, workers, trainer, shadows and the dashboard on one machine."""
 
-    rate_eps: float = Field(20.0, gt=0, description="Clicks per second the judged part of the log is sent at (a "
-                            "realistic rate, not flat out): on the 2-core development VM, shared, every scorer keeps up at "
-                            "it (the frozen twin, which has no streamed tables, is the slowest), so the report's latency is "
-                            "service latency (README).")
+    rate_eps: float = Field(15.0, gt=0, description="Clicks per second the judged part of the log is sent at (a "
+                            "realistic rate, not flat out): on the 2-core development VM, shared with other jobs, every "
+                            "scorer keeps up at it (the frozen twin is the slowest), so the report's latency is service "
+                            "latency (README, docs/operations.md).")
     warm_share: float = Field(0.5, gt=0, lt=1, description="Without --warm: the earliest share of the log's clicks "
                               "trains the starting model and is replayed unjudged first; the rest is judged.")
-    judged_clicks_max: int = Field(3000, ge=0, description="Judged clicks at most, the earliest after the warm part "
+    judged_clicks_max: int = Field(2400, ge=0, description="Judged clicks at most, the earliest after the warm part "
                                    "(0: all of them); at rate_eps this sets the replay's length.")
     train_budget_s: float = Field(60.0, gt=0, description="Most seconds spent training the starting model (the "
                                   "default preset, on the warm part; early stopping on its latest sessions).")
