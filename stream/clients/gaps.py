@@ -37,6 +37,8 @@ OFFSET_GAPS = Counter(
 )
 REFETCHED = "refetched"
 ABSENT = "absent"
+UNFILLED = "unfilled"
+"""Seen by a consumer that cannot re-read (the stateful stage's engine consumer): counted and logged only."""
 DEFAULT_MAX_RESEEKS = 3
 
 
@@ -129,6 +131,18 @@ class GapGuard:
                         self.stage, key[0], key[1], pending.missing_from, offset - 1, pending.reseeks)
         OFFSET_GAPS.labels(self.stage, outcome).inc()
         self.settled[outcome] += 1
+
+    def see(self, topic: str, partition: int, offset: int) -> None:
+        """Detection only, for a consumer that cannot seek back (an engine's): a jump is counted and logged."""
+        key = (topic, partition)
+        expected = self.expected.get(key)
+        if expected is not None and offset > expected:
+            log.error("%s: %s[%d] jumped from offset %d to %d: records %d..%d were skipped by the fetch and are not "
+                      "processed", self.stage, topic, partition, expected, offset, expected, offset - 1)
+            OFFSET_GAPS.labels(self.stage, UNFILLED).inc()
+            self.settled[UNFILLED] = self.settled.get(UNFILLED, 0) + 1
+        if expected is None or offset >= expected:
+            self.expected[key] = offset + 1
 
     def take_reseeks(self) -> dict[tuple[str, int], int]:
         """The re-seeks to apply now (cleared)."""

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from streamrec.config import Settings
 from streamrec.models.popularity import popularity
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.clients.gaps import REFETCHED
+from streamrec.stream.clients.gaps import REFETCHED, UNFILLED, GapGuard
 from streamrec.stream.stages.scoring import SCORING_STAGE, ScoringStage
 from streamrec.stream.topics import Recommendation, ScoringRequest, Topics
 
@@ -74,3 +74,16 @@ def test_a_skipped_offset_is_detected_read_again_answered_and_counted(make_setti
     assert len(answered) == len(wanted)  # and nothing past the gap was answered twice
     assert stage._guard.settled[REFETCHED] == 1
     assert gaps_counted(REFETCHED) == before + 1
+
+
+def test_an_engine_consumer_that_cannot_seek_back_counts_and_logs_the_gap(caplog: Any) -> None:
+    """The stateful stage's Quix consumer cannot re-read (its checkpoint only moves forward): `see` notices the jump."""
+    guard = GapGuard("stateful")
+    before = REGISTRY.get_sample_value("streamrec_offset_gaps_total", {"stage": "stateful", "outcome": UNFILLED}) or 0.0
+    for offset in (0, 1, 4, 5):
+        guard.see("clicks", 0, offset)
+    guard.forget([("clicks", 0)])  # reassigned: it starts where the group committed, which is no gap
+    guard.see("clicks", 0, 9)
+    assert guard.settled[UNFILLED] == 1
+    assert REGISTRY.get_sample_value("streamrec_offset_gaps_total", {"stage": "stateful", "outcome": UNFILLED}) == before + 1
+    assert any("2..3" in record.getMessage() for record in caplog.records)

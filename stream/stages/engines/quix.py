@@ -20,7 +20,10 @@ from quixstreams.models import Serializer, SerializationContext, Topic, TopicCon
 from quixstreams.state import State
 from quixstreams.state.rocksdb import RocksDBOptions
 
+from confluent_kafka import TopicPartition
+
 from streamrec.config import Settings
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.admin import topic_config
 from streamrec.stream.stages.engines.common import (
     consumer_config,
@@ -34,6 +37,8 @@ from streamrec.stream.stages.stateful import Output, StatefulStep
 from streamrec.stream.topics import Topics
 
 _STATE_KEY = "visitor"
+STATEFUL_STAGE = "stateful"
+"""Label of the stateful stage in `streamrec_offset_gaps_total`."""
 
 
 class _OutputBytes(Serializer):
@@ -49,9 +54,17 @@ class _Application(Application):
     Off the main thread (tests, benches) the caller's `stop` event is the only way to stop it.
     """
 
+    offset_watch: GapGuard | None = None
+    """Notices offset gaps in the clicks it processes (detection only: Quix's checkpoint cannot go back)."""
+
     def _setup_signal_handlers(self) -> None:
         if threading.current_thread() is threading.main_thread():
             super()._setup_signal_handlers()
+
+    def _on_assign(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
+        if self.offset_watch is not None:  # a partition (re)assigned starts where the group committed: no gap
+            self.offset_watch.forget((tp.topic, tp.partition) for tp in topic_partitions)
+        super()._on_assign(consumer, topic_partitions)
 
 
 def rocksdb_options(settings: Settings) -> RocksDBOptions:
@@ -82,6 +95,7 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
         loglevel="WARNING",
     )
     step = StatefulStep(settings)
+    app.offset_watch = watch = GapGuard(STATEFUL_STAGE)
     config = TopicConfig(
         num_partitions=kafka.partitions, replication_factor=kafka.replication_factor, extra_config=topic_config(settings)
     )
@@ -93,6 +107,7 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
 
     def process(value: bytes | None, key: bytes | None, ts_ms: int, _headers: Any, state: State) -> Output:
         context = message_context()
+        watch.see(step.topics.clicks, context.partition, context.offset)
         ts_produced = ts_ms / 1000 if ts_ms and ts_ms > 0 else None
         result = step.record(step.step(key, value, state.get(_STATE_KEY), time.time(), partition=context.partition,
                                        offset=context.offset, ts_produced=ts_produced))
