@@ -81,7 +81,7 @@ function renderVersions(s) {
   })), "no hot swap yet: the trainer publishes a version every training.publish_every_s");
   const serving = s.serving[s.serving_scorer] || Object.values(s.serving)[0];
   setText("serving-version", serving ? serving.version : "–");
-  setText("version-age", serving ? duration(serving.age_s) : "–");
+  setText("version-age", serving && serving.versions_served !== null ? duration(serving.age_s) : "–");  // the kNN's stamp: no age
   setText("versions-served", serving ? fmt(serving.versions_served, 0) : "–");
   setText("swap-count", fmt(s.swaps.length, 0));
 }
