@@ -24,8 +24,6 @@ $(STAMP): pyproject.toml setup.py Makefile
 
 setup: $(STAMP)
 
-# The whole design on the embedded broker (README): the report, then the dashboard until Ctrl-C
-# (`streamrec demo --exit` stops after the report; settings: the `demo` group, docs/configuration.md).
 demo: setup
 	$(VENV)/bin/streamrec demo
 
