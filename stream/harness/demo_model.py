@@ -21,10 +21,13 @@ from pathlib import Path
 from rich.console import Console
 
 from streamrec.config.settings import DemoSettings
+from streamrec.errors import UserError
 from streamrec.state.clicklog.types import LoggedClick
 
 PRESET = "default"
 """The model the demo serves: the project's default graph neural preset (docs/models.md)."""
+MIN_WARM_SESSIONS = 20
+"""Sessions of two or more clicks the warm part needs to train the starting model (some are held out to stop early)."""
 _CACHE_FORMAT = "1"
 """Part of the cache key: bump when what the demo trains changes in a way the key does not see."""
 
@@ -46,7 +49,21 @@ def split_log(clicks: Sequence[LoggedClick], warm: Sequence[LoggedClick] | None,
         warm_part, judged = list(clicks[:cut]), list(clicks[cut:])
     if settings.judged_clicks_max:
         judged = judged[: settings.judged_clicks_max]
+    if not judged:
+        raise UserError("the log has no click left to judge after the warm part: give a longer --dataset "
+                        "(or a separate --warm log)")
     return DemoLog(warm=warm_part, judged=judged)
+
+
+def _check_trainable(warm: Sequence[LoggedClick]) -> None:
+    lengths: dict[str, int] = {}
+    for click in warm:
+        lengths[click.session_id] = lengths.get(click.session_id, 0) + 1
+    trainable = sum(1 for n in lengths.values() if n >= 2)
+    if trainable < MIN_WARM_SESSIONS:
+        raise UserError(f"the warm part ({len(warm):,} clicks) holds {trainable} sessions of two or more clicks; the "
+                        f"starting model needs at least {MIN_WARM_SESSIONS}: give a longer log, or serve a checkpoint "
+                        "(STREAMREC_SCORING__CHECKPOINT_PATH=model.pt, from `streamrec train`)")
 
 
 def cache_key(warm: Sequence[LoggedClick], budget_s: float) -> str:
@@ -73,6 +90,7 @@ def starting_model(warm: Sequence[LoggedClick], settings: DemoSettings, console:
     from streamrec.models.train import train_checkpoint
     from streamrec.state.clicklog.protocols import recent_split
 
+    _check_trainable(warm)
     console.print(f"demo: training the starting model ({PRESET} preset) on {len(warm):,} warm clicks, "
                   f"at most {settings.train_budget_s:g} s (cached in {cache} for the next run)")
     started = time.perf_counter()
