@@ -10,10 +10,11 @@ prints the resolved values; docs/configuration.md lists them all.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -241,6 +242,10 @@ class UpdatesSettings(_Group):
                                      "partition/offset) to re-count into a newly installed version's tables.")
 
 
+_API_KEY = re.compile(r"[\x21-\x7e]{16,}")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
+
+
 class ApiSettings(_Group):
     host: str = Field("127.0.0.1", description="Address `streamrec serve` listens on (0.0.0.0: every interface).")
     port: int = Field(8000, ge=0, le=65535, description="Port of `streamrec serve` (HTTP API, dashboard, /metrics).")
@@ -258,6 +263,33 @@ class ApiSettings(_Group):
                                            "\"http://10.0.0.5:9101/metrics\"}): their consumer lag per stage, fallback "
                                            "share and the trainer's examples/s, loss and skipped examples are read every "
                                            "history_interval_s. `streamrec demo` fills it; empty: those panels say so.")
+    write_api_key: SecretStr | None = Field(
+        None, description="Key POST /clicks requires in its `X-API-Key` header (401 without it or with another key, "
+        "compared in constant time); at least 16 printable ASCII characters, no spaces. None: POST /clicks is open. "
+        "Read routes (recommendations, /healthz, /metrics, /stats, /dashboard) stay open either way (docs/webapp.md). "
+        "`streamrec settings` prints it masked.")
+    cors_allow_origins: list[str] = Field([], description="Browser origins (`scheme://host[:port]`, no path; `*`: "
+                                          "any) allowed to call the API from a page's JavaScript: their requests get "
+                                          "CORS headers and preflights for POST /clicks (Content-Type, X-API-Key) are "
+                                          "answered. Empty: no CORS headers, so browsers keep other sites' pages "
+                                          "from reading the API's answers. CORS does not stop a page from sending a "
+                                          "plain POST: write_api_key does (docs/webapp.md).")
+
+    @field_validator("write_api_key")
+    @classmethod
+    def _key_fits_a_header(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not _API_KEY.fullmatch(key.get_secret_value()):
+            raise ValueError("the key must be at least 16 printable ASCII characters without spaces (it is sent in the X-API-Key header)")
+        return key
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        wrong = [origin for origin in origins if origin != "*" and not _ORIGIN.fullmatch(origin)]
+        if wrong:
+            raise ValueError(f"not an origin: {', '.join(map(repr, wrong))}; an origin is scheme://host[:port] with no "
+                             "path or trailing slash, as browsers send it (e.g. https://shop.example.com)")
+        return origins
 
 
 class DemoSettings(_Group):

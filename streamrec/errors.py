@@ -28,7 +28,8 @@ def settings_error_line(exc: ValidationError) -> str:
         loc = [str(part) for part in error["loc"]]
         variable = "STREAMREC_" + "__".join(part.upper() for part in loc)
         given = error.get("input")
-        shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
+        secret = loc[-1].endswith("_key")  # a rejected key (api.write_api_key) may be a real one, mistyped: never echoed
+        shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) and not secret else ""
         parts.append(f"{variable}{shown}: {error['msg']}")
     return ("invalid setting " + "; ".join(parts)
             + " (set in the environment or in $STREAMREC_CONFIG; `streamrec settings --markdown` lists them all)")

@@ -1,7 +1,8 @@
 """`streamrec serve`: the HTTP face of a deployment (FastAPI on uvicorn).
 
 Routes: the latest recommendations per session and per user (from the local store the
-feed keeps), POST /clicks (validated, then produced), /healthz, /metrics (Prometheus),
+feed keeps), POST /clicks (validated, then produced; behind `api.write_api_key` when it is set,
+CORS for `api.cors_allow_origins`: stream/api/security.py), /healthz, /metrics (Prometheus),
 /stats and /dashboard (live figures and their history), /docs (the OpenAPI description, rendered
 by a page served from the package: nothing is loaded from the internet). One process = one full replica:
 run more behind a load balancer to serve more lookups (see docs/webapp.md).
@@ -29,6 +30,7 @@ from streamrec.stream.api.clicks import ClickSink
 from streamrec.stream.api.feed import ApiFeed
 from streamrec.stream.api.history import Sampler
 from streamrec.stream.api.live import LiveStats
+from streamrec.stream.api.security import add_cors, write_guard
 from streamrec.stream.api.store import RecommendationStore
 from streamrec.stream.topics import ClickEvent, Recommendation
 from streamrec.stream.validate import Rejection
@@ -124,6 +126,7 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
     app = FastAPI(title="streamrec", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Latest recommendations per session and user, click intake, health, metrics, live dashboard.")
     app.add_middleware(_HttpMetrics)
+    add_cors(app, settings.api)  # last: the outermost, so a 401 carries CORS headers too
 
     def lookup(kind: str, ident: str, scorer: str | None) -> Response:
         store: RecommendationStore = parts["store"]
@@ -143,8 +146,9 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
         """The latest recommendations for any session of a logged-in user."""
         return lookup("u", user_id, scorer)
 
-    @app.post("/clicks", status_code=202, tags=["clicks"], openapi_extra=_CLICK_BODY,
-              responses={422: {"description": "Refused: `reason` (stream/validate.py Reason) and `detail`."},
+    @app.post("/clicks", status_code=202, tags=["clicks"], openapi_extra=_CLICK_BODY, dependencies=write_guard(settings.api),
+              responses={401: {"description": "api.write_api_key is set and X-API-Key is missing or wrong: `detail`."},
+                         422: {"description": "Refused: `reason` (stream/validate.py Reason) and `detail`."},
                          503: {"description": "The broker did not acknowledge the click; retry."}})
     async def post_click(request: Request) -> JSONResponse:
         """Validate one click (the stateful stage's own contract) and produce it to `clicks`."""

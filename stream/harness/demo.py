@@ -32,6 +32,7 @@ from types import TracebackType
 
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
+from pydantic import BaseModel, SecretStr
 from rich.console import Console
 
 from streamrec.config.settings import Settings, load_settings
@@ -64,7 +65,12 @@ _STOP_TIMEOUT_S = 15.0
 def settings_env(settings: Settings) -> dict[str, str]:
     """STREAMREC_<GROUP>__<FIELD> variables that reproduce `settings` exactly in a child process."""
     env: dict[str, str] = {}
-    for name, value in settings.model_dump(mode="json").items():
+    dumped = settings.model_dump(mode="json")
+    for name, group in settings:  # JSON dumps mask secrets (api.write_api_key) as "**********": pass the value
+        for field_name, field_value in group if isinstance(group, BaseModel) else ():
+            if isinstance(field_value, SecretStr):
+                dumped[name][field_name] = field_value.get_secret_value()
+    for name, value in dumped.items():
         fields = value if isinstance(value, dict) else {None: value}
         for field_name, field_value in fields.items():
             if field_value is not None:

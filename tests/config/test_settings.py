@@ -49,3 +49,28 @@ def test_single_record_batches_refuse_short_fetch_waits() -> None:
     with pytest.raises(pydantic.ValidationError, match="fetch_wait_max_ms"):
         load_settings(kafka={"single_record_batches": True, "fetch_wait_max_ms": 10})
     assert load_settings(kafka={"single_record_batches": True, "fetch_wait_max_ms": 500}).kafka.fetch_wait_max_ms == 500
+
+
+def test_the_write_key_is_checked_never_echoed_and_printed_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamrec.errors import settings_error_line
+
+    for mistyped in ("short-key", "a key with spaces in it", "0123456789abcdef\n"):
+        monkeypatch.setenv("STREAMREC_API__WRITE_API_KEY", mistyped)
+        with pytest.raises(pydantic.ValidationError) as refused:
+            load_settings()
+        line = settings_error_line(refused.value)
+        assert "STREAMREC_API__WRITE_API_KEY" in line and "16 printable ASCII" in line and "\n" not in line
+        assert mistyped.strip() not in line
+    key = "0123456789abcdef-key"
+    monkeypatch.setenv("STREAMREC_API__WRITE_API_KEY", key)
+    settings = load_settings()
+    assert settings.api.write_api_key is not None and settings.api.write_api_key.get_secret_value() == key
+    assert key not in settings.model_dump_json()  # what `streamrec settings` prints
+
+
+def test_cors_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMREC_API__CORS_ALLOW_ORIGINS", '["https://shop.example.com", "http://localhost:3000", "*"]')
+    assert load_settings().api.cors_allow_origins == ["https://shop.example.com", "http://localhost:3000", "*"]
+    for wrong in ("https://shop.example.com/", "shop.example.com", "https://shop.example.com/path"):
+        with pytest.raises(pydantic.ValidationError, match="not an origin"):
+            load_settings(api={"cors_allow_origins": [wrong]})
