@@ -45,6 +45,14 @@ def test_bad_environment_value_names_the_variable() -> None:
     assert_refused(result, 2, "STREAMREC_KAFKA__PARTITIONS", "'many'")
 
 
+def test_serve_refuses_a_bad_write_key_without_echoing_it_and_a_bad_origin() -> None:
+    output = assert_refused(run_cli("serve", env={"STREAMREC_API__WRITE_API_KEY": "hunter2"}), 2,
+                            "STREAMREC_API__WRITE_API_KEY", "16 printable ASCII")
+    assert "hunter2" not in output and len(output.strip().splitlines()) == 1, output
+    result = run_cli("serve", env={"STREAMREC_API__CORS_ALLOW_ORIGINS": '["https://shop.example.com/"]'})
+    assert_refused(result, 2, "STREAMREC_API__CORS_ALLOW_ORIGINS", "not an origin", "trailing slash")
+
+
 def test_no_broker_names_the_address_and_the_fix() -> None:
     address = f"127.0.0.1:{free_port()}"
     result = run_cli("replay", env={"STREAMREC_KAFKA__BOOTSTRAP_SERVERS": address})
