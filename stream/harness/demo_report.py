@@ -50,8 +50,7 @@ def demo_figures(report: ReplayReport, roles: Mapping[str, str], stats: Mapping[
             "versions_served": s.model_versions_seen, "answers_trained_on_later_clicks": s.answers_trained_on_later_clicks,
             "latency_is": "QUEUEING" if "QUEUEING" in verdict else "service", "verdict": verdict,
         })
-    paired = [p.to_dict() if hasattr(p, "to_dict") else (p.model_dump() if hasattr(p, "model_dump") else dict(p))
-              for p in getattr(report, "paired", None) or []]
+    paired = [p.to_dict() for p in report.paired]
     swaps = [w for w in stats.get("swaps", []) if w.get("delay_s") is not None]
     delays = [float(w["delay_s"]) for w in swaps]
     updates = stats.get("model_updates", [])

@@ -15,8 +15,8 @@ import numpy as np
 
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.metrics import RankingMetrics
-from streamrec.state.paired import paired_differences
-from streamrec.stream.harness.report import MISSING_IDS_LISTED, LatencyHistogram, LatencySummary, PairedComparison, ScorerReport, TimelineWindow
+from streamrec.state.paired import PairedDifference, paired_differences
+from streamrec.stream.harness.report import MISSING_IDS_LISTED, LatencyHistogram, LatencySummary, ScorerReport, TimelineWindow
 from streamrec.stream.topics import Answer, ClickEvent, ClickType
 
 MAX_WINDOWS = 20
@@ -174,7 +174,7 @@ class PhaseTally:
     def scorer_reports(self) -> list[ScorerReport]:
         return [self._scorer_report(self.scorers[name]) for name in self.scorer_names()]
 
-    def paired(self) -> list[PairedComparison]:
+    def paired(self) -> list[PairedDifference]:
         """Every pair of scorers (in name order) on HR@20 and MRR@20, over the judged clicks both answered."""
         tallies = {name: self.scorers[name].overall for name in self.scorer_names()}
-        return [PairedComparison(**p.to_dict()) for p in paired_differences(tallies)]
+        return paired_differences(tallies)

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from streamrec.state.paired import PairedDifference  # noqa: E402
+
 HEADLINE_METRICS = ("HR@10", "HR@20", "MRR@20")
 """The prequential metrics every view shows, in this order (issue 2, item 8)."""
 
@@ -104,27 +106,6 @@ class ScorerReport(_Model):
     timeline: list[TimelineWindow]
 
 
-class PairedComparison(_Model):
-    """Two scorers on the clicks both answered: mean(a) - mean(b) of one metric, 95% interval over sessions
-    (state/paired.py). "a beats b" only when the interval excludes 0."""
-
-    a: str
-    b: str
-    metric: str
-    diff: float
-    ci95: tuple[float, float]
-    predictions: int = Field(description="Judged clicks both scorers answered.")
-    groups: int = Field(description="Sessions those clicks belong to (the bootstrap's resampling unit).")
-
-    @property
-    def verdict(self) -> str:
-        if self.ci95[0] > 0:
-            return f"{self.a} beats {self.b}"
-        if self.ci95[1] < 0:
-            return f"{self.b} beats {self.a}"
-        return "tie"
-
-
 class ReplayCounts(_Model):
     sent: int
     dlq: int
@@ -150,7 +131,7 @@ class ReplayReport(_Model):
     send_rate_eps: float
     counts: ReplayCounts
     scorers: list[ScorerReport]
-    paired: list[PairedComparison] = Field(
+    paired: list[PairedDifference] = Field(
         default_factory=list, description="Every pair of scorers on HR@20 and MRR@20 (state/paired.PAIRED_METRICS).")
 
     def scorer(self, name: str) -> ScorerReport:
@@ -235,7 +216,7 @@ def to_markdown(report: ReplayReport) -> str:
     return "\n".join(lines)
 
 
-def paired_markdown(paired: Sequence[PairedComparison]) -> list[str]:
+def paired_markdown(paired: Sequence[PairedDifference]) -> list[str]:
     """The paired table of report.md (nothing when fewer than two scorers answered)."""
     if not paired:
         return []

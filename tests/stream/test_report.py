@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,22 @@ def test_report_says_when_latency_is_queueing() -> None:
     flat_out = _paced_report(rate_eps=None, answer_gap_s=0.1)
     assert "as fast as possible" in latency_verdict(flat_out, flat_out.scorers[0])
     assert "QUEUEING" in to_markdown(fell_behind)
+
+
+def test_paired_differences_round_trip_through_report_json_and_render(tmp_path: Path) -> None:
+    phase = PhaseTally("run-m", _clicks())
+    for index in range(5):
+        phase.mark_sent(index, at=float(index))
+        phase.on_recommendation(index, _answer(phase, index, ["y", "w", "z"], scorer="sknn"), received_at=index + 0.1)
+        phase.on_recommendation(index, _answer(phase, index, ["q"], scorer="pop"), received_at=index + 0.2)
+    report = ReplayReport(
+        dataset="unit", fmt="synthetic", warm_dataset=None, bootstrap_servers="127.0.0.1:1", topic_prefix="t-",
+        speed=0.0, rate_eps=10.0, started_at="2026-01-01T00:00:00+00:00", send_duration_s=1.0,
+        total_duration_s=1.5, send_rate_eps=5.0, counts=ReplayCounts(sent=5, dlq=0, warm_sent=0, warm_dlq=0),
+        scorers=phase.scorer_reports(), paired=phase.paired(),
+    )
+    paths = write_report(report, tmp_path / "out")
+    again = read_report(paths[0])
+    assert again == report and [p.verdict for p in again.paired] == ["sknn beats pop"] * 2
+    assert json.loads(paths[0].read_text())["paired"][0].keys() >= {"a", "b", "metric", "diff", "ci95"}
+    assert "| pop - sknn | HR@20 | -1.0000 |" in paths[1].read_text()
