@@ -23,8 +23,7 @@ Hand-overs keep every partition learned exactly once and in order:
 - A partition no longer assigned to this process joins the reader at `position[p]`. Nothing is read
   before the group's first assignment (everything read then would be learned ahead of its answer).
 - What a partition's previous owner answered past its last commit is answered again here (at least
-  once); those answers may come from statistics that already learned the click (the reader was ahead):
-  a rebalance costs a few seconds of prequential honesty on the moved partitions, nothing more.
+  once), from statistics that have not learned it either: the reader stops at the group's commits.
 
 Memory: every process holds the whole model's statistics (docs/deployment.md, sizing).
 """
