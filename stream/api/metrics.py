@@ -2,7 +2,9 @@
 
 Counters and histograms are updated where things happen; the windowed figures (hit rate,
 lag, serving model) are read from `LiveStats` and the feed at scrape time by `LiveCollector`.
-The API keeps its own registry: it never shares a process with a worker stage.
+The API keeps its own registry: it never shares a process with a worker stage. The one shared
+counter it serves is `streamrec_offset_gaps_total` (stream/clients/gaps.py), which its feed
+counts under stage "api".
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from streamrec.stream.api.live import LiveStats
+from streamrec.stream.clients.gaps import OFFSET_GAPS
 
 REGISTRY = CollectorRegistry()
+REGISTRY.register(OFFSET_GAPS)  # the feed's gaps: the counter lives in the workers' default registry too
 
 HTTP_REQUESTS = Counter(
     "streamrec_api_http_requests_total", "HTTP requests answered, by route template and status.", ["route", "status"],
