@@ -119,7 +119,7 @@ def print_outcome(result: PrequentialResult, continual: Continual, chunk: int) -
           f"(add + step + table refresh, {chunk} clicks per chunk, torch threads {torch.get_num_threads()})")
     paired = paired_against_continual(result)
     for p in paired:
-        print(f"{p.a} - {p.b:<12} {p.metric:<7} {p.diff:+.4f} [{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}]  {p.verdict}")
+        print(f"{p.a} - {p.b:<12} {p.metric:<7} {p.diff:+.4f} {p.interval_text}  {p.verdict}")
     return {"judged": result.metrics["continual"].count, "metrics": summaries,
             "learn_seconds": dict(result.learn_seconds), "answer_seconds": dict(result.answer_seconds),
             "paired": [p.to_dict() for p in paired]}

@@ -214,7 +214,7 @@ def paired_table(paired: Sequence[PairedDifference], unit: str) -> Table:
     for column in ("a - b", "metric", "diff", "95% interval", "verdict"):
         table.add_column(column, justify="right" if column in ("diff", "95% interval") else "left")
     for p in paired:
-        table.add_row(f"{p.a} - {p.b}", p.metric, f"{p.diff:+.4f}", f"[{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}]", p.verdict)
+        table.add_row(f"{p.a} - {p.b}", p.metric, f"{p.diff:+.4f}", p.interval_text, p.verdict)
     return table
 
 

@@ -62,6 +62,11 @@ class PairedDifference:
             return f"{self.b} beats {self.a}"
         return "tie"
 
+    @property
+    def interval_text(self) -> str:
+        """The interval as every report prints it: [+lo, +hi] to four places."""
+        return f"[{self.ci95[0]:+.4f}, {self.ci95[1]:+.4f}]"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ci95"] = list(self.ci95)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from streamrec.models.evaluate import paired_table  # noqa: E402
 from streamrec.state.paired import PairedDifference  # noqa: E402
 
 HEADLINE_METRICS = ("HR@10", "HR@20", "MRR@20")
@@ -226,7 +227,7 @@ def paired_markdown(paired: Sequence[PairedDifference]) -> list[str]:
         "",
         "| a - b | metric | diff | 95% interval | verdict |",
         "|---|---|---:|---:|---|",
-        *(f"| {p.a} - {p.b} | {p.metric} | {p.diff:+.4f} | [{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}] | {p.verdict} |"
+        *(f"| {p.a} - {p.b} | {p.metric} | {p.diff:+.4f} | {p.interval_text} | {p.verdict} |"
           for p in paired),
         "",
     ]
@@ -253,12 +254,7 @@ def print_report(report: ReplayReport, console: Console | None = None) -> None:
             more = f" (+{s.missing - len(s.missing_event_ids)} more)" if s.missing > len(s.missing_event_ids) else ""
             console.print(f"[yellow]{s.scorer}: unanswered {', '.join(s.missing_event_ids)}{more}")
     if report.paired:
-        table = Table(title="paired differences (95% bootstrap interval over sessions)")
-        for column in ("a - b", "metric", "diff", "95% interval", "verdict"):
-            table.add_column(column, no_wrap=True)
-        for p in report.paired:
-            table.add_row(f"{p.a} - {p.b}", p.metric, f"{p.diff:+.4f}", f"[{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}]", p.verdict)
-        console.print(table)
+        console.print(paired_table(report.paired, unit="sessions"))
 
 
 def plot_timeline(report: ReplayReport, path: Path) -> None:
