@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Message
+from confluent_kafka.admin import AdminClient
 
 from streamrec.config import Settings, load_settings
 from streamrec.config.settings import SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS
@@ -54,11 +55,17 @@ SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
-def make_settings(broker: str, tmp_path: Path) -> SettingsFactory:
-    """A factory of Settings isolated to this test (unique topic prefix, group and state dir)."""
+def make_settings(broker: str, tmp_path: Path) -> Iterator[SettingsFactory]:
+    """A factory of Settings isolated to this test (unique topic prefix, group and state dir).
+
+    At teardown the test's topics are deleted: the embedded broker keeps every record in memory
+    and its fetches slow as it fills, so a long suite would otherwise slow down test by test.
+    """
+    prefixes: list[str] = []
 
     def make(**groups: dict[str, Any]) -> Settings:
         tag = uuid.uuid4().hex[:8]
+        prefixes.append(f"t{tag}.")  # an override (`topic_prefix=""`) is not deleted: it may name shared topics
         kafka = {
             "bootstrap_servers": broker,
             "topic_prefix": f"t{tag}.",
@@ -69,10 +76,26 @@ def make_settings(broker: str, tmp_path: Path) -> SettingsFactory:
             "fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS,
             **groups.pop("kafka", {}),
         }
+        if kafka["topic_prefix"] != f"t{tag}.":
+            prefixes.remove(f"t{tag}.")
         state = {"dir": tmp_path / f"state-{tag}", **groups.pop("state", {})}
         return load_settings(kafka=kafka, state=state, **groups)
 
-    return make
+    yield make
+    _delete_topics(broker, prefixes)
+
+
+def _delete_topics(bootstrap_servers: str, prefixes: list[str]) -> None:
+    """Delete every topic whose name starts with one of `prefixes` (best effort: a test's leftovers only cost speed)."""
+    if not prefixes:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(tuple(prefixes))]
+        for future in admin.delete_topics(names, operation_timeout=10).values() if names else ():
+            future.exception(timeout=10)
+    except Exception as exc:  # noqa: BLE001 - clean-up must never fail a test that passed
+        print(f"topic clean-up skipped: {exc!r}")
 
 
 @pytest.fixture
@@ -88,6 +111,7 @@ class WorkerProcess:
 
     def __init__(self, settings: Settings, log_path: Path, role: str = "all", engine: str | None = None) -> None:
         self.log_path = log_path
+        self.role = role
         command = [sys.executable, "-m", "streamrec", "worker", "--role", role]
         if engine:
             command += ["--engine", engine]
@@ -136,9 +160,12 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         return worker
 
     yield spawn
-    for worker in started:
+    for index, worker in enumerate(started):
         if worker.alive:
             worker.kill()
+        # pytest shows teardown output only for a failed test: the workers' own words come with the failure
+        tail = worker.log()[-4000:]
+        print(f"--- worker {index} ({worker.role}, exit {worker.process.returncode}) log tail ---\n{tail}")
 
 
 class TopicTail:

@@ -82,6 +82,7 @@ def spawn_api(tmp_path: Path) -> Iterator[Callable[..., ApiProcess]]:
         return api
 
     yield spawn
-    for api in started:
+    for index, api in enumerate(started):
         if api.alive:
             api.kill()
+        print(f"--- api {index} (exit {api.process.returncode}) log tail ---\n{api.log()[-3000:]}")  # shown on failure

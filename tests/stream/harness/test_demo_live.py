@@ -145,6 +145,7 @@ def test_demo_keeps_running_with_swaps_on_the_dashboard_until_ctrl_c(tmp_path: P
     assert figures["version"] not in ("", "–")
     assert {"default+online", "default", "sknn"} <= set(figures["scorers"]), figures
     assert screenshot.stat().st_size > 0
+    assert list((tmp_path / "cache").glob("default-*.pt")), "the starting model trained at start is not cached"
     # the end report came before: for every scorer whether its latency is service latency or queueing (which
     # one depends on the machine's load, not on the code), the neural model next to the kNN and the frozen twin
     assert "Ctrl-C stops everything" in text and "demo: stopping" in text
