@@ -27,7 +27,7 @@ from rich.table import Table
 from streamrec.config import Settings, load_settings
 from streamrec.models.presets import PRESETS
 from streamrec.models.registry import build_scorer, list_scorers
-from streamrec.models.scorer import Query, Scorer
+from streamrec.models.scorer import Fittable, Query, Scorer
 from streamrec.state.clicklog.formats import MalformedLogError
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
@@ -119,11 +119,10 @@ def build_model(name: str, split: Split, device: str, seed: int, settings: Setti
 
 
 def _fit_baseline(scorer: Scorer, train: Sequence[TrainSequence]) -> None:
-    """Baselines learn whole sessions with `fit`; a scorer without one gets them via `observe`."""
+    """Baselines learn whole sessions with `fit` (`Fittable`); a scorer without one gets them via `observe`."""
     sessions = [sequence.items for sequence in train]
-    fit = getattr(scorer, "fit", None)
-    if callable(fit):
-        fit(sessions)
+    if isinstance(scorer, Fittable):
+        scorer.fit(sessions)
     else:
         scorer.observe(sessions)
 

@@ -32,6 +32,8 @@ class Query:
 
 @runtime_checkable
 class Scorer(Protocol):
+    """What every scorer does; what only some do is one of the capability protocols below."""
+
     name: str
     """Short scorer name, stamped on every recommendation."""
 
@@ -51,50 +53,106 @@ class Scorer(Protocol):
         new: the scoring stage calls this once per batch, after `recommend`, with each new
         click's `session_items`, so a scorer counts what that click adds and never recounts
         the earlier ones (a redelivered click is filtered out before). Learning whole logged
-        sessions offline is a scorer's own business (the baselines' `fit` streams every
-        prefix through the same path, so offline and online statistics agree). What was
-        learned becomes durable at the next `persist_scorer` call: the scoring stage makes it
-        right before it commits the offsets of the clicks learned, so after a crash the
-        statistics and the re-read clicks agree (nothing counted twice or lost).
+        sessions offline is a scorer's own business (the baselines are `Fittable`: `fit` streams
+        every prefix through the same path, so offline and online statistics agree). What a
+        `Persistent` scorer learned becomes durable at the next `persist_scorer` call: the
+        scoring stage makes it right before it commits the offsets of the clicks learned, so
+        after a crash the statistics and the re-read clicks agree (nothing counted twice or lost).
         """
         ...
 
 
-def close_scorer(scorer: Scorer) -> None:
-    """Release what a scorer holds (RocksDB locks, device memory) if it defines `close()`.
+# --- optional capabilities ------------------------------------------------------------
+# A scorer declares what else it can do by having these members; the stream and the
+# evaluator ask with isinstance (all runtime_checkable), never by looking a name up, so a
+# renamed method is a type error at its declaration, not a capability silently lost.
 
-    Not part of the protocol, so a stateless scorer needs nothing; the scoring stage calls
-    this when it stops, so persisted statistics are flushed and can be reopened at once.
-    """
-    close = getattr(scorer, "close", None)
-    if callable(close):
-        close()
+
+@runtime_checkable
+class Closeable(Protocol):
+    """Holds something to release when the stage stops (RocksDB locks, device memory)."""
+
+    def close(self) -> None:
+        """Flush and release; the statistics can be reopened at once after it."""
+        ...
+
+
+@runtime_checkable
+class Persistent(Protocol):
+    """Learns into durable statistics; `persist` writes what `observe` learned since the last call."""
+
+    def persist(self) -> None: ...
+
+
+@runtime_checkable
+class KeepsLedger(Protocol):
+    """Its statistics carry the ledger of which streamed clicks they contain (state/learned.py)."""
+
+    @property
+    def learned(self) -> LearnedLedger | None:
+        """None when it has no statistics of its own (e.g. a checkpoint served without a fallback)."""
+        ...
+
+
+@runtime_checkable
+class ObservesPositions(Protocol):
+    """Learns each click with its scoring-requests (partition, offset), so a hot swap can re-count what a new
+    version missed; the learner calls this instead of `observe` (None: a click read from no partition)."""
+
+    def observe_at(self, sessions: Sequence[Sequence[str]], positions: Sequence[tuple[int, int] | None]) -> None: ...
+
+
+@runtime_checkable
+class ReadsHistory(Protocol):
+    """Whether `Query.history_items` matter to it: long-term memory models (the GLAD presets) read them."""
+
+    @property
+    def reads_history(self) -> bool: ...
+
+
+@runtime_checkable
+class Fittable(Protocol):
+    """Learns whole logged sessions offline in one call (the baselines: every prefix, as streaming them would)."""
+
+    def fit(self, sessions: Sequence[Sequence[str]]) -> object: ...
+
+
+@runtime_checkable
+class RunsOnDevice(Protocol):
+    """Computes on an accelerator or the CPU (torch models); reported with what the stage serves."""
+
+    @property
+    def device(self) -> object: ...
+
+
+def close_scorer(scorer: Scorer) -> None:
+    """Release what a scorer holds if it is `Closeable`; the scoring stage calls this when it stops,
+    so persisted statistics are flushed and can be reopened at once."""
+    if isinstance(scorer, Closeable):
+        scorer.close()
 
 
 def persist_scorer(scorer: Scorer) -> None:
-    """Make what a scorer learned durable if it persists anything (defines `persist()`).
-
-    Not part of the protocol either: frozen models and in-memory statistics need nothing.
-    """
-    persist = getattr(scorer, "persist", None)
-    if callable(persist):
-        persist()
+    """Make what a scorer learned durable if it is `Persistent` (frozen models and in-memory statistics need nothing)."""
+    if isinstance(scorer, Persistent):
+        scorer.persist()
 
 
 def learning_ledger(scorer: Scorer) -> LearnedLedger | None:
-    """The ledger of clicks a scorer's statistics contain (its optional `learned` attribute), or None.
+    """The ledger of clicks a scorer's statistics contain (`KeepsLedger`), or None.
 
     The scoring stage consults it so that no click is learned twice across crashes and
     re-emissions (state/learned.py); a scorer without one gets an in-memory ledger from the stage.
+    Anything but a LearnedLedger under that name is no ledger.
     """
-    ledger = getattr(scorer, "learned", None)
+    ledger = scorer.learned if isinstance(scorer, KeepsLedger) else None
     return ledger if isinstance(ledger, LearnedLedger) else None
 
 
 def reads_history(scorer: Scorer) -> bool:
-    """Whether `scorer` uses `Query.history_items` (its optional `reads_history` attribute; False when absent).
+    """Whether `scorer` uses `Query.history_items` (`ReadsHistory`; False for a scorer that does not say).
 
-    Long-term memory models (the GLAD presets) do; the baselines and memory-less graph models
-    do not, and sending them history only costs bytes on every scoring request.
+    The baselines and memory-less graph models do not, and sending them history only costs
+    bytes on every scoring request.
     """
-    return bool(getattr(scorer, "reads_history", False))
+    return isinstance(scorer, ReadsHistory) and bool(scorer.reads_history)

@@ -77,6 +77,10 @@ class NeuralScorer:
         self.tables: ServingTables | None = None
         """Set by `learn_tables` (a stage following model-updates): the head's co-occurrence tables
         learn every observed click between versions. None: the tables stay the checkpoint's (a frozen twin)."""
+        self.trained_through: dict[int, int] | None = None
+        """Per scoring-requests partition, the next offset the trainer had not read when it published this
+        version (set by the model-updates follower from the announcement); stamped on every answer
+        (`provenance`) so a replay can check the prequential guard. None: not trained on the stream."""
 
     @property
     def uses_candidates(self) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import Message
 
-from streamrec.models.scorer import Scorer, learning_ledger
+from streamrec.models.scorer import ObservesPositions, Scorer, learning_ledger
 from streamrec.state.learned import LearnedLedger
 from streamrec.stream import metrics
 from streamrec.stream.topics import ScoringRequest
@@ -77,9 +77,8 @@ class Learner:
                 continue
             try:
                 sessions = [request.session_items for request, _, _ in fresh]
-                observe_at = getattr(scorer, "observe_at", None)  # a scorer that wants each click's partition/offset
-                if callable(observe_at):
-                    observe_at(sessions, [(message.partition(), message.offset()) for message in fresh_messages])
+                if isinstance(scorer, ObservesPositions):  # a scorer that wants each click's partition/offset
+                    scorer.observe_at(sessions, [(message.partition(), message.offset()) for message in fresh_messages])
                 else:
                     scorer.observe(sessions)
             except Exception:

@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from streamrec.config import Settings
-from streamrec.models.scorer import Scorer
+from streamrec.models.scorer import RunsOnDevice, Scorer
 from streamrec.stream import metrics
 from streamrec.stream.topics import ScoringRequest
 
 
 def describe_scorer(scorer: Scorer, settings: Settings) -> dict[str, str]:
     """scorer name, model version, device and checkpoint: logged at start and exported as `streamrec_scorer_info`."""
-    device = getattr(scorer, "device", None)
     info = {
         "scorer": scorer.name,
         "model_version": scorer.version,
-        "device": str(device) if device is not None else "cpu",
+        "device": str(scorer.device) if isinstance(scorer, RunsOnDevice) else "cpu",
         "checkpoint": str(settings.scoring.checkpoint_path or "") or "none",
     }
     metrics.SCORER_INFO.info(info)

@@ -27,7 +27,6 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from pydantic import ValidationError
@@ -52,7 +51,7 @@ _MAX_STAGED = 4
 
 def provenance(scorer: Scorer, message: Message) -> Provenance:
     """Partition/offset of the answered request and how far `scorer`'s version trained on that partition."""
-    trained: dict[int, int] | None = getattr(scorer, "trained_through", None)
+    trained = scorer.trained_through if isinstance(scorer, NeuralScorer) else None  # only a checkpoint trains on the stream
     partition = message.partition() or 0
     return Provenance(partition, message.offset() or 0, None if trained is None else trained.get(partition, 0))
 
@@ -143,7 +142,7 @@ class ModelUpdates:
             except Refused as refused:
                 self._refused(update, serving, refused)
                 continue
-            candidate.trained_through = dict(update.trained_through)  # type: ignore[attr-defined]
+            candidate.trained_through = dict(update.trained_through)
             if serving.tables is not None:  # built here, off the scoring loop; filled at install
                 candidate.learn_tables(self._row_entries_cap, self.settings.updates.table_buffer_clicks)
             with self._lock:
@@ -184,7 +183,7 @@ class ModelUpdates:
 
     def _install(self, update: ModelUpdate, candidate: NeuralScorer, current: Scorer) -> None:
         _inherit(candidate, current)
-        previous = getattr(current, "tables", None)
+        previous = current.tables if isinstance(current, NeuralScorer) else None
         if candidate.tables is not None and previous is not None:  # never older tables than before the swap
             candidate.tables.take_over(previous, dict(update.trained_through))
         with self._lock:
@@ -204,11 +203,9 @@ class ModelUpdates:
 
 def _inherit(candidate: NeuralScorer, current: Scorer) -> None:
     """The new version serves under the old one's name, with its online fallback (learned statistics kept)."""
-    attributes: dict[str, Any] = {"name": current.name}
+    candidate.name = current.name
     if isinstance(current, NeuralScorer):
-        attributes.update(fallback=current.fallback, fallback_max_length=current.fallback_max_length)
-    for key, value in attributes.items():
-        setattr(candidate, key, value)
+        candidate.fallback, candidate.fallback_max_length = current.fallback, current.fallback_max_length
 
 
 def follow_updates(settings: Settings, scorer: Scorer) -> ModelUpdates | FrozenModel:
