@@ -37,22 +37,22 @@ import numpy as np
 
 from streamrec.config import Settings
 from streamrec.models.scorer import Query, Ranked
+from streamrec.models.statistics_scorer import StatisticsScorer
 from streamrec.state.cooccurrence import CooccurrenceStats
 from streamrec.state.knn_params import KnnParams
-from streamrec.state.learned import LearnedLedger
 
 _SCORE_THEN_ITEM = itemgetter(1, 0)
 
 
-class SessionKNN:
-    """Item-kNN over streaming co-occurrence statistics; learns online via `observe`."""
+class SessionKNN(StatisticsScorer):
+    """Item-kNN over streaming co-occurrence statistics; learns online via `observe` (models/statistics_scorer.py)."""
 
     name = "sknn"
 
     def __init__(self, stats: CooccurrenceStats, params: KnnParams) -> None:
         if stats.policy != params.policy:
             raise ValueError(f"statistics policy {stats.policy} does not match the kNN parameters {params}")
-        self.stats = stats
+        super().__init__(stats)
         self.params = params
         self.recency_decay = params.recency_decay
         self.idf = params.idf
@@ -63,30 +63,6 @@ class SessionKNN:
     def version(self) -> str:
         """`sknn-<parameter digest>-c<clicks learned>`: which statistics answered."""
         return f"{self.name}-{self._params_digest}-c{self.stats.clicks}"
-
-    def fit(self, sessions: Sequence[Sequence[str]]) -> SessionKNN:
-        """Learn whole logged sessions offline (identical to streaming their clicks through `observe`)."""
-        for items in sessions:
-            self.stats.observe_session(items)
-        self.stats.flush()
-        return self
-
-    def observe(self, sessions: Sequence[Sequence[str]]) -> None:
-        for items in sessions:
-            self.stats.observe_click(items)
-
-    @property
-    def learned(self) -> LearnedLedger:
-        """Which streamed clicks the statistics contain (persisted with them; see `learning_ledger`)."""
-        return self.stats.learned
-
-    def persist(self) -> None:
-        """Write what `observe` learned since the last call (see `persist_scorer`)."""
-        self.stats.flush()
-
-    def close(self) -> None:
-        """Flush and release persisted statistics (see `close_scorer`)."""
-        self.stats.close()
 
     def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
         return [self._recommend_one(q, k) for q in queries]

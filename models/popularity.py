@@ -11,46 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec.models.scorer import Query, Ranked
+from streamrec.models.statistics_scorer import StatisticsScorer
 from streamrec.state.cooccurrence import CooccurrencePolicy, CooccurrenceStats
-from streamrec.state.learned import LearnedLedger
 
 
-class Popularity:
-    """Top-k most clicked items, minus each query's exclusions; learns online via `observe`."""
+class Popularity(StatisticsScorer):
+    """Top-k most clicked items, minus each query's exclusions; learns online via `observe` (models/statistics_scorer.py).
+
+    Its `version` is `pop-c<clicks counted>`: which counts answered.
+    """
 
     name = "pop"
-
-    def __init__(self, stats: CooccurrenceStats) -> None:
-        self.stats = stats
-
-    def fit(self, sessions: Sequence[Sequence[str]]) -> Popularity:
-        """Count whole logged sessions offline (identical to streaming their clicks through `observe`)."""
-        for items in sessions:
-            self.stats.observe_session(items)
-        self.stats.flush()
-        return self
-
-    @property
-    def version(self) -> str:
-        """`pop-c<clicks counted>`: which counts answered."""
-        return f"{self.name}-c{self.stats.clicks}"
-
-    def observe(self, sessions: Sequence[Sequence[str]]) -> None:
-        for items in sessions:
-            self.stats.observe_click(items)
-
-    @property
-    def learned(self) -> LearnedLedger:
-        """Which streamed clicks the statistics contain (persisted with them; see `learning_ledger`)."""
-        return self.stats.learned
-
-    def persist(self) -> None:
-        """Write what `observe` learned since the last call (see `persist_scorer`)."""
-        self.stats.flush()
-
-    def close(self) -> None:
-        """Flush and release persisted statistics (see `close_scorer`)."""
-        self.stats.close()
 
     def recommend(self, queries: Sequence[Query], k: int) -> list[Ranked]:
         """Scores are counts relative to the most popular item (1.0), so they are comparable across decay."""
