@@ -172,8 +172,3 @@ def knn_params(settings: Settings) -> KnnParams:
 def session_knn_from(params: KnnParams, **stats_kwargs: object) -> SessionKNN:
     """A SessionKNN with fresh (or, given `path=...`, persisted) statistics."""
     return SessionKNN(CooccurrenceStats(params.policy, **stats_kwargs), params)  # type: ignore[arg-type]
-
-
-def session_knn(**params: float) -> SessionKNN:
-    """A SessionKNN with fresh in-memory statistics from the KnnParams fields given as keywords (tests, benches)."""
-    return session_knn_from(KnnParams(**params))  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ stream/observability/exposition.py). docs/operations.md lists them all.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, Info, start_http_server
+from prometheus_client import Counter, Histogram, Info
 
 # --- stateful stage -------------------------------------------------------------------
 CLICKS_ACCEPTED = Counter("streamrec_clicks_accepted_total", "Valid clicks folded into state.")
@@ -50,9 +50,3 @@ CLICKS_RELEARNED_AT_START = Counter(
     "streamrec_scoring_clicks_relearned_at_start_total", "Scoring requests learned at start to catch the statistics up."
 )
 SCORER_ERRORS = Counter("streamrec_scorer_errors_total", "Model calls that raised (their requests are retried or dead-lettered).")
-
-
-def start_metrics_server(port: int) -> None:
-    """Serve /metrics on `port` (0: off, so tests and benches run without an HTTP server)."""
-    if port:
-        start_http_server(port)
