@@ -32,9 +32,10 @@ class KafkaSettings(_Group):
     topic_prefix: str = Field("", description="Prepended to every topic name, so several deployments (or tests) share one cluster.")
     partitions: int = Field(
         2, ge=1, description="Partitions for topics streamrec creates: the most processes one stage can spread over. "
-        "Every partition splits each request into smaller batches: on the embedded broker (2 cores) 4 partitions "
-        "gave p99 211-252 ms at 2,500 clicks/s where 2 gave 58-71 ms (docs/benchmarks.md). On a cluster, set it to the "
-        "worker processes you plan to run."
+        "Every partition splits each request into smaller batches, which costs a small broker CPU: on the "
+        "embedded broker (2 cores) 2 partitions gave a lower p99 than 4 (the partitions and linger sweep: "
+        "docs/benchmarks.md, \"End-to-end throughput and latency\"). On a cluster, set it to the worker processes "
+        "you plan to run."
     )
     replication_factor: int = Field(1, ge=1, description="Replication factor for topics streamrec creates.")
     retention_ms: int = Field(7 * 24 * 3600 * 1000, description="retention.ms for topics streamrec creates.")
@@ -48,17 +49,18 @@ class KafkaSettings(_Group):
     linger_ms: int = Field(
         10, ge=0, description="Producer linger: how long a record waits for others to share its produce request. "
         "Fuller requests cost the broker less, the wait adds latency at every producing hop: on the embedded broker "
-        "5 ms saturated the broker (p99 248-2,636 ms at 2,500 clicks/s); with 2 partitions 10 ms gave the lowest p99 "
-        "(docs/benchmarks.md)."
+        "a 5 ms linger saturated the broker and with 2 partitions 10 ms gave the lowest p99 of the values tried (the "
+        "partitions and linger sweep: docs/benchmarks.md, \"End-to-end throughput and latency\")."
     )
     fetch_wait_max_ms: int = Field(
         10,
         ge=0,
         description="Consumer fetch.wait.max.ms. The embedded Tansu broker holds every fetch about this long even "
-        "when records are waiting (the 500 ms librdkafka default costs ~250 ms per hop); Kafka answers as soon as "
+        "when records are waiting (at the 500 ms librdkafka default every hop waits for it); Kafka answers as soon as "
         "data arrives, so a low value only adds idle fetch requests there. With single_record_batches it must be "
         f">= {SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS}: Tansu then skips a record now and then under short "
-        "fetch waits (bench/tansu_fetch_skips.py: answers lost in 2 of 10 short replays at 10 ms, in none at 500 ms).",
+        "fetch waits (bench/tansu_fetch_skips.py reproduces it; its figures: docs/deployment.md, \"Settings that differ "
+        "between the embedded broker and Kafka\").",
     )
 
     max_message_bytes: int = Field(
@@ -109,8 +111,9 @@ class HistorySettings(_Group):
     max_items: int = Field(500, ge=10, description="Items of closed sessions kept per user (oldest dropped first).")
     max_request_items: int = Field(
         0, ge=0, description="History items sent with each scoring request, newest last. Only scorers with long-term "
-        "memory (the GLAD presets) read them; the baselines and the default graph model do not (200 items double the "
-        "average request of the synthetic stream, 323 -> 617 bytes). Set it (e.g. 200) when serving a memory preset: its scoring stage warns otherwise."
+        "memory (the GLAD presets) read them; the baselines and the default graph model do not, and unread history "
+        "only makes every request larger (docs/benchmarks.md, \"End-to-end throughput and latency\"). Set it (e.g. "
+        "200) when serving a memory preset: its scoring stage warns otherwise."
     )
 
 
@@ -140,12 +143,14 @@ class ScoringSettings(_Group):
     candidates_min_catalogue_items: int = Field(
         200_000, ge=1, description="Neural scorers re-rank candidates (HNSW top-M + neighbour matrix + familiar items) for "
         "catalogues of at least this many items and score every item below it (models/candidates/; how the two paths "
-        "compare by catalogue size: docs/benchmarks.md, bench/hnsw_candidates.py)."
+        "compare by catalogue size: bench/hnsw_candidates.py, docs/benchmarks.md, \"Candidate path vs "
+        "full-catalogue scoring\")."
     )
     hnsw_top_m: int = Field(200, ge=1, description="Items the HNSW index returns per session vector on the candidate path.")
     hnsw_ef_search: int = Field(
         4096, ge=1, description="hnswlib ef at query time (at least hnsw_top_m is used): larger is more exact, slower. 4096: the "
-        "smallest tried reaching recall@20 >= 0.98 on bench/hnsw_candidates.py's hardest case (docs/benchmarks.md)."
+        "smallest tried reaching recall@20 >= 0.98 on bench/hnsw_candidates.py's hardest case (docs/benchmarks.md, "
+        "\"Candidate path vs full-catalogue scoring\")."
     )
     hnsw_m: int = Field(16, ge=2, description="hnswlib M: graph links per item of the candidate index.")
     hnsw_ef_construction: int = Field(100, ge=1, description="hnswlib ef_construction: build-time candidate list size of the candidate index.")

@@ -1,6 +1,7 @@
 """ContextGNN-style fusion: pair-wise scores for familiar items, two-tower scores for the rest.
 
-ContextGNN (contextgnn-summary.md) scores items inside a user's local subgraph with
+ContextGNN ("ContextGNN: Beyond Two-Tower Recommendation Systems",
+https://arxiv.org/abs/2411.19513) scores items inside a user's local subgraph with
 pair-wise representations and everything else with a two-tower dot product, and mixes the
 two with weights an MLP computes from the user representation. Here the local subgraph of
 a session is its own items plus their strongest co-occurrence neighbours in the training
@@ -18,9 +19,9 @@ log, and the pair-wise score of a local item v for session b is
     g(b)           = MLP([s_h ; log(1 + n) ; log(1 + |local|) ; log max_v knn_raw])  (per-session fusion weights)
 
 and the final logit is exp(g_6(b)) * two_tower[b, v] + local[b, v] * pair[b, v]: the MLP also
-sets how much the two-tower (exploratory) score counts for this session (sr-gnn-notes §8.2:
-short sessions borrow co-click structure; the MLP learns how much, per session). The head
-starts as a blend of the two-tower model and the kNN, then learns the mixture.
+sets how much the two-tower (exploratory) score counts for this session (short sessions borrow
+co-click structure; the MLP learns how much, per session). The head starts as a blend of the
+two-tower model and the kNN, then learns the mixture.
 
 With the session table (ModelConfig.session_cooccurrence, on in the presets) the pair score
 gains g_7 * together[b, v], and the table's rows join the local set:

@@ -6,8 +6,8 @@ kNN over sequential transitions, closest to the item-kNN/sequence-rule family (S
 rules", Ludewig & Jannach 2018) with STAN-like recency weighting of the session's items: each
 distinct session item votes for the items that FOLLOWED it (and, discounted, preceded it)
 within a few clicks in past sessions, the most recent item loudest. Order matters: made
-order-free (pairs counted both ways alike, every session item weighted alike) its Beauty test
-NDCG@10 drops from 0.0516 to 0.0344, YooChoose's from 0.4233 to 0.3878 (bench/knn_tuning.py).
+order-free (pairs counted both ways alike, every session item weighted alike) its test NDCG@10
+drops on Beauty and on YooChoose (bench/knn_tuning.py; docs/models.md, "Baselines").
 The CLI keeps the name `sknn` for compatibility.
 
 For a session s_1..s_n (s_n the click being answered) the score of a candidate item c is
@@ -20,7 +20,8 @@ co-occurrence statistics (state/cooccurrence.py: forward transitions within a wi
 weighted by 1/distance, backward ones discounted, time-decayed). Normalising each row makes
 every session item vote with the same mass however popular it is; the `idf` exponent damps
 items that co-occur with everything; the `repeat` term lets the session's own items come
-back (re-clicks are frequent in shop sessions: on YooChoose it lifts HR@20 by ~0.015). Items the neighbours do not fill (cold sessions,
+back (re-clicks are frequent in shop sessions; the `repeat` values tried: docs/models.md, "How the
+defaults were chosen"). Items the neighbours do not fill (cold sessions,
 unknown items) come from popularity, ranked below every neighbour-scored item.
 
 This is the baseline the neural scorers are judged against and their fallback for cold

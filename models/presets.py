@@ -1,4 +1,4 @@
-"""Named model presets: the ablation ladder of issue 3 and the default served model.
+"""Named model presets: the ablation ladder (docs/models.md, "Ablation") and the default served model.
 
 Every model hyper-parameter and training knob lives in `ModelConfig` and nowhere else;
 a preset is a ModelConfig with some flags turned on. The ladder is cumulative:
@@ -20,6 +20,15 @@ the head (the kNN score, repeat/recency and node pair evidence fused per session
 out-of-fold co-occurrence tables) is what lifts the model above it. The GLAD memory costs more
 time per batch and did not improve validation within the same training budget, so the default
 has no memory (anonymous YooChoose sessions give it nothing to read; see docs/models.md).
+
+Papers:
+    SR-GNN      "Session-based Recommendation with Graph Neural Networks", Wu et al., AAAI 2019,
+                https://arxiv.org/abs/1811.00855
+    GRAINRec    "GRAINRec: Graph and Attention Integrated Approach for Real-Time Session-Based Item
+                Recommendations", https://arxiv.org/abs/2411.09152
+    GLAD        "GLAD: Graph-based Long-term Attentive Dynamic Memory for Sequential Recommendation",
+                Pandey, Sarkar and Comar (Amazon), 2024
+    ContextGNN  "ContextGNN: Beyond Two-Tower Recommendation Systems", https://arxiv.org/abs/2411.19513
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from streamrec.state.knn_params import KnnParams
 class ModelConfig:
     """Architecture flags and training recipe of one model (stored in every checkpoint)."""
 
-    # --- session encoder (sr-gnn-notes §3-4, GRAINRec; SASRec: models/sequence_encoder.py) ---
+    # --- session encoder (SR-GNN, GRAINRec; SASRec: models/sequence_encoder.py) ---
     encoder: str = "graph"
     """"graph": SR-GNN/GRAINRec over the session graph (models/session_encoder.py); "attention": a
     self-attentive encoder over the clicks in order (SASRec family, models/sequence_encoder.py)."""
@@ -45,7 +54,7 @@ class ModelConfig:
     attention: bool = False
     heads: int = 2
     embedding_dropout: float = 0.25
-    """Dropout on item embeddings fed to the GNN (sr-gnn-notes §8.3: the table memorises the tail)."""
+    """Dropout on item embeddings fed to the GNN (without it the embedding table memorises the tail)."""
     hidden_dropout: float = 0.2
     """Dropout inside the attention encoder's blocks (attention weights, feed-forward, residuals); unused by "graph"."""
     scale: float = 12.0
@@ -78,7 +87,7 @@ class ModelConfig:
     """Weight of the i-th most recent click in the head's COSINE co-occurrence and repeat evidence:
     decay**i. A parameter of the network's own features, distinct from the kNN score's
     `knn.recency_decay` (which decays distinct items, as the baseline does)."""
-    # --- training (sr-gnn-notes §5, §7) ---
+    # --- training (after SR-GNN's: Adam, step learning-rate decay, early stopping) ---
     lr: float = 1e-3
     weight_decay: float = 1e-5
     batch_size: int = 256
@@ -91,7 +100,8 @@ class ModelConfig:
     max_train_seconds: float = 600.0
     """Training stops (keeping the best epoch) once this much wall-clock time has passed (checked
     per batch; the interrupted epoch is still validated). 600 s keeps `streamrec train` on Beauty,
-    loading and the final test ranking included, under issue 3's 15 minutes on the shared 2-core CPU."""
+    loading and the final test ranking included, within a 15-minute budget on the shared 2-core CPU
+    (docs/benchmarks.md, "Offline model evaluation", training time of the default)."""
     select_metric: str = "NDCG@20"
     """Validation metric for early stopping and model selection (a key of state/metrics.py `METRIC_NAMES`)."""
 

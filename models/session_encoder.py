@@ -1,8 +1,13 @@
 """Session encoder: item embeddings -> [GGNN, self-attention] x L -> local/global readout.
 
-With `attention` off this is SR-GNN (sr-gnn-notes §3-4); with it on, GRAINRec's
-alternation of short-range message passing and long-range attention. The item table is
-shared with the scoring heads (two-tower dot products use the same rows).
+With `attention` off this is SR-GNN (its sections "Learning Item Embeddings on Session Graphs"
+and "Generating Session Embeddings"); with it on, GRAINRec's alternation of short-range message
+passing and long-range attention. The item table is shared with the scoring heads (two-tower dot
+products use the same rows).
+
+SR-GNN: "Session-based Recommendation with Graph Neural Networks", Wu et al., AAAI 2019,
+https://arxiv.org/abs/1811.00855. GRAINRec: "GRAINRec: Graph and Attention Integrated Approach for
+Real-Time Session-Based Item Recommendations", https://arxiv.org/abs/2411.09152.
 """
 
 from __future__ import annotations

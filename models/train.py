@@ -1,6 +1,7 @@
 """Training: every prefix -> next item of the training sequences, Adam, early stopping on validation.
 
-The loss is full-softmax cross-entropy over the catalogue (sr-gnn-notes §5) or, for big
+The loss is full-softmax cross-entropy over the catalogue (as in SR-GNN, "Session-based
+Recommendation with Graph Neural Networks", Wu et al., AAAI 2019, https://arxiv.org/abs/1811.00855) or, for big
 catalogues (`sampled_negatives > 0`), sampled softmax over shared negatives drawn from
 popularity**0.75 with the logQ correction (logits - log Q(i)) so the estimate stays unbiased.
 Validation ranks the full catalogue with the protocol's masks after every epoch; the best
@@ -38,7 +39,8 @@ from streamrec.state.vocab import ItemVocabulary
 
 MAX_TORCH_THREADS = 1
 """CPU threads for training: on a shared 2-core box a second OpenMP thread spins against other
-processes and made small scatter ops ~70x slower (measured), so one thread is faster."""
+processes and made small scatter ops many times slower, so one thread is faster (docs/benchmarks.md,
+"Smaller measurements behind code choices")."""
 console = Console(stderr=True)
 
 

@@ -1,7 +1,8 @@
 """A user's long-term memory source: the clicks of their closed sessions.
 
-GLAD (glad.md) reads history as fixed-size chunks (sub-sequences of c items);
-`chunks` cuts them, so the number of memory nodes grows with history.
+GLAD ("GLAD: Graph-based Long-term Attentive Dynamic Memory for Sequential Recommendation",
+Pandey, Sarkar and Comar (Amazon), 2024) reads history as fixed-size chunks (sub-sequences of
+c items); `chunks` cuts them, so the number of memory nodes grows with history.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """A session as SR-GNN sees it: a directed weighted graph over the unique items clicked.
 
 The click sequence (capped) is the stored truth; nodes, edges and weights are derived
-from it, so they can never disagree with it (sr-gnn-notes.md §2).
+from it, so they can never disagree with it (SR-GNN's section "Constructing Session Graphs";
+"Session-based Recommendation with Graph Neural Networks", Wu et al., AAAI 2019,
+https://arxiv.org/abs/1811.00855).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class SessionGraph:
 
     @property
     def edge_weights(self) -> dict[tuple[str, str], float]:
-        """w(u -> v) = #(u -> v) / outdeg(u), outdeg counting transitions (sr-gnn-notes.md §2)."""
+        """w(u -> v) = #(u -> v) / outdeg(u), outdeg counting transitions (as SR-GNN normalises A_out)."""
         counts = self.edge_counts
         out_degree: Counter[str] = Counter()
         for (u, _), n in counts.items():

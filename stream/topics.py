@@ -253,9 +253,9 @@ def without_original(letter: DeadLetter, why: str) -> DeadLetter:
 
 # --- hot-path codecs -------------------------------------------------------------------
 # One recommendation is written per click and read by every consumer of the topic. Building
-# and validating the pydantic models above costs ~30 us (write) and ~13 us (read) per list of
-# 20; these plain-dict codecs cost ~3 us each and produce/accept exactly the same JSON
-# (tests/stream/test_topics.py checks both directions against the models).
+# and validating the pydantic models above costs several times what these plain-dict codecs
+# cost (docs/benchmarks.md, "Smaller measurements behind code choices"); they produce/accept
+# exactly the same JSON (tests/stream/test_topics.py checks both directions against the models).
 
 
 class Provenance(NamedTuple):

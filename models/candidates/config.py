@@ -14,30 +14,35 @@ class CandidateConfig:
     """HNSW index, neighbour matrix and candidate-generation parameters.
 
     The scorer scores the whole catalogue below `candidates_min_catalogue_items` items and
-    re-ranks candidates at or above it. Defaults are measured by bench/hnsw_candidates.py
+    re-ranks candidates at or above it. Defaults are chosen with bench/hnsw_candidates.py
     (recall@20 against exact full-catalogue scoring on validation sessions and a synthetic
-    1,000,000-item catalogue, docs/benchmarks.md). The build parameters and the query-time
-    ones are saved in the index sidecar: a loaded index searches as it was built to.
+    1,000,000-item catalogue; figures: docs/benchmarks.md, "Candidate path vs full-catalogue
+    scoring"). The build parameters and the query-time ones are saved in the index sidecar: a
+    loaded index searches as it was built to.
     """
 
     candidates_min_catalogue_items: int = 200_000
-    """Catalogues of at least this many items (padding excluded) are served from candidates. Measured:
-    at 309-12,101 items full scoring is 3-5x faster (the familiar items alone are a large share of
-    the catalogue), at 1,000,000 the candidate path is 16x faster; 200,000 is a conservative point
-    in between (not measured there)."""
+    """Catalogues of at least this many items (padding excluded) are served from candidates. On the
+    real catalogues (thousands of items) full scoring is faster, as the familiar items alone are a
+    large share of the catalogue; at 1,000,000 items the candidate path is far faster. 200,000 is a
+    conservative point in between, not measured itself (docs/benchmarks.md, "Candidate path vs
+    full-catalogue scoring")."""
     hnsw_top_m: int = 200
     """Items the HNSW index returns per session vector (before the neighbour-matrix and familiar items)."""
     hnsw_ef_search: int = 4096
     """hnswlib's ef at query time (>= hnsw_top_m is used): larger is more exact and slower. 4096 is
     the smallest value tried that keeps recall@20 >= 0.98 at 1,000,000 items with an untrained
     encoder (queries far from every item, HNSW's hard case); the briefly trained real-catalogue
-    models reach 1.0 at 256, so a deployment may lower it after measuring its own model."""
+    models need far less, so a deployment may lower it after measuring its own model."""
     hnsw_m: int = 16
     """hnswlib's M: graph links per item (index size and build time grow with it)."""
     hnsw_ef_construction: int = 100
     """hnswlib's ef_construction: candidate list size while building (build time grows with it)."""
     neighbour_matrix_k: int = 20
-    """GRAINRec's nearest-neighbour matrix: most similar items kept per item (by embedding cosine)."""
+    """GRAINRec's nearest-neighbour matrix: most similar items kept per item (by embedding cosine).
+
+    GRAINRec: "GRAINRec: Graph and Attention Integrated Approach for Real-Time Session-Based Item
+    Recommendations", https://arxiv.org/abs/2411.09152."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

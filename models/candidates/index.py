@@ -2,9 +2,10 @@
 
 Logits are scale * cos(session, item) (models/recommender.py), so the index holds the
 L2-normalised item table in hnswlib's inner-product space: the nearest items of a session
-vector are its highest two-tower scores. The neighbour matrix [V, k] (GRAINRec §3.4, a
-precomputed top-k of similar items from the learned embeddings) is read from the same
-index once it is complete.
+vector are its highest two-tower scores. The neighbour matrix [V, k] (GRAINRec's nearest-neighbour
+matrix, a precomputed top-k of similar items from the learned embeddings) is read from the same
+index once it is complete. GRAINRec: "GRAINRec: Graph and Attention Integrated Approach for
+Real-Time Session-Based Item Recommendations", https://arxiv.org/abs/2411.09152.
 
 An index is immutable once built: `build` creates a fresh hnswlib index, adds every item,
 and only then queries it (the neighbour matrix) or hands it out. A new model version gets a

@@ -1,5 +1,8 @@
 """GRAINRec's self-attention layer over the nodes of each session graph, without padding.
 
+GRAINRec: "GRAINRec: Graph and Attention Integrated Approach for Real-Time Session-Based Item
+Recommendations", https://arxiv.org/abs/2411.09152.
+
 GRAINRec alternates GNN layers (short-range, along transitions) with attention layers
 (long-range: every node attends to every node of its own session). Instead of padding
 sessions to a common length, each graph gets its complete set of node pairs as edges and

@@ -1,10 +1,11 @@
 """Collate click sequences into one padding-free torch_geometric Batch of session graphs.
 
-Each sequence of item indices becomes SR-GNN's session graph (sr-gnn-notes.md §2): one
-node per unique item, one directed edge u -> v per observed transition with its count
-#(u -> v). Two normalisations of the same edges feed the bidirectional GGNN:
+Each sequence of item indices becomes SR-GNN's session graph (its section "Constructing Session
+Graphs"; "Session-based Recommendation with Graph Neural Networks", Wu et al., AAAI 2019,
+https://arxiv.org/abs/1811.00855): one node per unique item, one directed edge u -> v per
+observed transition with its count #(u -> v). Two normalisations of the same edges feed the bidirectional GGNN:
 
-- ``edge_weight_out`` = #(u -> v) / outdeg(u)  (the note's w, row-normalised A_out)
+- ``edge_weight_out`` = #(u -> v) / outdeg(u)  (row-normalised A_out, as in SR-GNN)
 - ``edge_weight_in``  = #(u -> v) / indeg(v)   (column-normalised A_in, as SR-GNN's code)
 
 All graphs of a batch are built at once with tensor ops (no Python loop per graph), so

@@ -1,13 +1,14 @@
 """SR-GNN's gated graph network, with messages along both edge directions.
 
-torch_geometric's GatedGraphConv aggregates one direction only. SR-GNN (sr-gnn-notes.md §3)
-concatenates the normalised incoming and outgoing adjacency rows, so node i hears both its
-predecessors and its successors:
+torch_geometric's GatedGraphConv aggregates one direction only. SR-GNN ("Session-based
+Recommendation with Graph Neural Networks", Wu et al., AAAI 2019, https://arxiv.org/abs/1811.00855;
+its section "Learning Item Embeddings on Session Graphs") concatenates the normalised incoming
+and outgoing adjacency rows, so node i hears both its predecessors and its successors:
 
     a_in(i)  = sum_{u -> i} w_in(u, i)  * W_in  h_u + b_in      (w_in  = #(u->i) / indeg(i))
     a_out(i) = sum_{i -> v} w_out(i, v) * W_out h_v + b_out     (w_out = #(i->v) / outdeg(i))
     a_t      = [a_in ; a_out]                                    [N, 2d]
-    h_t      = GRU(a_t, h_{t-1})   (z, r, h~ gates of the note's eq.)  [N, d]
+    h_t      = GRU(a_t, h_{t-1})   (SR-GNN's update / reset gates z, r and candidate h~)  [N, d]
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Session readout: the last click (local intent) fused with attention anchored on it (global).
 
-sr-gnn-notes.md §4:
+SR-GNN's section "Generating Session Embeddings" ("Session-based Recommendation with Graph Neural
+Networks", Wu et al., AAAI 2019, https://arxiv.org/abs/1811.00855):
     s_l     = h_n                                           [B, d]
     alpha_i = q^T sigmoid(W_1 h_n + W_2 h_i + c)            [N]   (no softmax, as in SR-GNN)
     s_g     = sum_{i in graph} alpha_i h_i                  [B, d]

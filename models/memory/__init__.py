@@ -1,4 +1,7 @@
-"""GLAD long-term user memory (glad.md): history chunks -> graph memory -> gated fusion with the session vector.
+"""GLAD long-term user memory: history chunks -> graph memory -> gated fusion with the session vector.
+
+GLAD: "GLAD: Graph-based Long-term Attentive Dynamic Memory for Sequential Recommendation", Pandey,
+Sarkar and Comar (Amazon), 2024. Section, equation and figure numbers in this package are that paper's.
 
 Typical use by a trainer::
 

@@ -1,4 +1,4 @@
-"""Interaction sequence encoder for memory chunks (glad.md §2.1, §2.5).
+"""Interaction sequence encoder for memory chunks (GLAD §2.1, §2.5).
 
 GLAD encodes each chunk S_im with Bert4Rec: the chunk's items with a [MASK] token
 appended go through a bidirectional transformer, and the output at the mask token is
@@ -10,8 +10,9 @@ the sequence-node embedding h_SE:
 
 Chunks are dense [N, c + 1] here, not edge lists like the session encoder's graph
 attention: every chunk but a history's most recent one has exactly c items, so padding
-costs almost nothing, while per-pair gathers of c^2 edges per chunk cost ~10x more time
-for the same result. Pads are excluded by the key padding mask.
+costs almost nothing, while per-pair gathers of c^2 edges per chunk cost many times more
+for the same result (docs/benchmarks.md, "Smaller measurements behind code choices"). Pads
+are excluded by the key padding mask.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Long-term memory input: users' histories cut into GLAD chunks, as one batched graph.
 
-GLAD §2 (glad.md): a history of N_i items is split into d_i = ceil(N_i / c) sub-sequences
+GLAD §2: a history of N_i items is split into d_i = ceil(N_i / c) sub-sequences
 S_im of at most c items; every *unique* sub-sequence is one sequence node SE_j of a
 bipartite user-sequence graph, shared by all users who produced it. A user with a longer
 history therefore owns more memory nodes: memory grows with history instead of being a

@@ -1,4 +1,4 @@
-"""k-means over chunk embeddings: GLAD's clustered memory (glad.md §2.2, Fig. 2).
+"""k-means over chunk embeddings: GLAD's clustered memory (GLAD §2.2, Fig. 2).
 
 Chunks whose embeddings are close are grouped into one cluster node CE_j, so users who
 read similar sub-sequences become 2-hop neighbours in the memory graph and the stored

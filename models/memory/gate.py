@@ -1,4 +1,4 @@
-"""Output gating of short- and long-term representations (glad.md §2.3-2.4, eq. 3-4 and 6).
+"""Output gating of short- and long-term representations (GLAD §2.3-2.4, eq. 3-4 and 6).
 
     g          = sigma(W_T z_U + W_G h_U^L)                        (3)
     h_U        = g * z_U + (1 - g) * h_U^L,     s_k = h_U . h_{T_k}   (4)

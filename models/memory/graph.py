@@ -1,4 +1,4 @@
-"""The bipartite user / memory-node graph and GraphSAGE over it (glad.md §2.2, eq. 1-2).
+"""The bipartite user / memory-node graph and GraphSAGE over it (GLAD §2.2, eq. 1-2).
 
 Memory nodes are the batch's chunk nodes SE_j, or, with clusters, the cluster nodes CE_j
 whose embedding is the mean of their member chunks' embeddings (§2.2: "Cluster node

@@ -1,4 +1,4 @@
-"""GLAD long-term user memory as one module (glad.md Fig. 1), switchable for the ablation.
+"""GLAD long-term user memory as one module (GLAD Fig. 1), switchable for the ablation.
 
     chunks --ChunkEncoder--> h_SE^0 --(clusters: mean per cluster)--> memory nodes
     users (z_U) + memory nodes --GraphSAGE, L-1 layers (eq. 1-2)--> h^{L-1}

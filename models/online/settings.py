@@ -2,7 +2,8 @@
 
 `OnlineSettings` is the one place the online-training parameters are defined; a deployment
 reads them from its settings group and builds this dataclass (the defaults are the values
-chosen on the YooChoose validation split, docs/benchmarks.md "Continual learning").
+chosen on the YooChoose validation split with `bench/continual_offline.py --phase valid`: docs/benchmarks.md,
+"Continual learning offline").
 """
 
 from __future__ import annotations

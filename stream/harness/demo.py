@@ -177,8 +177,9 @@ def demo_overrides(bootstrap_servers: str, state_dir: Path, engine: str,
 
     `kafka.single_record_batches` stays off although the broker is Tansu: it only matters when a
     restarted worker recovers state from its changelog, which a demo on a fresh in-memory broker
-    never does, and on Tansu it caps each producer at a few thousand records/s (measured: the
-    demo's 24k clicks took 4.5 minutes with it, about 10 seconds without).
+    never does, and on Tansu it caps each producer at a few thousand records/s (the demo's stream
+    takes minutes with it, seconds without: docs/benchmarks.md, "Smaller measurements behind code
+    choices").
     """
     return {
         "kafka": {"bootstrap_servers": bootstrap_servers, "session_timeout_ms": session_timeout_ms},

@@ -38,9 +38,10 @@ log = logging.getLogger(__name__)
 _PUMP_INTERVAL_S = 0.002
 """Longest gap between two reads of the output topics while sending (answers are timed on arrival)."""
 _EARLY_S = 0.001
-"""A click due within this is sent at once: sleeping before each of 2,500 clicks a second kept the
-harness at 18-21% of a core, 13-17% without (bench/broker_growth.py), CPU taken from the pipeline it
-measures. Latency is timed from the actual send, so sending slightly early changes nothing measured."""
+"""A click due within this is sent at once: a sub-millisecond sleep before each of thousands of clicks a second
+costs the harness CPU taken from the pipeline it measures (bench/broker_growth.py's per-process shares:
+docs/benchmarks.md, "End-to-end throughput and latency"). Latency is timed from the actual send, so sending
+slightly early changes nothing measured."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from streamrec.models.evaluate import paired_table  # noqa: E402
 from streamrec.state.paired import PairedDifference  # noqa: E402
 
 HEADLINE_METRICS = ("HR@10", "HR@20", "MRR@20")
-"""The prequential metrics every view shows, in this order (issue 2, item 8)."""
+"""The prequential metrics every view shows, in this order."""
 
 HISTOGRAM_EDGES_MS = tuple(float(x) for x in np.geomspace(0.1, 100_000.0, 61))
 """Log-spaced latency bins, 0.1 ms .. 100 s: 10 bins per decade."""

@@ -1,12 +1,13 @@
 """Whole-stream learning: every scoring instance learns every partition, while answering only its own.
 
 Kafka's consumer group gives each scoring process its share of `scoring-requests` to answer. Learning
-only from those would leave each of N processes with about 1/N of the co-occurrence evidence (issue 19:
-2 workers HR@20 0.6726 against 0.7061 for one). So beside the answering consumer, each scoring stage
-keeps a *learning reader*: a consumer outside every group (`assign`, never commits) that reads the
-partitions this process does not answer and feeds them to the same once-only `Learner` (ledger:
-state/learned.py). Partitions this process answers are learned on the answering path, right after
-their batch is answered, as before: no answer ever sees the click it is judged on.
+only from those would leave each of N processes with about 1/N of the co-occurrence evidence, and 2 workers
+answer measurably worse than one (bench/scaleout.py: docs/benchmarks.md, "Scale-out"). So beside the
+answering consumer, each scoring stage keeps a *learning reader*: a consumer outside every group
+(`assign`, never commits) that reads the partitions this process does not answer and feeds them to the
+same once-only `Learner` (ledger: state/learned.py). Partitions this process answers are learned on the
+answering path, right after their batch is answered, as before: no answer ever sees the click it is
+judged on.
 
 Hand-overs keep every partition learned exactly once and in order:
 
@@ -18,8 +19,8 @@ Hand-overs keep every partition learned exactly once and in order:
   its owner answered it (and committed): a record is never learned anywhere before its answer exists, so a
   partition taken over after its owner died is answered from statistics that have not seen what comes
   next (without this limit, a survivor's reader learned the dead owner's new records while the group had
-  not noticed yet, then answered them: HR@20 rose by 0.027 in bench/scaleout.py's kill run, a prequential
-  leak). It lags the owner by about `scoring.commit_interval_ms`.
+  not noticed yet, then answered them: the kill run of bench/scaleout.py scored above one worker, a
+  prequential leak; docs/benchmarks.md, "Scale-out"). It lags the owner by about `scoring.commit_interval_ms`.
 - A partition no longer assigned to this process joins the reader at `position[p]`. Nothing is read
   before the group's first assignment (everything read then would be learned ahead of its answer).
 - What a partition's previous owner answered past its last commit is answered again here (at least

@@ -95,7 +95,8 @@ def stop_when_set(stop: threading.Event | None, on_stop: Callable[[], None]) -> 
 
 STAGE_BASE_RSS_MB = 160
 """Resident memory of a `streamrec worker --role stateful` before the state grows (interpreter, imports,
-librdkafka clients, RocksDB's own structures); measured by bench/overload.py (docs/benchmarks.md)."""
+librdkafka clients, RocksDB's own structures); measured by bench/overload.py (docs/benchmarks.md, "Stateful stage
+under a burst")."""
 COLUMN_FAMILIES_PER_PARTITION = 2
 """Quix opens each partition's database with its data and its metadata (offsets) column family; faust one."""
 CHECKPOINT_COPIES = 4
@@ -116,7 +117,8 @@ def stateful_memory_bound_mb(settings: Settings, partitions_per_process: int, ma
     states of one checkpoint (quix; `max_state_bytes` is the serialised size of the largest visitor
     state). Infinite on quix with `commit_every_clicks = 0`: a checkpoint then holds whatever 5 s bring
     (docs/deployment.md, memory). On faust the same terms are an estimate, not a bound: its aiokafka
-    clients' buffers are not in it (bench/overload.py --engine faust measured 8% above).
+    clients' buffers are not in it (bench/overload.py --engine faust measured a peak above it: docs/benchmarks.md,
+    "Stateful stage under a burst").
     """
     state, kafka = settings.state, settings.kafka
     quix = state.engine == "quix"
