@@ -67,10 +67,9 @@ from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.harness.demo import ManagedProcess, demo_overrides, wait_for_groups, worker_process
-from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
 from streamrec.stream.harness.report import ReplayReport, write_report
-from streamrec.stream.stages.scoring import scoring_group
 from streamrec.stream.topics import ModelUpdate, Topics, read_answer
 from streamrec.stream.updates.follower import ONLINE_SUFFIX, TABLES_SUFFIX
 

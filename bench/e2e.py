@@ -30,10 +30,9 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.harness.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
-from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer
 from streamrec.stream.harness.report import ReplayReport, write_report
-from streamrec.stream.stages.scoring import scoring_group
 
 Overrides = dict[str, dict[str, object]]
 _BENCH_DIR = Path(__file__).resolve().parent

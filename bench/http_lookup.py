@@ -37,10 +37,9 @@ from streamrec.config import Settings, load_settings
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.harness.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
-from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.clients.producer import ClickProducer
 from streamrec.stream.harness.replay import Pacing
-from streamrec.stream.stages.scoring import scoring_group
 from streamrec.stream.topics import ClickEvent
 
 _HELLO = b'{"hello":"world"}'

@@ -34,8 +34,7 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.harness.demo import wait_for_groups, worker_process
-from streamrec.stream.stages.engines.common import consumer_config, producer_config, stateful_group
-from streamrec.stream.stages.scoring import scoring_group
+from streamrec.stream.kafka import consumer_config, producer_config, scoring_group, stateful_group
 from streamrec.stream.topics import Topics
 
 HOPS = (("send -> accepted", "send", "accepted"), ("accepted -> emitted", "accepted", "emitted"),

@@ -18,7 +18,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from streamrec.config import Settings, load_settings
-from streamrec.stream.stages.engines.common import consumer_config, producer_config
+from streamrec.stream.kafka import consumer_config, producer_config
 from streamrec.stream.topics import Topics
 
 SCORER_NAME = "passthrough"

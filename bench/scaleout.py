@@ -46,8 +46,7 @@ from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker, free_port
 from streamrec.stream.harness.demo import settings_env, wait_for_groups
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
-from streamrec.stream.stages.engines.common import stateful_group
-from streamrec.stream.stages.scoring import scoring_group
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.topics import Recommendation, Topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -23,9 +23,8 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.harness.demo import shadow_settings, wait_for_groups, worker_process
-from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.harness.replay import DrainPolicy, replay
-from streamrec.stream.stages.scoring import scoring_group
 
 SMALL = SyntheticSpec(users=20, sessions=80, items=60, intents=4, days=2.0)
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -24,6 +24,17 @@ class _Group(BaseModel):
 
 SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS = 500
 """librdkafka's default fetch wait; see `KafkaSettings.fetch_wait_max_ms`."""
+
+CLIENT_CONFIG_KEYS = ("security.protocol",)
+CLIENT_CONFIG_PREFIXES = ("sasl.", "ssl.")
+"""librdkafka keys `kafka.client_config` passes to every client: how to reach a secured cluster, nothing else.
+Every other client setting has its own typed setting here, so a pass-through cannot silently override one
+(a `group.id`, an `acks`) that the stages rely on."""
+_SHOWN_CLIENT_CONFIG = ("security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username",
+                        "sasl.kerberos.service.name", "ssl.endpoint.identification.algorithm")
+"""`kafka.client_config` values `streamrec settings` prints (and file locations, `*.location`); every other
+value (passwords, PEM keys, OAuth secrets) is printed masked, as SecretStr settings are."""
+_MASK = "**********"
 
 
 class KafkaSettings(_Group):
@@ -82,6 +93,28 @@ class KafkaSettings(_Group):
         16384, ge=1024, description="Most kilobytes a consumer prefetches (librdkafka queued.max.messages.kbytes; "
         "its default is 64 MiB). A burst waiting on the topic is read ahead up to this much."
     )
+    client_config: dict[str, str] = Field(
+        {}, description="librdkafka settings for a secured cluster, given to every client streamrec makes (stages, "
+        "API, trainer, admin) and mapped onto the faust engine's aiokafka clients: `security.protocol` and `sasl.*` / "
+        "`ssl.*` keys only, e.g. {\"security.protocol\": \"SASL_SSL\", \"sasl.mechanism\": \"SCRAM-SHA-512\", "
+        "\"sasl.username\": \"streamrec\", \"sasl.password\": \"...\"} (docs/deployment.md, secured clusters). "
+        "`streamrec settings` prints secrets masked."
+    )
+
+    @field_validator("client_config")
+    @classmethod
+    def _only_connection_keys(cls, config: dict[str, str]) -> dict[str, str]:
+        wrong = sorted(key for key in config if key not in CLIENT_CONFIG_KEYS and not key.startswith(CLIENT_CONFIG_PREFIXES))
+        if wrong:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, wrong))}: client_config takes only "
+                             f"{', '.join(CLIENT_CONFIG_KEYS)} and {', '.join(p + '*' for p in CLIENT_CONFIG_PREFIXES)} "
+                             "librdkafka keys (e.g. sasl.username); other client settings have their own kafka.* setting")
+        return config
+
+    @field_serializer("client_config", when_used="json")
+    def _mask_secrets(self, config: dict[str, str]) -> dict[str, str]:
+        return {key: value if key in _SHOWN_CLIENT_CONFIG or key.endswith(".location") else _MASK
+                for key, value in config.items()}
 
     @model_validator(mode="after")
     def _single_record_batches_need_long_fetch_waits(self) -> KafkaSettings:

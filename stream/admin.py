@@ -15,7 +15,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from streamrec.config import Settings
-from streamrec.stream.topics import COMPACTED_TOPICS, Topics
+from streamrec.stream.kafka import build_admin, topics
+from streamrec.stream.topics import COMPACTED_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,9 @@ def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics of `Topics(kafka.topic_prefix)` and give existing ones the retention config
     they lack; return the names created (existing ones keep their partitions and any retention they have)."""
     kafka = settings.kafka
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    admin = build_admin(kafka)
     listed = admin.list_topics(timeout=_TIMEOUT_S).topics
-    names = Topics(kafka.topic_prefix).all
+    names = topics(settings).all
     existing = [name for name in names if name in listed]
     compacted = {kafka.topic_prefix + name for name in COMPACTED_TOPICS}
     for name in existing:

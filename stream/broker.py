@@ -24,6 +24,7 @@ from types import TracebackType
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from streamrec.stream.kafka import build_admin
 from streamrec.stream.lifecycle import die_with_parent
 
 _START_TIMEOUT_S = 20.0
@@ -111,7 +112,7 @@ class EmbeddedBroker:
             try:
                 if admin is None:
                     socket.create_connection((self.host, self.port), timeout=1.0).close()
-                    admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+                    admin = build_admin(self.bootstrap_servers)
                 admin.list_topics(timeout=1.0)
                 return
             except (OSError, KafkaException):

@@ -185,7 +185,7 @@ RECORD_OVERHEAD_BYTES = 1024
 class DeadLetterLimits:
     """How big a dead letter may get: it must always be producible, whatever the record it reports.
 
-    Built from `kafka.dlq_max_original_bytes` and `kafka.max_message_bytes` by `engines.common.dead_letter_limits`.
+    Built from `kafka.dlq_max_original_bytes` and `kafka.max_message_bytes` by `stream/kafka.dead_letter_limits`.
     """
 
     max_original_bytes: int

@@ -13,10 +13,10 @@ import threading
 import time
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from streamrec.config import Settings
-from streamrec.stream.stages.engines.common import producer_config
+from streamrec.stream.kafka import build_producer, producer_config
 from streamrec.stream.topics import ClickEvent, Topics
 from streamrec.stream.validate import ClickValidator, Rejection
 
@@ -46,9 +46,7 @@ class ClickSink:
     def __init__(self, settings: Settings) -> None:
         self.topic = Topics(settings.kafka.topic_prefix).clicks
         self._validator = ClickValidator(settings.validation)
-        self._producer = Producer({
-            "bootstrap.servers": settings.kafka.bootstrap_servers, "acks": "all", **producer_config(settings),
-        })
+        self._producer = build_producer(settings.kafka, producer_config(settings))
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="click-producer", daemon=True)
         self._poller.start()

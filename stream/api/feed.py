@@ -15,17 +15,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, Message, TopicPartition
 
 from streamrec.config import Settings
 from streamrec.stream.api import metrics
 from streamrec.stream.api.live import LiveStats
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.api.store import RecommendationStore, StoredAnswer, decode_recommendation
+from streamrec.stream.kafka import build_consumer, reader_group
 from streamrec.stream.topics import ClickEvent, ModelUpdate, Topics
 from streamrec.stream.validate import ClickValidator
 
@@ -67,9 +67,7 @@ class ApiFeed:
         self._next: dict[tuple[str, int], int] = {}
         self._guard = GapGuard(API_STAGE, topics=frozenset({self.topics.recommendations}))
         """Answers a fetch skipped are read again before later ones are stored (stream/clients/gaps.py)."""
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"{settings.kafka.consumer_group}-api-{uuid.uuid4().hex[:12]}",
+        self._consumer = build_consumer(settings.kafka, reader_group(settings, "api", unique_chars=12), {
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,

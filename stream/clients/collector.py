@@ -7,16 +7,15 @@ reads answers to clicks it sent, timed on arrival.
 from __future__ import annotations
 
 import base64
-import uuid
 from collections.abc import Sequence
 from time import perf_counter, sleep, time
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 
 from streamrec.config.settings import Settings
 from streamrec.stream.clients.gaps import GapGuard
-from streamrec.stream.stages.engines.common import consumer_config
+from streamrec.stream.kafka import build_consumer, consumer_config, reader_group
 from streamrec.stream.harness.prequential import PhaseTally
 from streamrec.stream.topics import Answer, DeadLetter, Topics, read_answer
 
@@ -43,9 +42,7 @@ class OutputCollector:
         self.last_arrival = perf_counter()
         self.guard = GapGuard(COLLECTOR_STAGE)
         """Answers a fetch skipped are read again (stream/clients/gaps.py): a missing answer is the pipeline's."""
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"{settings.kafka.consumer_group}-replay-{uuid.uuid4().hex[:8]}",
+        self._consumer = build_consumer(settings.kafka, reader_group(settings, "replay"), {
             "enable.auto.commit": False,
             "enable.partition.eof": False,
             # Should a start offset be refused as out of range (Tansu does so on a partition that is

@@ -14,11 +14,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from types import TracebackType
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import KafkaError
 from pydantic import ValidationError
 
 from streamrec.config import Settings
-from streamrec.stream.topics import Recommendation, Topics
+from streamrec.stream.kafka import Cluster, build_consumer, topics
+from streamrec.stream.topics import Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class RecommendationFeed:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        cluster: Cluster,
         topic: str,
         group_id: str,
         *,
@@ -69,9 +70,7 @@ class RecommendationFeed:
         self._stop = stop or threading.Event()
         self._poll_timeout_s = poll_timeout_s
         self._recent = RecentEvents()
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": group_id,
+        self._consumer = build_consumer(cluster, group_id, {
             "auto.offset.reset": "earliest" if from_beginning else "latest",
             **(config or {}),
         })
@@ -79,9 +78,8 @@ class RecommendationFeed:
 
     @classmethod
     def from_settings(cls, settings: Settings, group_id: str, **kwargs: object) -> RecommendationFeed:
-        """A feed of `settings`' recommendations topic (prefix applied)."""
-        topic = Topics(settings.kafka.topic_prefix).recommendations
-        return cls(settings.kafka.bootstrap_servers, topic, group_id, **kwargs)  # type: ignore[arg-type]
+        """A feed of `settings`' recommendations topic (prefix applied), secured as `kafka.client_config` says."""
+        return cls(settings.kafka, topics(settings).recommendations, group_id, **kwargs)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Recommendation]:
         while not self._stop.is_set():

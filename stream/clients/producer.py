@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TextIO
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 from pydantic import ValidationError
 
 from streamrec.config import Settings, load_settings
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.stages.engines.common import producer_config
+from streamrec.stream.kafka import Cluster, build_producer, producer_config
 from streamrec.stream.topics import CLICKS, ClickEvent
 from streamrec.stream.validate import ClickValidator, Rejection
 
@@ -37,18 +37,19 @@ class ClickProducer:
     ...     clicks.send(ClickEvent(event_id="e1", session_id="s1", item_id="i9", ts=time.time()))
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, config: dict[str, str | int] | None = None) -> None:
+    def __init__(self, cluster: Cluster, topic: str, config: dict[str, str | int] | None = None) -> None:
+        """`cluster`: the deployment's KafkaSettings, or bare bootstrap servers (a plain cluster)."""
         self.topic = topic
         self.sent = 0
         self.failed = 0
         """Clicks the broker did not acknowledge (logged with the reason)."""
-        self._producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", **(config or {})})
+        self._producer = build_producer(cluster, config)
 
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> ClickProducer:
         """A producer for `settings`' cluster; `topic` is a name before `kafka.topic_prefix` (default: clicks)."""
         name = settings.kafka.topic_prefix + (topic or CLICKS)
-        return cls(settings.kafka.bootstrap_servers, name, producer_config(settings))
+        return cls(settings.kafka, name, producer_config(settings))
 
     def send(self, click: ClickEvent) -> None:
         """Queue one click (asynchronous; `flush` waits for the broker)."""

@@ -31,7 +31,6 @@ from pathlib import Path
 from types import TracebackType
 
 from confluent_kafka import ConsumerGroupState
-from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, SecretStr
 from rich.console import Console
 
@@ -46,8 +45,7 @@ from streamrec.stream.harness.demo_model import looped, split_log, starting_mode
 from streamrec.stream.harness.demo_report import demo_figures, fetch_stats, print_demo_report, write_demo_report
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
 from streamrec.stream.harness.report import ReplayReport, print_report, write_report
-from streamrec.stream.stages.engines.common import stateful_group
-from streamrec.stream.stages.scoring import scoring_group
+from streamrec.stream.kafka import build_admin, scoring_group, shadow_consumer_group, stateful_group
 from streamrec.stream.topics import ONLINE_SUFFIX, ClickEvent, ClickType
 
 DEMO_SHADOW_SCORERS = ("sknn",)
@@ -66,10 +64,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """STREAMREC_<GROUP>__<FIELD> variables that reproduce `settings` exactly in a child process."""
     env: dict[str, str] = {}
     dumped = settings.model_dump(mode="json")
-    for name, group in settings:  # JSON dumps mask secrets (api.write_api_key) as "**********": pass the value
+    for name, group in settings:  # JSON dumps mask secrets (api.write_api_key, kafka.client_config): pass the values
         for field_name, field_value in group if isinstance(group, BaseModel) else ():
             if isinstance(field_value, SecretStr):
                 dumped[name][field_name] = field_value.get_secret_value()
+            elif isinstance(field_value, dict) and all(isinstance(v, str) for v in field_value.values()):
+                dumped[name][field_name] = dict(field_value)
     for name, value in dumped.items():
         fields = value if isinstance(value, dict) else {None: value}
         for field_name, field_value in fields.items():
@@ -143,7 +143,7 @@ def worker_process(name: str, role: str, engine: str, settings: Settings, logs: 
 def wait_for_groups(settings: Settings, groups: Sequence[str], processes: Sequence[ManagedProcess],
                     timeout_s: float = _READY_TIMEOUT_S) -> None:
     """Block until every consumer group is Stable (its members joined), failing fast if a process died."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 3})  # no INFO lines in the demo's output
+    admin = build_admin(settings.kafka, {"log_level": 3})  # no INFO lines in the demo's output
     deadline = time.monotonic() + timeout_s
     pending = set(groups)
     while pending:
@@ -194,7 +194,7 @@ def shadow_settings(settings: Settings, scorer: str) -> Settings:
     the name), and its statistics live in its own folder (models/registry.stats_path is per
     consumer group), so it never opens the primary's RocksDB and dies on its LOCK.
     """
-    kafka = settings.kafka.model_copy(update={"consumer_group": f"{settings.kafka.consumer_group}-shadow-{scorer}"})
+    kafka = settings.kafka.model_copy(update={"consumer_group": shadow_consumer_group(settings, scorer)})
     scoring = settings.scoring.model_copy(update={"scorer": scorer, "checkpoint_path": None})
     return settings.model_copy(update={"kafka": kafka, "scoring": scoring})
 
@@ -217,9 +217,8 @@ def _fleet_settings(base: Settings, tmp: Path, broker: str, engine: str, checkpo
             "scorer": preset + ONLINE_SUFFIX,
             "worker_metrics": {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}}),
     })
-    group = settings.kafka.consumer_group
     frozen = settings.model_copy(update={
-        "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-frozen"}),
+        "kafka": settings.kafka.model_copy(update={"consumer_group": shadow_consumer_group(settings, "frozen")}),
         "updates": settings.updates.model_copy(update={"follow": False}),
         "state": settings.state.model_copy(update={"dir": tmp / "state-frozen"})})
     baselines = [shadow_settings(settings, name) for name in DEMO_SHADOW_SCORERS]

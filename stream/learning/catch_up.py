@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -27,7 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer, persist_scorer
 from streamrec.stream import metrics
-from streamrec.stream.stages.engines.common import consumer_config
+from streamrec.stream.kafka import build_consumer, consumer_config, relearn_group
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.learning.learner import Learner
 from streamrec.stream.learning.whole_stream import LEARNING_STAGE, decode_requests
@@ -47,8 +46,7 @@ def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], learn
     statistics (in-memory statistics start empty by design) or when nothing is behind.
     """
     topic = Topics(settings.kafka.topic_prefix).scoring_requests
-    bootstrap = settings.kafka.bootstrap_servers
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
+    probe = build_consumer(settings.kafka, group_id, {"enable.auto.commit": False})
     try:
         ranges = _behind(probe, topic, scorers, learner)
     except KafkaException as exc:  # the broker is unreachable: the stage's own consumer will say so too
@@ -137,9 +135,7 @@ def read_ranges(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]]
 def relearn(settings: Settings, group_id: str, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer],
             learner: Learner, stop: threading.Event) -> int:
     """`read_ranges` with a reader of its own (outside every group, never committing)."""
-    reader = Consumer({
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
-        "group.id": f"{group_id}-relearn-{uuid.uuid4().hex[:8]}",  # never commits: only assigned partitions are read
+    reader = build_consumer(settings.kafka, relearn_group(group_id), {  # never commits: only assigned partitions are read
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         **consumer_config(settings),

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -43,7 +42,7 @@ from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.learning.learner import Learner, source_name
-from streamrec.stream.stages.engines.common import consumer_config
+from streamrec.stream.kafka import build_consumer, consumer_config, reader_group
 from streamrec.stream.topics import ScoringRequest
 
 log = logging.getLogger(__name__)
@@ -91,9 +90,7 @@ class WholeStreamReader:
         self._limit_every_s = max(0.1, settings.scoring.commit_interval_ms / 2000)
         self._group: Consumer | None = None
         """Reads the answering group's committed offsets (never subscribes, so it never joins the group)."""
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"{settings.kafka.consumer_group}-learn-{uuid.uuid4().hex[:8]}",  # never joins nor commits
+        self._consumer = build_consumer(settings.kafka, reader_group(settings, "learn"), {  # never joins nor commits
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             **consumer_config(settings),
@@ -109,8 +106,7 @@ class WholeStreamReader:
             return
         self.partitions = sorted(metadata.partitions)
         self.own = set(self.partitions)
-        self._group = Consumer({"bootstrap.servers": self._settings.kafka.bootstrap_servers, "group.id": group,
-                                "enable.auto.commit": False})
+        self._group = build_consumer(self._settings.kafka, group, {"enable.auto.commit": False})
         committed = {tp.partition: tp.offset for tp in self._group.committed(
             [TopicPartition(self.topic, p) for p in self.partitions], timeout=_METADATA_TIMEOUT_S)}
         for partition in self.partitions:

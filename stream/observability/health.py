@@ -28,7 +28,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import Gauge
 
 from streamrec.config import Settings
-from streamrec.stream.topics import Topics
+from streamrec.stream.kafka import build_admin, topics
 
 log = logging.getLogger("streamrec.health")
 
@@ -64,7 +64,7 @@ def require_broker(settings: Settings, timeout_s: float = 5.0) -> None:
 
 def _admin(settings: Settings) -> AdminClient:
     # log_level 0: librdkafka's own connection-refused lines would repeat what the probe logs, several per attempt.
-    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
+    return build_admin(settings.kafka, {"log_level": 0})
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class HealthMonitor:
     def __init__(self, settings: Settings, stop: threading.Event) -> None:
         self._settings = settings
         self._stop = stop
-        self._topics = Topics(settings.kafka.topic_prefix).all
+        self._topics = topics(settings).all
         self.failed = False
         """Set when the monitor stopped the worker (it then exits with EXIT_BROKER_LOST)."""
         self._thread = threading.Thread(target=self._run, name="health", daemon=True)

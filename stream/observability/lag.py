@@ -22,6 +22,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from prometheus_client import Gauge
 
+from streamrec.stream.kafka import Cluster, build_consumer
+
 log = logging.getLogger(__name__)
 
 _LABELS = ["stage", "topic", "partition"]
@@ -80,9 +82,9 @@ class GroupLagPoller:
     watermarks), polled every `interval_ms` on a daemon thread until `stop` is set.
     """
 
-    def __init__(self, bootstrap_servers: str, group: str, stage: str, topics: tuple[str, ...], interval_ms: int) -> None:
+    def __init__(self, cluster: Cluster, group: str, stage: str, topics: tuple[str, ...], interval_ms: int) -> None:
         self.group, self.stage, self.topics, self.interval_s = group, stage, topics, interval_ms / 1000
-        self._bootstrap_servers = bootstrap_servers
+        self._cluster = cluster
 
     def start(self, stop: threading.Event) -> threading.Thread:
         thread = threading.Thread(target=self._run, args=(stop,), name=f"lag-{self.stage}", daemon=True)
@@ -90,7 +92,7 @@ class GroupLagPoller:
         return thread
 
     def _run(self, stop: threading.Event) -> None:
-        consumer = Consumer({"bootstrap.servers": self._bootstrap_servers, "group.id": self.group, "enable.auto.commit": False})
+        consumer = build_consumer(self._cluster, self.group, {"enable.auto.commit": False})
         try:
             while not stop.wait(self.interval_s):
                 try:

@@ -22,14 +22,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer, reads_history
 from streamrec.stream import metrics
-from streamrec.stream.stages.engines.common import consumer_config, dead_letter_limits, producer_config
+from streamrec.stream.kafka import (
+    build_consumer,
+    build_producer,
+    consumer_config,
+    dead_letter_limits,
+    producer_config,
+    scoring_group,
+)
 from streamrec.stream.topics import (
     DeadLetter,
     DeadLetterLimits,
@@ -109,11 +116,6 @@ def version_stamps(scorers: Sequence[Scorer]) -> dict[int, tuple[str, str]]:
     return {id(scorer): (scorer.name, scorer.version) for scorer in scorers}
 
 
-def scoring_group(settings: Settings) -> str:
-    """Consumer group of the scoring stage."""
-    return f"{settings.kafka.consumer_group}-scoring"
-
-
 class ScoringStage:
     """The consume -> observe -> recommend -> produce -> commit loop over one scorer."""
 
@@ -131,15 +133,13 @@ class ScoringStage:
         self._learner = Learner(settings.scoring.learned_event_ids_kept)
         """Re-read and re-emitted clicks are answered again but never learned twice (stream/learning/)."""
         kafka = settings.kafka
-        self._consumer = Consumer({
-            "bootstrap.servers": kafka.bootstrap_servers,
-            "group.id": scoring_group(settings),
+        self._consumer = build_consumer(kafka, scoring_group(settings), {
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             **consumer_config(settings),
             **lag_config("scoring", (self.topics.scoring_requests,), settings.health.lag_interval_ms),
         })
-        self._producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all", **producer_config(settings)})
+        self._producer = build_producer(kafka, producer_config(settings))
         self._updates = follow_updates(settings, scorer)
         """Newer published versions of a neural scorer, swapped in between two batches (stream/updates/)."""
         self._guard = GapGuard(SCORING_STAGE)

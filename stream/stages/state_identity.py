@@ -29,11 +29,12 @@ import logging
 import time
 import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic
 
 from streamrec.config import Settings
 from streamrec.state.local import StateIdentity, has_state, read_identity, write_identity
+from streamrec.stream.kafka import build_admin, build_consumer, build_producer, identity_group
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def deployment_topic(settings: Settings) -> str:
 
 
 def _ensure_topic(settings: Settings) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = build_admin(settings.kafka)
     topic = NewTopic(deployment_topic(settings), num_partitions=1, replication_factor=settings.kafka.replication_factor,
                      config={"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"})
     for future in admin.create_topics([topic], operation_timeout=_TIMEOUT_S).values():
@@ -64,8 +65,7 @@ def _ensure_topic(settings: Settings) -> None:
 def read_deployment(settings: Settings) -> tuple[str | None, str | None]:
     """(the cluster's deployment id, or None when it has none yet; the broker's cluster id where reported)."""
     topic = deployment_topic(settings)
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": f"identity-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
+    consumer = build_consumer(settings.kafka, identity_group(), {"enable.auto.commit": False, "enable.partition.eof": True})
     try:
         metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S)
         cluster_id = metadata.cluster_id or None
@@ -94,7 +94,7 @@ def claim_deployment(settings: Settings) -> str:
     if found is not None:
         return found
     new_id = uuid.uuid4().hex
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "acks": "all", "batch.num.messages": 1})
+    producer = build_producer(settings.kafka, {"batch.num.messages": 1})
     producer.produce(deployment_topic(settings), key=new_id.encode(),
                      value=json.dumps({"deployment_id": new_id, "created_at": time.time()}).encode())
     producer.flush(_TIMEOUT_S)

@@ -21,7 +21,7 @@ from streamrec.config import Settings
 from streamrec.state.session import SessionGraph
 from streamrec.state.visitor import Click, SessionPolicy, VisitorState, apply_click
 from streamrec.stream import metrics
-from streamrec.stream.stages.engines.common import dead_letter_limits
+from streamrec.stream.kafka import dead_letter_limits
 from streamrec.stream.stages.heap import HeapTrimmer, fix_mmap_threshold
 from streamrec.stream.topics import RECORD_OVERHEAD_BYTES, ClickEvent, Topics, dead_letter_key
 from streamrec.stream.validate import ClickValidator, Rejection, dead_letter

@@ -20,14 +20,14 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 
 from streamrec.config import Settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.online.learner import ContinualLearner
 from streamrec.models.online.settings import StepReport, StreamExample
 from streamrec.stream.clients.gaps import GapGuard
-from streamrec.stream.stages.engines.common import consumer_config
+from streamrec.stream.kafka import build_consumer, consumer_config, trainer_group
 from streamrec.stream.learning.online import online_settings
 from streamrec.stream.topics import Topics
 from streamrec.stream.trainer import metrics
@@ -44,10 +44,6 @@ _REPORT_EVERY_S = 10.0
 _TOPIC_TIMEOUT_S = 30.0
 
 
-def trainer_group(settings: Settings) -> str:
-    return f"{settings.kafka.consumer_group}-trainer"
-
-
 class Trainer:
     """A ContinualLearner fed from scoring-requests, publishing versions to the store and model-updates."""
 
@@ -56,8 +52,7 @@ class Trainer:
         self.topic = Topics(settings.kafka.topic_prefix).scoring_requests
         self.publisher = Publisher(settings, candidates)
         self.reader = ExampleReader()
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": trainer_group(settings),
+        self._consumer = build_consumer(settings.kafka, trainer_group(settings), {
             "enable.auto.commit": False, **consumer_config(settings),
         })
         online, device = online_settings(settings), settings.training.device

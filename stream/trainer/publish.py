@@ -15,13 +15,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka import Producer
-
 from streamrec.config import Settings
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.state.checkpoint_store import CheckpointStore, StoredVersion
-from streamrec.stream.stages.engines.common import producer_config
+from streamrec.stream.kafka import build_producer, producer_config
 from streamrec.stream.topics import ModelUpdate, Topics
 from streamrec.stream.trainer import metrics
 
@@ -62,8 +60,7 @@ class Publisher:
         self.topic = Topics(settings.kafka.topic_prefix).model_updates
         self.keep = training.keep_versions
         self.candidates = candidates
-        self._producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "acks": "all",
-                                   **producer_config(settings)})
+        self._producer = build_producer(settings.kafka, producer_config(settings))
 
     def latest(self) -> StoredVersion | None:
         return self.store.latest()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from pydantic import ValidationError
@@ -34,6 +33,7 @@ from pydantic import ValidationError
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
+from streamrec.stream.kafka import build_consumer, reader_group
 from streamrec.stream.learning.online import online_settings
 from streamrec.stream.topics import ONLINE_SUFFIX, ModelUpdate, Provenance, Topics, trained_on_later_click
 from streamrec.stream.updates import metrics
@@ -82,9 +82,7 @@ class ModelUpdates:
         """Verified versions waiting for the guard, oldest first."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"{settings.kafka.consumer_group}-updates-{uuid.uuid4().hex[:8]}",
+        self._consumer = build_consumer(settings.kafka, reader_group(settings, "updates"), {
             "enable.auto.commit": False,
             "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
         })

@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from streamrec.config import KafkaSettings, Settings, StateSettings
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.stages.engines.common import stateful_group
+from streamrec.stream.kafka import stateful_group
 from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics
 
 ENGINES = ["quix", "faust"]

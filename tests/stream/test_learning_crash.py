@@ -25,8 +25,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.stages.engines.common import stateful_group
-from streamrec.stream.stages.scoring import scoring_group
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.topics import Recommendation, Topics
 
 SESSIONS = 120

@@ -1,4 +1,7 @@
-"""What both stateful-stage engines share: the consumer group, client settings, the stop watcher."""
+"""What both stateful-stage engines share: RocksDB memory knobs, the stop watcher, the memory bound.
+
+Kafka clients, their settings and the group names are not engine concerns: stream/kafka.py.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from streamrec.config import Settings
-from streamrec.stream.topics import DeadLetterLimits
 
 MIB = 1024 * 1024
-
-
-def stateful_group(settings: Settings) -> str:
-    """Consumer group of the stateful stage (its changelog topics are named after it too)."""
-    return f"{settings.kafka.consumer_group}-stateful"
 
 
 @dataclass(frozen=True)
@@ -35,39 +32,6 @@ def rocksdb_memory(settings: Settings) -> RocksDBMemory:
         write_buffer_bytes=state.rocksdb_write_buffer_mb * MIB,
         max_write_buffers=state.rocksdb_max_write_buffers,
     )
-
-
-def consumer_config(settings: Settings) -> dict[str, str | int]:
-    """librdkafka consumer settings: the session timeout, heartbeats well inside it, the fetch wait and size."""
-    timeout_ms = settings.kafka.session_timeout_ms
-    fetch_max_bytes = max(settings.kafka.max_message_bytes, settings.kafka.consumer_buffer_kbytes * 1024)
-    return {
-        "session.timeout.ms": timeout_ms,
-        "heartbeat.interval.ms": max(100, timeout_ms // 3),
-        "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
-        "max.partition.fetch.bytes": settings.kafka.max_message_bytes,
-        "queued.max.messages.kbytes": settings.kafka.consumer_buffer_kbytes,
-        # one fetch response is buffered whole before it joins the queue: no larger than the queue (librdkafka: 50 MiB)
-        "fetch.max.bytes": fetch_max_bytes,
-        "receive.message.max.bytes": max(100_000_000, fetch_max_bytes + 512),  # librdkafka refuses less
-    }
-
-
-def producer_config(settings: Settings) -> dict[str, str | int]:
-    """librdkafka producer settings: the record size limit; one record per batch where the broker's watermarks need it."""
-    config: dict[str, str | int] = {
-        "linger.ms": settings.kafka.linger_ms,
-        "message.max.bytes": settings.kafka.max_message_bytes,
-        "queue.buffering.max.kbytes": settings.kafka.producer_buffer_kbytes,
-    }
-    if settings.kafka.single_record_batches:
-        config["batch.num.messages"] = 1
-    return config
-
-
-def dead_letter_limits(settings: Settings) -> DeadLetterLimits:
-    """How much of a rejected record its dead letter keeps, and the record size it must fit (the producer's limit)."""
-    return DeadLetterLimits.within(settings.kafka.dlq_max_original_bytes, settings.kafka.max_message_bytes)
 
 
 @contextlib.contextmanager

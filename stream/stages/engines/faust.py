@@ -32,7 +32,8 @@ from faust.worker import Worker
 
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
-from streamrec.stream.stages.engines.common import rocksdb_memory, stateful_group, stop_when_set
+from streamrec.stream.kafka import Cluster, build_aiokafka_consumer, faust_broker, stateful_group
+from streamrec.stream.stages.engines.common import rocksdb_memory, stop_when_set
 from streamrec.stream.observability.lag import GroupLagPoller
 from streamrec.stream.stages.stateful import StatefulStep
 from streamrec.stream.topics import Topics
@@ -116,14 +117,12 @@ class _Checkpoints:
                 self._committed.update(offsets)
 
 
-async def _read_skipped(bootstrap_servers: str, tp: TP, start: int, end: int) -> list[tuple[int, Any, Any]]:
+async def _read_skipped(cluster: Cluster, tp: TP, start: int, end: int) -> list[tuple[int, Any, Any]]:
     """(offset, key, value) of the records of `tp` in [start, end), read with a throwaway consumer.
 
     Offsets that are not in the log (transaction markers, records past retention) are passed over.
     """
-    servers = [server.strip() for server in bootstrap_servers.split(",")]
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=servers, group_id=None,
-                                         enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = build_aiokafka_consumer(cluster, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
     partition = aiokafka.TopicPartition(tp.topic, tp.partition)
     records: list[tuple[int, Any, Any]] = []
     await consumer.start()
@@ -156,10 +155,6 @@ def _raw_schema() -> faust.Schema:
     return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
-def _broker_urls(bootstrap_servers: str) -> str:
-    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
-
-
 def table_options(settings: Settings) -> dict[str, int]:
     """faust's RocksDB options with the memory knobs from settings (faust opens one block cache per partition)."""
     memory = rocksdb_memory(settings)
@@ -174,23 +169,15 @@ def table_options(settings: Settings) -> dict[str, int]:
 def build_app(settings: Settings) -> faust.App:
     """The faust app of the stateful stage: clicks -> Table -> scoring requests | DLQ."""
     kafka = settings.kafka
-    session_timeout_s = kafka.session_timeout_ms / 1000
     app = faust.App(
         stateful_group(settings),
-        broker=_broker_urls(kafka.bootstrap_servers),
+        **faust_broker(settings),
         store="rocksdb://",
         datadir=str(settings.state.dir),
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         topic_disable_leader=True,
-        broker_session_timeout=session_timeout_s,
-        broker_heartbeat_interval=session_timeout_s / 3,
         consumer_auto_offset_reset="earliest",
-        producer_linger=kafka.linger_ms / 1000,
-        # aiokafka closes a batch once it is full but always takes a first record: size 1 = one record per batch.
-        producer_max_batch_size=1 if kafka.single_record_batches else 16384,
-        producer_max_request_size=kafka.max_message_bytes,
-        consumer_max_fetch_size=kafka.max_message_bytes,
         web_enabled=False,
         autodiscover=False,
         Table=_Table,
@@ -230,7 +217,7 @@ def build_app(settings: Settings) -> faust.App:
             if offset < expected:  # processed already
                 continue
             if offset > expected:  # faust skipped records: fold them in first, in order
-                skipped = await _read_skipped(kafka.bootstrap_servers, tp, expected, offset)
+                skipped = await _read_skipped(kafka, tp, expected, offset)
                 log.warning("clicks %s: faust skipped offsets %d..%d; read %d of them directly",
                             tp, expected, offset - 1, len(skipped))
                 for skipped_offset, skipped_key, skipped_value in skipped:
@@ -257,7 +244,7 @@ def run_stateful_stage(settings: Settings, stop: threading.Event | None = None) 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     if settings.health.lag_interval_ms and stop is not None:  # aiokafka reports no lag itself
-        GroupLagPoller(settings.kafka.bootstrap_servers, stateful_group(settings), "stateful",
+        GroupLagPoller(settings.kafka, stateful_group(settings), "stateful",
                        (Topics(settings.kafka.topic_prefix).clicks,), settings.health.lag_interval_ms).start(stop)
     worker = _Worker(build_app(settings), loop=loop, loglevel=_LOGLEVEL, quiet=True, redirect_stdouts=False,
                      override_logging=False)

@@ -25,13 +25,8 @@ from confluent_kafka import TopicPartition
 from streamrec.config import Settings
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.admin import topic_config
-from streamrec.stream.stages.engines.common import (
-    consumer_config,
-    producer_config,
-    rocksdb_memory,
-    stateful_group,
-    stop_when_set,
-)
+from streamrec.stream.kafka import quix_clients, stateful_group
+from streamrec.stream.stages.engines.common import rocksdb_memory, stop_when_set
 from streamrec.stream.observability.lag import lag_config
 from streamrec.stream.stages.stateful import Output, StatefulStep
 from streamrec.stream.topics import Topics
@@ -81,15 +76,10 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
     """The Quix application of the stateful stage: clicks -> state -> scoring requests | DLQ."""
     kafka = settings.kafka
     app = _Application(
-        broker_address=kafka.bootstrap_servers,
+        **quix_clients(settings, lag_config("stateful", (Topics(kafka.topic_prefix).clicks,), settings.health.lag_interval_ms)),
         consumer_group=stateful_group(settings),
         auto_offset_reset="earliest",
         state_dir=settings.state.dir,
-        consumer_extra_config={
-            **consumer_config(settings),
-            **lag_config("stateful", (Topics(kafka.topic_prefix).clicks,), settings.health.lag_interval_ms),
-        },
-        producer_extra_config=producer_config(settings),
         rocksdb_options=rocksdb_options(settings),
         commit_every=settings.state.commit_every_clicks,
         loglevel="WARNING",
