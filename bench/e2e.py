@@ -31,6 +31,7 @@ from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.harness.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
 from streamrec.stream.kafka import scoring_group, stateful_group
+from streamrec.stream.stages.engines.registry import engine_names
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer
 from streamrec.stream.harness.report import ReplayReport, write_report
 
@@ -100,7 +101,7 @@ class BenchResult:
 
 
 def _overrides(plan: BenchPlan, system: System, state_dir: Path) -> Overrides:
-    engine = system.name.removeprefix("streamrec-") if system.name.startswith("streamrec-") else "quix"
+    engine = system.name.removeprefix("streamrec-") if system.name.startswith("streamrec-") else engine_names()[0]
     tag = uuid.uuid4().hex[:6]  # topics and groups of their own: nothing left by an earlier run is seen
     return {
         "kafka": {"bootstrap_servers": plan.bootstrap_servers, "topic_prefix": f"bench-{system.name}-{tag}-",

@@ -35,6 +35,7 @@ from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.harness.demo import wait_for_groups, worker_process
 from streamrec.stream.kafka import consumer_config, producer_config, scoring_group, stateful_group
+from streamrec.stream.stages.engines.registry import engine_names
 from streamrec.stream.topics import Topics
 
 HOPS = (("send -> accepted", "send", "accepted"), ("accepted -> emitted", "accepted", "emitted"),
@@ -119,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=2000.0, help="clicks per second")
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--engine", default="quix")
+    parser.add_argument("--engine", choices=engine_names(), default=engine_names()[0])
     parser.add_argument("--warm", type=int, default=20_000, help="clicks sent flat out (and answered) first")
     parser.add_argument("--out", type=Path, default=None, help="also write every traced click's clocks (JSON)")
     args = parser.parse_args()

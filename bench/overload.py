@@ -7,7 +7,7 @@ clicks go round-robin over the sessions, an hour of event time, so no session cl
 runs the stateful stage alone as `streamrec worker --role stateful` and samples its resident
 memory (and the broker's) from /proc until its own counters say the burst is drained. It
 prints the peak RSS (VmHWM) against the bound that settings give
-(`streamrec.stream.stages.engines.common.stateful_memory_bound_mb`, docs/deployment.md), the drain
+(`streamrec.stream.stages.engines.registry.stateful_memory_bound_mb`, docs/deployment.md), the drain
 rate over the first and the last quarter of the burst, and the RocksDB folder's size.
 
     .venv/bin/python bench/overload.py [--clicks 2000000] [--sessions 100000] [--items 1000000]
@@ -44,7 +44,8 @@ from streamrec.config import Settings, load_settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.clients.producer import ClickProducer
-from streamrec.stream.stages.engines.common import STAGE_BASE_RSS_MB, stateful_memory_bound_mb
+from streamrec.stream.stages.engines.common import STAGE_BASE_RSS_MB
+from streamrec.stream.stages.engines.registry import engine_names, stateful_memory_bound_mb
 from streamrec.stream.stages.stateful import anonymous_state_bytes
 from streamrec.stream.topics import Topics
 
@@ -285,7 +286,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--small-sessions", type=int, default=1_000)
     parser.add_argument("--small-items", type=int, default=10_000)
-    parser.add_argument("--engine", choices=("quix", "faust"), default="quix")
+    parser.add_argument("--engine", choices=engine_names(), default=engine_names()[0])
     parser.add_argument("--library-defaults", action="store_true", help="the engines' own memory settings (before)")
     parser.add_argument("--max-drain-s", type=float, default=1800.0, help="stop waiting for the drain after this long")
     parser.add_argument("--only-large", action="store_true", help="skip the small key space")

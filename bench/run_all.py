@@ -24,9 +24,10 @@ from rich.table import Table
 
 from e2e import BenchPlan, BenchResult, System, measure, passthrough_system, streamrec_system
 from streamrec.stream.broker import EmbeddedBroker
+from streamrec.stream.stages.engines.registry import engine_names
 
 SYSTEMS: dict[str, System] = {
-    s.name: s for s in (passthrough_system(), streamrec_system("quix"), streamrec_system("faust"))
+    s.name: s for s in (passthrough_system(), *(streamrec_system(engine) for engine in engine_names()))
 }
 TARGET_EPS = 5_000.0
 TARGET_P99_MS = 100.0

@@ -34,6 +34,7 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream import metrics
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
+from streamrec.stream.stages.engines.registry import engine_names
 from streamrec.stream.stages.stateful import StatefulStep
 from streamrec.stream.topics import Topics
 from streamrec.stream.worker import stateful_runner
@@ -152,7 +153,7 @@ def step_rate(settings: Settings, records: list[Record]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--engine", choices=("quix", "faust"), default=None, help="default: settings.state.engine")
+    parser.add_argument("--engine", choices=engine_names(), default=None, help="default: settings.state.engine")
     parser.add_argument("--bootstrap", default=None, help="an existing cluster (default: start the embedded broker)")
     parser.add_argument("--processes", type=int, default=1, help="stage processes in one consumer group")
     parser.add_argument("--single-record-batches", action="store_true", help="as the test suite runs on Tansu")

@@ -202,7 +202,8 @@ class ScoringSettings(_Group):
 
 class StateSettings(_Group):
     dir: Path = Field(Path(".streamrec/state"), description="Local RocksDB directory (rebuilt from changelogs when lost).")
-    engine: Literal["quix", "faust"] = Field("quix", description="Stream engine for the stateful stage.")
+    engine: str = Field("quix", description="Stream engine for the stateful stage: one of the engines registered in "
+                        "stream/stages/engines/registry.py (`streamrec worker --help` lists them).")
     commit_every_clicks: int = Field(
         10000, ge=0, description="Quix: a checkpoint (state flushed to RocksDB and its changelog, offsets committed) "
         "after this many clicks, besides the engine's 5 s interval (0: the interval only). Every state a checkpoint "
@@ -231,6 +232,18 @@ class StateSettings(_Group):
         "returned to the OS when freed (glibc mallopt M_MMAP_THRESHOLD; 0: glibc's own threshold, which rises to 32 MiB "
         "and lets RocksDB's memtable blocks fragment the heap; docs/deployment.md, memory)."
     )
+
+    @field_validator("engine")
+    @classmethod
+    def _registered_engine(cls, engine: str) -> str:
+        # The engine registry is the one list of engines (the CLI, the worker, benches and tests read it too).
+        # Imported here, not at the top: config is imported by everything, and the registry module imports
+        # nothing of the engines themselves (faust alone takes seconds), so this stays cheap.
+        from streamrec.stream.stages.engines.registry import engine_names
+
+        if engine not in engine_names():
+            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(engine_names())}")
+        return engine
 
 
 class TrainingSettings(_Group):

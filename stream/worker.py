@@ -16,7 +16,6 @@ worker's own handler (and its deadline) rather than the engine's.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
@@ -24,11 +23,10 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import get_args
 
 from prometheus_client import REGISTRY
 
-from streamrec.config import Settings, StateSettings, load_settings
+from streamrec.config import Settings, load_settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import free_port
 from streamrec.stream.lifecycle import die_with_parent
@@ -41,12 +39,13 @@ from streamrec.stream.observability.health import (
     wait_for_broker,
 )
 from streamrec.stream.observability.stage_errors import check_scorer, explain_stage_error
+from streamrec.stream.stages.engines.registry import engine_names, get_engine
 
 log = logging.getLogger("streamrec.worker")
 
 ROLES = ("all", "stateful", "scoring", "trainer", "api")
-ENGINES: tuple[str, ...] = get_args(StateSettings.model_fields["engine"].annotation)
-"""The engines settings accept (the `state.engine` Literal is the one list)."""
+ENGINES: tuple[str, ...] = engine_names()
+"""The engines settings accept (stream/stages/engines/registry.py is the one list)."""
 _RATE_INTERVAL_S = 10.0
 _CLEAN_EXITS = (0, -signal.SIGTERM)
 """A child stopped by our SIGTERM, or by its own (a group-wide SIGTERM/Ctrl-C reaches it first)."""
@@ -55,10 +54,8 @@ StageRunner = Callable[[Settings, threading.Event], None]
 
 
 def stateful_runner(engine: str) -> StageRunner:
-    """The engine's `run_stateful_stage` (one of ENGINES), imported only when chosen: faust is slow to import."""
-    module = importlib.import_module(f"streamrec.stream.stages.engines.{engine}")
-    runner: StageRunner = module.run_stateful_stage
-    return runner
+    """The engine's stage (one of ENGINES); its module is imported only when it runs: faust is slow to import."""
+    return get_engine(engine).run
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -195,8 +192,10 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
         return serve()
     settings = load_settings()
     engine = engine or settings.state.engine
-    if engine not in ENGINES:
-        raise SystemExit(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine not in engine_names():
+        raise SystemExit(f"unknown engine {engine!r}; choose one of {', '.join(engine_names())}")
+    if role in ("all", "stateful"):
+        get_engine(engine).check(settings)  # ConfigurationError: one line, before any process starts
     if role in ("all", "scoring"):  # the trainer resumes from its store, and the stateful stage scores nothing
         check_scorer(settings)
     _configure_logging()

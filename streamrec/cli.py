@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from streamrec.state.clicklog.formats import FORMATS
+from streamrec.stream.stages.engines.registry import engine_names
 
 
 class _App(typer.Typer):
@@ -38,6 +39,8 @@ DatasetOpt = Annotated[Optional[Path], typer.Option("--dataset", help="Click log
 FormatOpt = Annotated[Format, typer.Option("--format", help="Format of --dataset.")]
 ReplayFormatOpt = Annotated[Optional[Format], typer.Option(
     "--format", help="Format of --dataset (default: detected from the file's first line, and said).")]
+ENGINE_CHOICES = " | ".join(engine_names())
+"""--engine choices: the engine registry (stream/stages/engines/registry.py), the default first."""
 
 
 def _version(value: bool) -> None:
@@ -135,7 +138,7 @@ def broker(port: Annotated[int, typer.Option(help="Port to listen on (0: a free 
 @app.command()
 def worker(
     role: Annotated[str, typer.Option(help="all | stateful | scoring | trainer | api (= streamrec serve)")] = "all",
-    engine: Annotated[Optional[str], typer.Option(help="quix | faust (default: settings.state.engine)")] = None,
+    engine: Annotated[Optional[str], typer.Option(help=f"{ENGINE_CHOICES} (default: settings.state.engine)")] = None,
 ) -> None:
     """Run the stateful stage and/or the scoring stage until SIGTERM/Ctrl-C."""
     from streamrec.stream.worker import run_worker
@@ -186,7 +189,7 @@ def demo(
     dataset: DatasetOpt = None,
     format: ReplayFormatOpt = None,
     report: Annotated[Path, typer.Option("--report", help="Report folder (and the processes' logs).")] = Path("reports/demo"),
-    engine: Annotated[str, typer.Option(help="quix | faust")] = "quix",
+    engine: Annotated[str, typer.Option(help=ENGINE_CHOICES)] = engine_names()[0],
     warm: Annotated[Optional[Path], typer.Option(help="Log the starting model trains on, replayed first, unjudged "
                                                  "(e.g. a train split); default: the first demo.warm_share of --dataset.")] = None,
     rate: Annotated[Optional[float], typer.Option(min=0.001, help="Judged clicks per second (default: demo.rate_eps).")] = None,

@@ -116,3 +116,11 @@ def test_offline_commands_refuse_a_file_in_another_format(tmp_path: Path, comman
                      "--out", str(tmp_path / "out"))
     assert_refused(result, 2, "looks like yoochoose", "--format yoochoose")
     assert "epoch" not in result.stdout + result.stderr
+
+
+def test_an_unknown_engine_is_one_line_naming_the_registered_ones() -> None:
+    from streamrec.stream.stages.engines.registry import engine_names
+
+    result = run_cli("worker", env={"STREAMREC_STATE__ENGINE": "flink"})
+    output = assert_refused(result, 2, "STREAMREC_STATE__ENGINE", "'flink'", *engine_names())
+    assert len(output.strip().splitlines()) == 1, output

@@ -40,7 +40,7 @@ def session_policy(settings: Settings) -> SessionPolicy:
 def anonymous_state_bytes(settings: Settings, clicks: int, id_chars: int) -> int:
     """Serialised size of an anonymous visitor's state after `clicks` clicks (capped at `session.max_length`)
     with event, session and item ids of `id_chars` characters: the `max_state_bytes` of the memory bound
-    (engines/common.stateful_memory_bound_mb) for a stream of anonymous sessions."""
+    (engines/registry.stateful_memory_bound_mb) for a stream of anonymous sessions."""
     policy = session_policy(settings)
     state, ts = VisitorState(), 1_796_000_000.1234567  # event times at full float precision (the longest JSON)
     session_id, item_id = "s".ljust(id_chars, "0"), "i".ljust(id_chars, "0")

@@ -25,9 +25,11 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from streamrec.config import KafkaSettings, Settings, StateSettings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.kafka import stateful_group
+from streamrec.stream.stages.engines.registry import engine_names
 from streamrec.stream.topics import DeadLetter, ScoringRequest, Topics
 
-ENGINES = ["quix", "faust"]
+ENGINES = list(engine_names())
+"""Every registered engine (stream/stages/engines/registry.py): each runs the same tests."""
 GAP_S = 1800.0
 
 

@@ -1,4 +1,4 @@
-"""Every Kafka client is made by stream/kafka.py, and a secured cluster's settings reach all of them (issue 17, point 1).
+"""Every Kafka client is made by stream/kafka.py, and a secured cluster's settings reach all of them.
 
 No broker: the checks read the package's source and the configs the module builds.
 """

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from streamrec.config import Settings, load_settings
-from streamrec.stream.stages.engines.common import MIB, stateful_memory_bound_mb
+from streamrec.stream.stages.engines.common import MIB
+from streamrec.stream.stages.engines.registry import stateful_memory_bound_mb
 
 SettingsFactory = Callable[..., Settings]
 """tests/conftest.py's `make_settings` fixture (not imported: another conftest.py may own that module name)."""

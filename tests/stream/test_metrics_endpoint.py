@@ -9,6 +9,7 @@ from ops_helpers import scrape, send_clicks, wait_until
 
 from streamrec.config import Settings
 from streamrec.stream.broker import free_port
+from streamrec.stream.stages.engines.registry import engine_names
 from streamrec.stream.topics import Topics
 
 
@@ -20,7 +21,7 @@ def _matching(samples: dict, name: str) -> dict[tuple[tuple[str, str], ...], flo
     return {labels: value for (sample, labels), value in samples.items() if sample == name}
 
 
-@pytest.mark.parametrize("engine", ["quix", "faust"])  # faust's aiokafka has no statistics: its lag is polled
+@pytest.mark.parametrize("engine", engine_names())  # faust's aiokafka has no statistics: its lag is polled
 def test_role_all_exports_every_stage_on_one_port(
     make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable, engine: str
 ) -> None:

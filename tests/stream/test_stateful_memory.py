@@ -1,5 +1,5 @@
 """Issue 10, defect 6: under a burst over a key space larger than its memory settings, a real stateful-stage
-process stays under the bound those settings give (engines/common.stateful_memory_bound_mb, docs/deployment.md).
+process stays under the bound those settings give (engines/registry.stateful_memory_bound_mb, docs/deployment.md).
 
 Before the memory settings the stage had the engines' own limits (a 1 GiB block cache, 3 x 64 MiB memtables per
 column family, a checkpoint every 5 s holding every state it changed): its memory followed the key space and the
@@ -19,7 +19,7 @@ from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import free_port
 from streamrec.stream.clients.producer import ClickProducer
-from streamrec.stream.stages.engines.common import stateful_memory_bound_mb
+from streamrec.stream.stages.engines.registry import stateful_memory_bound_mb
 from streamrec.stream.stages.stateful import anonymous_state_bytes
 from streamrec.stream.topics import Topics
 
