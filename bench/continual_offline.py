@@ -1,4 +1,4 @@
-"""Continual vs frozen vs online kNN, prequential on YooChoose-100k (issue 11), pure torch, no Kafka.
+"""Continual vs frozen vs online kNN, prequential on YooChoose-100k, pure torch, no Kafka.
 
     .venv/bin/python bench/continual_offline.py --phase valid [--lr 1e-4 --replay-mix 0.5 ...]   # tuning
     .venv/bin/python bench/continual_offline.py --phase test                                       # report

@@ -7,7 +7,7 @@ topics of its own, warms it up with a short replay (drained: group joins, import
 fetches are paid) and then judges one stream with the same connected replay clients:
 
 1. max: a synthetic stream sent flat out; throughput = answers / (last answer - first send);
-2. target: a stream at a fixed rate, the same for every system (2,500/s: issue 2's p99 target
+2. target: a stream at a fixed rate, the same for every system (2,500/s: the p99 target
    is set at half of 5,000/s), so latencies compare at equal load;
 3. half: a stream at 50% of the measured maximum (at max rate latency is only queueing).
 """
@@ -78,7 +78,7 @@ class BenchPlan:
     latency_rate_eps: float | None = None
     """Rate of the latency run; None: half the measured maximum."""
     target_rate_eps: float | None = 2_500.0
-    """Rate of a further fixed-rate run, the same for every system: issue 2's latency point (p99 at half of
+    """Rate of a further fixed-rate run, the same for every system: the latency target's point (p99 at half of
     5,000/s). None: skipped."""
     single_record_batches: bool = False
     """Tansu's watermark work-around; off by default: it caps every producer at a few thousand records/s."""

@@ -1,4 +1,4 @@
-"""Where HR@20 is won and lost: the continual model and the online kNN by kind of target (issue 11).
+"""Where HR@20 is won and lost: the continual model and the online kNN by kind of target.
 
     .venv/bin/python bench/hit_breakdown.py --data ../shared/data [--seed 0] [--session-table off]
 

@@ -1,4 +1,4 @@
-"""Serving latency with the trainer running vs paused, alternating through one paced replay (issue 11).
+"""Serving latency with the trainer running vs paused, alternating through one paced replay.
 
 Why alternate: the embedded broker slows as its topics fill (every scorer's latency grows through a
 run, the kNN shadow's as much as the continual stage's), so a "without trainer" slice at the start

@@ -2,7 +2,7 @@
 
 One embedded broker, then for each system in turn (own topic prefix, own processes):
 the max-throughput replay, a latency replay at 50% of that rate and one at the fixed rate of
-issue 2's latency target, 2,500/s (bench/e2e.py).
+the latency target, 2,500/s (bench/e2e.py).
 Prints one table (events/s and p99 each, ratios to the passthrough), writes
 reports/bench/results.json and a replay report per run under reports/bench/<system>/.
 

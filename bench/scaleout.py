@@ -1,4 +1,4 @@
-"""Scale-out without forgetting (issue 19): the same replay through 1, 2 and 3 workers, then 2 with one SIGKILLed.
+"""Scale-out without forgetting: the same replay through 1, 2 and 3 workers, then 2 with one SIGKILLed.
 
 Each run is a fresh embedded broker (Tansu keeps topics in memory, so fetches slow as they fill; a
 broker per run keeps the runs alike), `kafka.partitions` 4, N `streamrec worker --role all` processes

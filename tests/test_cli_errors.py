@@ -1,6 +1,6 @@
 """A user's mistake at the command line: one line saying what to do, exit 2 (input) or 1 (no broker), no traceback.
 
-Every case runs the real `streamrec` CLI as a subprocess (issue 12, point 4).
+Every case runs the real `streamrec` CLI as a subprocess.
 """
 
 from __future__ import annotations

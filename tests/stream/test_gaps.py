@@ -1,4 +1,4 @@
-"""No silent gaps (issue 19, point 5): an offset a fetch skipped is noticed, read again, answered and counted.
+"""No silent gaps: an offset a fetch skipped is noticed, read again, answered and counted.
 
 The gap is forced on a real consumer against the real broker: right after the scoring stage read
 offset 1 of a partition, its consumer is moved to offset 4, as if the broker's fetch answer had left

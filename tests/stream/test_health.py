@@ -1,4 +1,4 @@
-"""Broker health of a real worker process (issue 10, item 5).
+"""Broker health of a real worker process.
 
 - No broker at start: the worker retries with one log line per attempt and no traceback, and
   serves once a broker comes up on the bootstrap address; with `health.broker_wait_max_s` it

@@ -1,4 +1,4 @@
-"""`streamrec worker --role all` serves both stages' metrics on the one `metrics_port` (issue 12, point 2)."""
+"""`streamrec worker --role all` serves both stages' metrics on the one `metrics_port`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A poison pill: one ~800 KB click among valid ones, on both engines (issue 10, item 1).
+"""A poison pill: one ~800 KB click among valid ones, on both engines.
 
 Before, its dead letter (the original bytes in base64, ~1.07 MB) exceeded the producer's
 1,000,000-byte limit: Quix exited 1 on every restart, faust's agent crashed and stalled, and

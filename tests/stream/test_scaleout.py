@@ -1,4 +1,4 @@
-"""Scale-out (issue 19): scoring processes of one group each learn the whole stream, and agree.
+"""Scale-out: scoring processes of one group each learn the whole stream, and agree.
 
 Real broker, real `streamrec worker --role scoring` processes with their own state folders (as on two
 hosts). One scenario:

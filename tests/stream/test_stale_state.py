@@ -1,4 +1,4 @@
-"""Local state from another cluster is never reused silently (issue 19, point 4).
+"""Local state from another cluster is never reused silently.
 
 Reproduction: a stateful worker builds session state against broker A and stops; the same state
 folder is then pointed at broker B, a fresh cluster with the same topic names. Before this check,

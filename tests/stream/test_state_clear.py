@@ -1,4 +1,4 @@
-"""Local state left from another cluster: one line naming `streamrec state clear`, which removes it (issue 12, point 4).
+"""Local state left from another cluster: one line naming `streamrec state clear`, which removes it.
 
 Reproducing Quix's InvalidStoreChangelogOffset end to end on Tansu did not succeed (a stale
 store on a second broker was not rejected within 2 minutes), so the explanation is checked

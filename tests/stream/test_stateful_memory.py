@@ -1,4 +1,4 @@
-"""Issue 10, defect 6: under a burst over a key space larger than its memory settings, a real stateful-stage
+"""Under a burst over a key space larger than its memory settings, a real stateful-stage
 process stays under the bound those settings give (engines/registry.stateful_memory_bound_mb, docs/deployment.md).
 
 Before the memory settings the stage had the engines' own limits (a 1 GiB block cache, 3 x 64 MiB memtables per

@@ -1,4 +1,4 @@
-"""Topics get the settings every engine needs, whichever command touches them first (issue 10, item 4).
+"""Topics get the settings every engine needs, whichever command touches them first.
 
 Before, `streamrec produce` on a fresh deployment let the broker auto-create `clicks` without
 retention settings, and every later worker start exited 1 with `KeyError: 'retention.ms'`

@@ -1,4 +1,4 @@
-"""docs/webapp.md's Kafka examples run as written against a real broker and worker (issue 12, point 6).
+"""docs/webapp.md's Kafka examples run as written against a real broker and worker.
 
 The page's ```python blocks (before any HTTP API section, which has its own test) and its
 `streamrec produce` console example are executed in subprocesses; the only change is the

@@ -1,4 +1,4 @@
-"""A broken checkpoint stops the worker with one line naming the file, not a traceback (issue 10, item 7).
+"""A broken checkpoint stops the worker with one line naming the file, not a traceback.
 
 Before, an empty checkpoint made the worker print only `Aborted.` (click's answer to the
 EOFError torch raised) and a corrupt one `IndexError: pop from empty list`, neither naming the file.

@@ -74,7 +74,7 @@ def test_get_returns_the_recommendation_for_a_posted_click(
         latencies.append(waited_s)
     print(f"POST /clicks -> GET shows its recommendation: {', '.join(f'{s * 1000:.0f} ms' for s in latencies)}")
     warm = sorted(latencies[1:])  # the first click also waits for the stages' first fetches
-    assert warm[len(warm) // 2] < 1.0, f"median POST -> GET {warm[len(warm) // 2]:.2f} s after warm-up (issue 12: within a second)"
+    assert warm[len(warm) // 2] < 1.0, f"median POST -> GET {warm[len(warm) // 2]:.2f} s after warm-up (the target: within a second)"
     assert worker.alive and shadow.alive
 
     assert body["session_id"] == "s-http" and body["user_id"] == "u-http"

@@ -1,4 +1,4 @@
-"""docs/webapp.md's HTTP example runs as written against a real worker and `streamrec serve` (issue 12).
+"""docs/webapp.md's HTTP example runs as written against a real worker and `streamrec serve`.
 
 The ```console block of the page's HTTP section is parsed into its `$ ` commands and the output
 printed under each. Its `streamrec serve` line starts the API (the doc's options, on a free
