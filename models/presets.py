@@ -102,6 +102,12 @@ class ModelConfig:
     per batch; the interrupted epoch is still validated). 600 s keeps `streamrec train` on Beauty,
     loading and the final test ranking included, within a 15-minute budget on the shared 2-core CPU
     (docs/benchmarks.md, "Offline model evaluation", training time of the default)."""
+    sequence_epochs: int = 0
+    """Attention encoder only: epochs of all-positions training (models/sequence_training.py: one pass per
+    sequence trains all its prefixes) before the prefix loop; 0: none. With a ContextGNN head the prefix
+    loop then trains the head from the best of these epochs; without one the model is done."""
+    sequence_train_seconds: float = 0.0
+    """Wall-clock cap of the all-positions stage (the prefix loop keeps its own `max_train_seconds`)."""
     select_metric: str = "NDCG@20"
     """Validation metric for early stopping and model selection (a key of state/metrics.py `METRIC_NAMES`)."""
 
@@ -132,7 +138,8 @@ class ModelConfig:
 ENCODERS: tuple[str, ...] = ("graph", "attention")
 """Values of `ModelConfig.encoder`."""
 
-LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False, "encoder": "graph", "hidden_dropout": 0.2}
+LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False, "encoder": "graph", "hidden_dropout": 0.2,
+                                "sequence_epochs": 0, "sequence_train_seconds": 0.0}
 """ModelConfig fields added after checkpoint format v2, with the value a checkpoint without them was trained with."""
 
 CONTEXTGNN_KNN = KnnParams(window=3, backward_weight=0.5, max_neighbours=100, half_life_clicks=0.0,
@@ -148,10 +155,12 @@ _GLAD_CLUSTERS = replace(_GLAD, clusters=True)
 _GLAD_ATTENTIVE = replace(_GLAD_CLUSTERS, target_attentive=True)
 
 _SASREC = replace(_SRGNN, encoder="attention", layers=2, heads=2, window=50, embedding_dropout=0.3, hidden_dropout=0.3,
-                  lr_decay=1.0, max_epochs=200, patience=5, max_train_seconds=3000.0)
-"""The self-attentive presets learn more slowly per epoch than the graph ones (a constant learning rate and
-more epochs, as SASRec is trained), so their wall-clock cap is 50 minutes on the 2-core CPU instead of 10;
-docs/models.md "Self-attentive encoder" says how the budget and settings were chosen."""
+                  lr_decay=1.0, max_epochs=200, patience=5, sequence_epochs=300, sequence_train_seconds=2400.0,
+                  max_train_seconds=1200.0)
+"""The self-attentive presets learn in two stages: all-positions epochs of the encoder (cheap: one pass per
+sequence, up to 40 minutes on the 2-core CPU, as SASRec needs many epochs), then, with the ContextGNN head,
+the prefix loop trains the head from the best of them (up to 20 minutes); docs/models.md "Self-attentive
+encoder" says how the budgets and settings were chosen."""
 
 PRESETS: dict[str, ModelConfig] = {
     "srgnn": _SRGNN,

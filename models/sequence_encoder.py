@@ -1,24 +1,30 @@
-"""Self-attentive session encoder (SASRec family): the clicks in order -> Transformer blocks -> last position.
+"""Self-attentive session encoder (SASRec family): the clicks in order -> causal Transformer blocks -> last position.
 
 SASRec ("Self-Attentive Sequential Recommendation", Kang and McAuley, ICDM 2018,
-https://arxiv.org/abs/1808.09781) encodes the click sequence with stacked self-attention blocks
-over item plus position embeddings and reads the next item off the last position:
+https://arxiv.org/abs/1808.09781) encodes the click sequence with stacked causal self-attention
+blocks and reads the next item off the last position:
 
-    E_t   = M_{x_t} + P_{n-1-t}                          (eq. 1-2; position counted back from the latest click)
-    H^0   = Dropout(E),  H^l = Block_l(H^{l-1})          (eq. 3-6: pre-norm multi-head attention + GELU FFN)
-    s_h   = LayerNorm(H^L_{n-1})                          (the latest click's state)
-    r_v   = scale * cos(s_h, M_v)                         (eq. 7 with the shared item table; cosine as SessionEncoder)
+    H^0   = Dropout(M_{x_1..n})                            (eq. 1: item embeddings)
+    A     = softmax(Q K^T / sqrt(d) + B_{i-j} + causal)   (eq. 3-4; B a learned bias per head and distance)
+    H^l   = Block_l(H^{l-1})                               (eq. 5-6: pre-norm attention + GELU feed-forward)
+    F_t   = LayerNorm(H^L_t)                               (the state after click t)
+    r_v   = scale * cos(F_n, M_v)                          (eq. 7 with the shared item table; cosine as SessionEncoder)
 
-Here each training example is one prefix (models/train.py), so the encoder attends over the whole
-prefix without a causal mask: the target is never in the input. Positions are counted back from the
-latest click, so "the click before last" has the same embedding in a session of 3 or of 30 clicks.
-The model is trained with full-softmax cross-entropy over the catalogue (or sampled softmax with
-many negatives, `sampled_negatives`), which Klenitskiy and Vasilev ("Turning Dross Into Gold Loss:
-is BERT4Rec really better than SASRec?", RecSys 2023, https://arxiv.org/abs/2309.07602) showed is
-what SASRec needs; SASRec's own binary loss with one negative under-trains it.
+One change from the paper: where SASRec adds an absolute position embedding to the input, the
+attention here carries a learned bias per head and distance i - j (as T5's relative positions,
+Raffel et al., JMLR 2020). With the causal mask, the state after click t then depends only on
+clicks 1..t and their distances, never on how long the session grows afterwards, so
 
-It reads the same batch of session graphs as `SessionEncoder` (the click order is kept there as
-`click_node`/`click_ptr`) and returns the same pair (session vectors, node states), so the
+    encode_sequences(x_1..n)[t]  ==  forward(prefix x_1..t)'s session vector
+
+and one pass over a training sequence trains every one of its prefixes at once
+(models/sequence_training.py), while serving encodes one prefix per request as before. The model
+is trained with full-softmax cross-entropy over the catalogue, which Klenitskiy and Vasilev
+("Turning Dross Into Gold Loss: is BERT4Rec really better than SASRec?", RecSys 2023,
+https://arxiv.org/abs/2309.07602) showed is what SASRec needs.
+
+`forward` reads the same batch of session graphs as `SessionEncoder` (the click order is kept
+there as `click_node`/`click_ptr`) and returns the same pair (session vectors, node states), so the
 two-tower score, the ContextGNN head, candidate generation and continual learning work unchanged
 with either encoder (`ModelConfig.encoder`).
 """
@@ -41,30 +47,39 @@ class SelfAttentiveEncoder(nn.Module):
         super().__init__()
         if config.dim % config.heads:
             raise ValueError(f"dim {config.dim} is not divisible by {config.heads} heads")
+        self.window = config.window
         self.items = nn.Embedding(num_items, config.dim, padding_idx=PAD_INDEX)
         nn.init.normal_(self.items.weight, std=1.0 / config.dim**0.5)
-        self.positions = nn.Embedding(config.window, config.dim)
-        nn.init.normal_(self.positions.weight, std=0.02)
+        self.distance_bias = nn.Parameter(torch.zeros(config.heads, config.window))
+        """B[h, i - j]: what head h adds to the attention of click i on the click i - j clicks before it."""
         self.dropout = nn.Dropout(config.embedding_dropout)
-        block = nn.TransformerEncoderLayer(
-            config.dim, config.heads, dim_feedforward=config.dim * 4, dropout=config.hidden_dropout,
-            activation="gelu", batch_first=True, norm_first=True,
-        )
-        self.blocks = nn.TransformerEncoder(block, config.layers, enable_nested_tensor=False)
+        self.blocks = nn.ModuleList(_Block(config.dim, config.heads, config.hidden_dropout) for _ in range(config.layers))
         self.norm = nn.LayerNorm(config.dim)
+
+    def encode_sequences(self, clicks: Tensor) -> Tensor:
+        """Clicks [B, L] left-aligned (PAD after the last click) -> states F [B, L, d], unnormalised.
+
+        F[b, t] is the state after click t of sequence b; it does not depend on clicks after t
+        (causal) nor on padding (which only ever comes after)."""
+        length = clicks.size(1)
+        position = torch.arange(length, device=clicks.device)
+        distance = (position.unsqueeze(1) - position.unsqueeze(0)).clamp(0, self.window - 1)  # [L, L], i - j
+        future = position.unsqueeze(0) > position.unsqueeze(1)  # key after query
+        bias = self.distance_bias[:, distance].masked_fill(future, float("-inf")).unsqueeze(0)  # [1, heads, L, L]
+        h = self.dropout(self.items(clicks))
+        for block in self.blocks:
+            h = block(h, bias)
+        return self.norm(h)
 
     def forward(self, graphs: Batch) -> tuple[Tensor, Tensor]:
         """(session vectors [B, d], node states [N, d]): a node's state is its latest click's."""
-        clicks, slot, padding = _right_aligned(graphs)  # clicks [B, L] item per slot, slot [T], padding [B, L]
-        length = clicks.size(1)
-        back = torch.arange(length - 1, -1, -1, device=clicks.device)  # slot j is `length - 1 - j` clicks back
-        h = self.dropout(self.items(clicks) + self.positions(back).unsqueeze(0))
-        h = self.norm(self.blocks(h, src_key_padding_mask=padding))  # [B, L, d]
+        clicks, slot, lengths = _left_aligned(graphs)  # clicks [B, L], flat slot of every click [T], lengths [B]
+        h = self.encode_sequences(clicks)  # [B, L, d]
         flat = h.reshape(-1, h.size(-1))
         # a node's latest click: the largest slot among its clicks (slots grow with time)
         node_slot = torch.full((graphs.x.numel(),), -1, dtype=torch.long, device=clicks.device)
         node_slot = node_slot.scatter_reduce(0, graphs.click_node, slot, reduce="amax")
-        session = h[:, -1]
+        session = h[torch.arange(lengths.numel(), device=clicks.device), lengths - 1]
         return F.normalize(session, dim=-1), F.normalize(flat[node_slot], dim=-1)
 
     def item_table(self) -> Tensor:
@@ -76,16 +91,39 @@ class SelfAttentiveEncoder(nn.Module):
         return F.normalize(self.items(index), dim=-1)
 
 
-def _right_aligned(graphs: Batch) -> tuple[Tensor, Tensor, Tensor]:
-    """Clicks of each session right-aligned in [B, L] (L the longest session; the latest click in the
-    last column, PAD before the first): (items [B, L], flat slot b * L + j of every click [T], padding [B, L])."""
+class _Block(nn.Module):
+    """Pre-norm block: x + Attention(LN(x)) then x + FFN(LN(x)), the FFN GELU of width 4d (SASRec eq. 5-6)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.attention_norm, self.ffn_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
+        self.dropout = nn.Dropout(dropout)
+        self.attention_dropout = dropout
+
+    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
+        """x [B, L, d], bias [1, heads, L, L] (−inf where a query may not look) -> [B, L, d]."""
+        batch, length, dim = x.shape
+        q, k, v = self.qkv(self.attention_norm(x)).view(batch, length, 3, self.heads, dim // self.heads).unbind(2)
+        attended = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias,
+            dropout_p=self.attention_dropout if self.training else 0.0,
+        )  # [B, heads, L, d / heads]
+        x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, length, dim)))
+        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+
+
+def _left_aligned(graphs: Batch) -> tuple[Tensor, Tensor, Tensor]:
+    """Clicks of each session left-aligned in [B, L] (L the longest session; PAD after the latest click):
+    (items [B, L], flat slot b * L + j of every click [T], lengths [B])."""
     click_ptr = graphs.click_ptr
     lengths = click_ptr[1:] - click_ptr[:-1]
     batch_size, longest = lengths.numel(), int(lengths.max())
     session = torch.repeat_interleave(torch.arange(batch_size, device=lengths.device), lengths)
     position = torch.arange(click_ptr[-1], device=lengths.device) - click_ptr[:-1][session]
-    slot = session * longest + (longest - lengths[session]) + position
+    slot = session * longest + position
     items = torch.full((batch_size * longest,), PAD_INDEX, dtype=torch.long, device=lengths.device)
     items[slot] = graphs.x[graphs.click_node]
-    items = items.view(batch_size, longest)
-    return items, slot, items == PAD_INDEX
+    return items.view(batch_size, longest), slot, lengths

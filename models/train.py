@@ -31,6 +31,7 @@ from streamrec.models.contextgnn import cooccurrence_neighbours, session_neighbo
 from streamrec.models.knn import knn_params
 from streamrec.models.presets import ModelConfig, preset
 from streamrec.models.recommender import Context, ModelInput, SessionRecommender
+from streamrec.models.sequence_training import train_sequences
 from streamrec.models.serving import NeuralScorer, resolve_device
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 from streamrec.state.knn_params import KnnParams
@@ -94,9 +95,17 @@ def train_checkpoint(
         assert model.head is not None
         out_of_fold = ([s for i, s in enumerate(sequences) if i % folds != f] for f in range(folds))
         model.head.set_fold_tables([_cooccurrence_tables(config, len(vocab), chosen) for chosen in out_of_fold])
-    examples = _prefix_examples(split.train, sequences, vocab, folds, config.window)
     valid = encode_examples(vocab, split.valid)
-    best, metrics = _optimise(model, config, sequences, examples, valid, torch_device)
+    initial = None
+    if config.encoder == "attention" and config.sequence_epochs > 0:
+        state, metrics = train_sequences(model, config, sequences, lambda m: evaluate(m, valid, config.batch_size * 4),
+                                         torch_device)
+        model.load_state_dict(state)
+        if model.head is None:
+            return Checkpoint.from_model(preset_name, model, vocab, {"valid": metrics})
+        initial = (state, {**evaluate(model, valid, config.batch_size * 4), "epoch": 0})  # the head untrained
+    examples = _prefix_examples(split.train, sequences, vocab, folds, config.window)
+    best, metrics = _optimise(model, config, sequences, examples, valid, torch_device, initial)
     model.load_state_dict(best)
     return Checkpoint.from_model(preset_name, model, vocab, {"valid": metrics})
 
@@ -176,12 +185,17 @@ def _optimise(
     examples: TrainExamples,
     valid: EncodedExamples,
     device: torch.device,
+    initial: tuple[dict[str, Tensor], dict[str, float]] | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, float]]:
-    """Epoch loop with early stopping; returns (best state dict, its validation metrics)."""
+    """Epoch loop with early stopping; returns (best state dict, its validation metrics). `initial`: the
+    weights the model starts from and their metrics, kept unless an epoch beats them."""
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.lr_decay_every, gamma=config.lr_decay)
     sampler = _NegativeSampler(model.item_counts, config.sampled_negatives) if config.sampled_negatives else None
     started, best_score, best_state, best_metrics, stale = time.monotonic(), -1.0, None, {}, 0
+    if initial is not None:
+        best_state, best_metrics = initial
+        best_score = best_metrics[config.select_metric]
     for epoch in range(1, config.max_epochs + 1):
         model.start_epoch(sequences)
         out_of_time = _train_epoch(model, config, examples, optimiser, sampler, device, epoch, started)

@@ -71,3 +71,15 @@ def test_the_whole_model_trains_with_the_contextgnn_head() -> None:
 def test_unknown_encoder_is_refused_with_the_known_names() -> None:
     with pytest.raises(ValueError, match="graph, attention"):
         ModelConfig(encoder="transformer")
+
+
+def test_one_pass_over_a_sequence_gives_every_prefixs_session_vector() -> None:
+    """The state after click t does not depend on later clicks or padding: all-positions training
+    (models/sequence_training.py) trains exactly what serving computes for each prefix."""
+    encoder = _encoder()
+    sequences = [[1, 2, 3, 4, 5, 6], [7, 8, 7]]
+    clicks = torch.tensor([[1, 2, 3, 4, 5, 6], [7, 8, 7, 0, 0, 0]])
+    states = torch.nn.functional.normalize(encoder.encode_sequences(clicks), dim=-1)
+    for b, sequence in enumerate(sequences):
+        prefixes, _ = encoder(collate_sessions([sequence[: t + 1] for t in range(len(sequence))]))
+        assert torch.allclose(states[b, : len(sequence)], prefixes, atol=1e-5)
