@@ -1,2 +1,2 @@
-"""What web apps and the harness use to talk to a deployment: the click producer, the
-recommendation feed, and the replay's collector of answers."""
+"""What web apps and the harness use to talk to a deployment: the click producer and the
+recommendation feed (the replay's collector of answers is in stream/harness/)."""

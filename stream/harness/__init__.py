@@ -1,2 +1,3 @@
-"""Operators' harness around a running deployment: replaying logged clicks, judging the answers
-prequentially, the report, and `streamrec demo` (broker + worker + replay in one command)."""
+"""Operators' harness around a running deployment: replaying logged clicks, collecting the answers
+(`collector`) and judging them prequentially, the report, and `streamrec demo` (broker + worker +
+replay in one command)."""

@@ -28,9 +28,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from streamrec.config.settings import Settings, load_settings
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.clients.collector import OutputCollector
-from streamrec.stream.harness.prequential import PhaseTally
 from streamrec.stream.clients.producer import ClickProducer
+from streamrec.stream.harness.collector import OutputCollector
+from streamrec.stream.harness.prequential import PhaseTally
 from streamrec.stream.harness.report import ReplayCounts, ReplayReport, print_report, write_report
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from confluent_kafka import Producer
 from streamrec.config import Settings
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
+from streamrec.stream.harness.collector import OutputCollector
 from streamrec.stream.harness.demo import shadow_settings, wait_for_groups, worker_process
-from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.harness.prequential import PhaseTally, next_items
-from streamrec.stream.clients.collector import OutputCollector
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks, replay
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.topics import Recommendation, Topics
 
 SMALL = SyntheticSpec(users=20, sessions=80, items=60, intents=4, days=2.0)
