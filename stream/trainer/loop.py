@@ -28,10 +28,10 @@ from streamrec.models.online.learner import ContinualLearner
 from streamrec.models.online.settings import StepReport, StreamExample
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.kafka import build_consumer, consumer_config, trainer_group
-from streamrec.stream.learning.online import online_settings
 from streamrec.stream.topics import Topics
 from streamrec.stream.trainer import metrics
 from streamrec.stream.trainer.examples import ExampleReader
+from streamrec.stream.trainer.learner_settings import online_settings
 from streamrec.stream.trainer.publish import CandidatesHook, Publisher, candidate_index_builder, stored_update
 
 log = logging.getLogger("streamrec.trainer")

@@ -34,8 +34,8 @@ from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
 from streamrec.stream.kafka import build_consumer, reader_group
-from streamrec.stream.learning.online import online_settings
 from streamrec.stream.topics import ONLINE_SUFFIX, ModelUpdate, Provenance, Topics, trained_on_later_click
+from streamrec.stream.trainer.learner_settings import online_settings
 from streamrec.stream.updates import metrics
 from streamrec.stream.updates.verify import Refused, load_verified
 

@@ -1,4 +1,4 @@
-"""The continual learner's settings as the trainer and the following scoring stages read them."""
+"""The continual learner's settings (`training.learner`) as the trainer and the following scoring stages read them."""
 
 from __future__ import annotations
 
