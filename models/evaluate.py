@@ -107,7 +107,13 @@ def known_models() -> list[str]:
 
 
 def build_model(name: str, split: Split, device: str, seed: int, settings: Settings) -> Scorer:
-    """A trained Scorer: a baseline fitted on the train sequences, else a neural preset."""
+    """A trained Scorer: a baseline fitted on the train sequences, a checkpoint file loaded as it is (trained
+    earlier, on the same split's training part: `streamrec train` writes one), else a neural preset trained now."""
+    if _is_checkpoint(name):
+        from streamrec.models.checkpoint import Checkpoint
+        from streamrec.models.serving import NeuralScorer
+
+        return NeuralScorer(Checkpoint.load(Path(name)), device=device)
     if name in list_scorers():
         scoring = settings.scoring.model_copy(update={"scorer": name, "checkpoint_path": None})
         scorer = build_scorer(settings.model_copy(update={"scoring": scoring}), persist=False)
@@ -116,6 +122,10 @@ def build_model(name: str, split: Split, device: str, seed: int, settings: Setti
     from streamrec.models.train import fit
 
     return fit(name, split, device, seed=seed)  # the preset's head kNN parameters (else the settings')
+
+
+def _is_checkpoint(name: str) -> bool:
+    return name.endswith(".pt") and Path(name).is_file()
 
 
 def _fit_baseline(scorer: Scorer, train: Sequence[TrainSequence]) -> None:
@@ -153,9 +163,10 @@ def evaluate_command(dataset: Path | None, fmt: str, protocol: str, models: str,
     """`streamrec evaluate`: build the split, evaluate every model, print one table, write JSON."""
     console = Console()
     model_names = [name.strip() for name in models.split(",") if name.strip()]
-    unknown = [name for name in model_names if name not in known_models()]
+    unknown = [name for name in model_names if name not in known_models() and not _is_checkpoint(name)]
     if not model_names or unknown:
-        raise SystemExit(f"error: --models {models!r}: unknown {unknown}; known: {', '.join(known_models())}")
+        raise SystemExit(f"error: --models {models!r}: unknown {unknown}; known: {', '.join(known_models())}, "
+                         "or the path of a checkpoint file (.pt) trained on this split's training part")
     with console.status(f"reading {dataset or 'synthetic log'} ({fmt}, {protocol})"):
         try:
             split = split_for(fmt, dataset, protocol)

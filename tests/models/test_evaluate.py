@@ -83,3 +83,20 @@ def test_cli_bad_arguments_exit_with_a_message(args: list[str], message: str, tm
     assert result.exit_code != 0
     assert message in str(result.exception) + result.output
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_checkpoint_file_is_evaluated_as_it_is_not_retrained(tmp_path: Path) -> None:
+    """`--models sknn,model.pt`: the file trained earlier on the same split is ranked next to the baseline."""
+    from streamrec.models.checkpoint import Checkpoint
+    from streamrec.models.train import train_checkpoint
+    from streamrec.state.clicklog.protocols import split_for
+
+    trained = train_checkpoint("srgnn", split_for("synthetic", None, "loo"), device="cpu", dim=8, max_epochs=1)
+    path = trained.save(tmp_path / "model.pt")
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["evaluate", "--models", f"sknn,{path}", "--protocol", "loo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert [m["model"] for m in report["models"]] == ["sknn", str(path)]
+    assert report["models"][1]["version"] == Checkpoint.load(path).version
+    assert [(p["a"], p["b"]) for p in report["paired"]][0] == ("sknn", str(path))
