@@ -19,28 +19,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, CandidateIndexError, rerank, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.device import resolve_device
+from streamrec.models.online.serving_tables import ServingTables
 from streamrec.models.recommender import Context
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, learning_ledger, persist_scorer
 from streamrec.state.learned import LearnedLedger
 
-if TYPE_CHECKING:
-    from streamrec.models.online.serving_tables import ServingTables
-
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; anything else as torch spells it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class NeuralScorer:
@@ -113,8 +104,6 @@ class NeuralScorer:
 
     def learn_tables(self, row_entries_cap: int, buffer_clicks: int) -> None:
         """From now on count every observed click into the head's tables (models/online/serving_tables.py)."""
-        from streamrec.models.online.serving_tables import ServingTables  # models.online imports this module
-
         self.tables = ServingTables(self.model, self.vocab, row_entries_cap, buffer_clicks)
 
     def observe(self, sessions: Sequence[Sequence[str]]) -> None:

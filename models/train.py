@@ -28,20 +28,17 @@ from torch import Tensor
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.contextgnn import cooccurrence_neighbours, session_neighbours
+from streamrec.models.device import MAX_TORCH_THREADS, resolve_device
 from streamrec.models.knn import knn_params
 from streamrec.models.presets import ModelConfig, preset
 from streamrec.models.recommender import Context, ModelInput, SessionRecommender
 from streamrec.models.sequence_training import train_sequences
-from streamrec.models.serving import NeuralScorer, resolve_device
+from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.metrics import RankingMetrics
 from streamrec.state.vocab import ItemVocabulary
 
-MAX_TORCH_THREADS = 1
-"""CPU threads for training: on a shared 2-core box a second OpenMP thread spins against other
-processes and made small scatter ops many times slower, so one thread is faster (docs/benchmarks.md,
-"Smaller measurements behind code choices")."""
 console = Console(stderr=True)
 
 

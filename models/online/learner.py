@@ -34,13 +34,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.device import MAX_TORCH_THREADS, resolve_device
 from streamrec.models.online import catalogue
 from streamrec.models.online.cooccurrence import StreamingCooccurrence
 from streamrec.models.online.replay import Reservoir
 from streamrec.models.online.settings import OnlineSettings, StepReport, StreamExample
 from streamrec.models.recommender import Context, SessionRecommender
-from streamrec.models.serving import resolve_device
-from streamrec.models.train import MAX_TORCH_THREADS
 from streamrec.state.vocab import PAD_INDEX, ItemVocabulary
 
 MASKED_LOGIT = -1e4
