@@ -138,6 +138,15 @@ class ModelConfig:
 ENCODERS: tuple[str, ...] = ("graph", "attention")
 """Values of `ModelConfig.encoder`."""
 
+RECIPE_FIELDS: frozenset[str] = frozenset({
+    "lr", "weight_decay", "batch_size", "max_epochs", "patience", "lr_decay_every", "lr_decay", "sampled_negatives",
+    "max_train_seconds", "select_metric", "embedding_dropout",
+})
+"""ModelConfig fields of the training recipe: they may differ between versions of one model (a hot swap
+checks only the others, stream/updates/verify.py); every other field is architecture."""
+if not_fields := RECIPE_FIELDS - {f.name for f in fields(ModelConfig)}:
+    raise AssertionError(f"RECIPE_FIELDS names no ModelConfig field: {sorted(not_fields)}")
+
 LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False, "encoder": "graph", "hidden_dropout": 0.2,
                                 "sequence_epochs": 0, "sequence_train_seconds": 0.0}
 """ModelConfig fields added after checkpoint format v2, with the value a checkpoint without them was trained with."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from streamrec.models.candidates import CandidateIndex, CandidateIndexError
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.presets import RECIPE_FIELDS
 from streamrec.models.scorer import Query
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.checkpoint_store import sha256_of
@@ -26,11 +27,6 @@ from streamrec.stream.topics import ModelUpdate
 
 log = logging.getLogger(__name__)
 
-RECIPE_FIELDS = frozenset({
-    "lr", "weight_decay", "batch_size", "max_epochs", "patience", "lr_decay_every", "lr_decay", "sampled_negatives",
-    "max_train_seconds", "select_metric", "embedding_dropout",
-})
-"""Config fields of the training recipe: they may change between versions; every other field is architecture."""
 SMOKE_K = 10
 
 
