@@ -39,8 +39,8 @@ from streamrec.models.serving import NeuralScorer
 from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Split
-from streamrec.state.metrics import RankingMetrics
 from streamrec.state.paired import paired_difference
+from streamrec.state.ranking_metrics import RankingMetrics
 
 METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR@20")
 PAIRED_METRICS = ("HR@20", "MRR@20", "NDCG@10")

@@ -18,7 +18,7 @@ its session (top 20, judged against the click) and then learns the chunk (models
 
 --phase valid streams the validation sessions' clicks (judged): online settings are chosen
 here. --phase test streams the validation clicks first (learned, not judged: they precede the
-test file in time) and then the test file (judged). HR@20 and MRR@20 by state/metrics.RankingMetrics,
+test file in time) and then the test file (judged). HR@20 and MRR@20 by state/ranking_metrics.RankingMetrics,
 and for the continual model against each other competitor the paired difference with its 95%
 bootstrap interval over sessions (state/paired.py).
 """

@@ -40,8 +40,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streamrec.config import Settings, load_settings
 from streamrec.state.clicklog.types import LoggedClick
-from streamrec.state.metrics import RankingMetrics
 from streamrec.state.paired import paired_difference
+from streamrec.state.ranking_metrics import RankingMetrics
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker, free_port
 from streamrec.stream.harness.demo import settings_env, wait_for_groups

@@ -31,8 +31,8 @@ from streamrec.models.scorer import Fittable, Query, Scorer
 from streamrec.state.clicklog.formats import MalformedLogError
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
-from streamrec.state.metrics import CUTOFFS, METRIC_NAMES, MRR_CUTOFF, RankingMetrics
 from streamrec.state.paired import PairedDifference, paired_differences
+from streamrec.state.ranking_metrics import CUTOFFS, METRIC_NAMES, MRR_CUTOFF, RankingMetrics
 
 TOP_K = max(*CUTOFFS, MRR_CUTOFF)
 """List length asked of every scorer: the deepest cut-off a metric reads."""

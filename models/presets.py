@@ -109,7 +109,7 @@ class ModelConfig:
     sequence_train_seconds: float = 0.0
     """Wall-clock cap of the all-positions stage (the prefix loop keeps its own `max_train_seconds`)."""
     select_metric: str = "NDCG@20"
-    """Validation metric for early stopping and model selection (a key of state/metrics.py `METRIC_NAMES`)."""
+    """Validation metric for early stopping and model selection (a key of state/ranking_metrics.py `METRIC_NAMES`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -36,7 +36,7 @@ from streamrec.models.sequence_training import train_sequences
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 from streamrec.state.knn_params import KnnParams
-from streamrec.state.metrics import RankingMetrics
+from streamrec.state.ranking_metrics import RankingMetrics
 from streamrec.state.vocab import ItemVocabulary
 
 console = Console(stderr=True)
@@ -311,7 +311,7 @@ def evaluate(model: SessionRecommender, examples: EncodedExamples, batch_size: i
         logits[rows.to(device), torch.tensor([i for e in excluded for i in e], dtype=torch.long, device=device)] = float("-inf")
         target = torch.tensor(targets, device=device)
         target_logit = logits.gather(1, target.unsqueeze(1))
-        rank = (logits >= target_logit).sum(1).float()  # 1-based, ties against the target (state/metrics.py)
+        rank = (logits >= target_logit).sum(1).float()  # 1-based, ties against the target (state/ranking_metrics.py)
         ranks.append(torch.where((target == 0) | target_logit.squeeze(1).isinf(), torch.inf, rank).cpu())
     model.train()
     metrics = RankingMetrics()

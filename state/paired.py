@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from streamrec.state.metrics import RankingMetrics, metric_of_rank
+from streamrec.state.ranking_metrics import RankingMetrics, metric_of_rank
 
 PAIRED_METRICS: tuple[str, ...] = ("HR@20", "MRR@20")
 """Metrics every pair-wise comparison reports unless asked for others (`streamrec evaluate` adds NDCG@10)."""

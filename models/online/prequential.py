@@ -19,7 +19,7 @@ from streamrec.models.online.learner import ContinualLearner
 from streamrec.models.online.settings import StreamExample
 from streamrec.models.scorer import Query, Scorer
 from streamrec.state.clicklog.types import LoggedClick
-from streamrec.state.metrics import CUTOFFS, MRR_CUTOFF, RankingMetrics
+from streamrec.state.ranking_metrics import CUTOFFS, MRR_CUTOFF, RankingMetrics
 
 TOP_K = max(*CUTOFFS, MRR_CUTOFF)
 

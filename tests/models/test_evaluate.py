@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from streamrec.cli import app
 from streamrec.models.evaluate import evaluate, paired_results
 from streamrec.state.clicklog import Split, SyntheticSpec, generate, recent_split
-from streamrec.state.metrics import METRIC_NAMES
+from streamrec.state.ranking_metrics import METRIC_NAMES
 
 SMALL = SyntheticSpec(users=80, sessions=800, items=300, intents=12, seed=11)
 

@@ -10,7 +10,7 @@ from streamrec.models.evaluate import rank_examples
 from streamrec.models.scorer import Query
 from streamrec.models.serving import NeuralScorer
 from streamrec.models.train import encode_examples, evaluate, fit, train_checkpoint
-from streamrec.state.metrics import METRIC_NAMES
+from streamrec.state.ranking_metrics import METRIC_NAMES
 from streamrec.state.vocab import ItemVocabulary
 
 FAST = {"dim": 16, "max_epochs": 25, "patience": 25, "batch_size": 16, "lr": 0.01, "embedding_dropout": 0.0}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from streamrec.state.metrics import METRIC_NAMES, RankingMetrics, metric_of_rank
 from streamrec.state.paired import paired_difference, paired_differences
+from streamrec.state.ranking_metrics import METRIC_NAMES, RankingMetrics, metric_of_rank
 
 
 def tally(ranks: list[float | None], groups: list[int]) -> RankingMetrics:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from streamrec.state.metrics import METRIC_NAMES, RankingMetrics
+from streamrec.state.ranking_metrics import METRIC_NAMES, RankingMetrics
 
 RANKED = [f"i{n}" for n in range(1, 21)]  # i1 at rank 1 ... i20 at rank 20
 
