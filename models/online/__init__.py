@@ -17,7 +17,7 @@ The interface a streaming trainer builds on::
 A snapshot's tables may have spare rows beyond the vocabulary (`Checkpoint.num_rows`); the
 model's `rankable` buffer masks them and expired items, so `NeuralScorer` serves it unchanged.
 Modules: settings.py (OnlineSettings, StreamExample, StepReport), learner.py, catalogue.py
-(growth, TTL, row recycling), cooccurrence.py (streaming tables), replay.py (reservoir).
+(growth, TTL, row recycling), cooccurrence.py (streaming tables), reservoir.py (experience replay buffer).
 """
 
 from streamrec.models.online.learner import ContinualLearner

@@ -37,7 +37,7 @@ from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.device import MAX_TORCH_THREADS, resolve_device
 from streamrec.models.online import catalogue
 from streamrec.models.online.cooccurrence import StreamingCooccurrence
-from streamrec.models.online.replay import Reservoir
+from streamrec.models.online.reservoir import Reservoir
 from streamrec.models.online.settings import OnlineSettings, StepReport, StreamExample
 from streamrec.models.recommender import Context, SessionRecommender
 from streamrec.state.vocab import PAD_INDEX, ItemVocabulary
