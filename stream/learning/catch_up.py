@@ -6,7 +6,7 @@ and there is nothing to do. It is behind when the local folder was lost (deleted
 host, a changed `scoring.sknn_*` policy, which opens a fresh store): then, before serving,
 every record of the scoring-requests topic from the watermark (or the start of the log) up
 to the group's committed offset is read again and learned, through the same ledger that keeps
-every click learned once (stream/learning/learner.py). Nothing is answered or produced here.
+every click learned once (stream/learning/ledger_gate.py). Nothing is answered or produced here.
 
 Bound: what the topic still holds, i.e. its retention (`kafka.retention_ms` /
 `kafka.retention_bytes` for topics streamrec creates). Clicks older than that are gone from
@@ -28,7 +28,7 @@ from streamrec.models.scorer import Scorer, persist_scorer
 from streamrec.stream import metrics
 from streamrec.stream.kafka import build_consumer, consumer_config, relearn_group
 from streamrec.stream.clients.gaps import GapGuard
-from streamrec.stream.learning.learner import Learner
+from streamrec.stream.learning.ledger_gate import LedgerGate
 from streamrec.stream.learning.whole_stream import LEARNING_STAGE, decode_requests
 from streamrec.stream.topics import Topics
 
@@ -39,7 +39,7 @@ _STALL_TIMEOUT_S = 30.0
 """Give up re-learning (and serve with what was learned) when no record arrives for this long."""
 
 
-def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], learner: Learner, stop: threading.Event) -> int:
+def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], gate: LedgerGate, stop: threading.Event) -> int:
     """Learn the scoring requests between the statistics' watermarks and `group_id`'s committed offsets.
 
     Returns how many clicks the first scorer learned. A no-op when no scorer persists its
@@ -48,7 +48,7 @@ def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], learn
     topic = Topics(settings.kafka.topic_prefix).scoring_requests
     probe = build_consumer(settings.kafka, group_id, {"enable.auto.commit": False})
     try:
-        ranges = _behind(probe, topic, scorers, learner)
+        ranges = _behind(probe, topic, scorers, gate)
     except KafkaException as exc:  # the broker is unreachable: the stage's own consumer will say so too
         log.warning("could not compare the statistics with the committed offsets (%s); serving without re-learning", exc)
         return 0
@@ -58,7 +58,7 @@ def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], learn
         return 0
     log.info("scoring statistics are behind the committed offsets: re-learning %s",
              ", ".join(f"partition {p} offsets {a}..{b - 1}" for p, (a, b) in sorted(ranges.items())))
-    learned = relearn(settings, group_id, topic, ranges, scorers, learner, stop)
+    learned = relearn(settings, group_id, topic, ranges, scorers, gate, stop)
     for scorer in scorers:
         persist_scorer(scorer)
     metrics.CLICKS_RELEARNED_AT_START.inc(learned)
@@ -66,7 +66,7 @@ def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], learn
     return learned
 
 
-def _behind(probe: Consumer, topic: str, scorers: Sequence[Scorer], learner: Learner) -> dict[int, tuple[int, int]]:
+def _behind(probe: Consumer, topic: str, scorers: Sequence[Scorer], gate: LedgerGate) -> dict[int, tuple[int, int]]:
     """partition -> [first offset to learn, committed offset) for every partition the statistics lag on."""
     metadata = probe.list_topics(topic, timeout=_METADATA_TIMEOUT_S).topics.get(topic)
     if metadata is None or metadata.error is not None:
@@ -77,7 +77,7 @@ def _behind(probe: Consumer, topic: str, scorers: Sequence[Scorer], learner: Lea
     for tp in committed:
         if tp.offset < 0:  # nothing committed: nothing was answered, nothing to re-learn
             continue
-        durable, watermark = learner.durable_watermark(scorers, topic, tp.partition)
+        durable, watermark = gate.durable_watermark(scorers, topic, tp.partition)
         if not durable:
             return {}
         low, _high = probe.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=_METADATA_TIMEOUT_S)
@@ -92,7 +92,7 @@ def _behind(probe: Consumer, topic: str, scorers: Sequence[Scorer], learner: Lea
 
 
 def read_ranges(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer],
-                learner: Learner, batch_size: int, stop: threading.Event) -> int:
+                gate: LedgerGate, batch_size: int, stop: threading.Event) -> int:
     """Learn [start, end) of each partition in `ranges` with `reader` (assigned here); the clicks the first scorer learned.
 
     Offsets a fetch skipped are read again (stream/clients/gaps.py), so a range is learned whole."""
@@ -125,7 +125,7 @@ def read_ranges(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]]
             reader.seek(TopicPartition(topic, partition, offset))
         requests, sources = decode_requests(batch)
         if requests:
-            learned += learner.learn(scorers, requests, sources)
+            learned += gate.learn(scorers, requests, sources)
         if time.monotonic() - last_progress > _STALL_TIMEOUT_S:
             log.warning("re-learning stalled on partitions %s; serving with what was learned", sorted(pending))
             break
@@ -133,7 +133,7 @@ def read_ranges(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]]
 
 
 def relearn(settings: Settings, group_id: str, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer],
-            learner: Learner, stop: threading.Event) -> int:
+            gate: LedgerGate, stop: threading.Event) -> int:
     """`read_ranges` with a reader of its own (outside every group, never committing)."""
     reader = build_consumer(settings.kafka, relearn_group(group_id), {  # never commits: only assigned partitions are read
         "enable.auto.commit": False,
@@ -141,6 +141,6 @@ def relearn(settings: Settings, group_id: str, topic: str, ranges: dict[int, tup
         **consumer_config(settings),
     })
     try:
-        return read_ranges(reader, topic, ranges, scorers, learner, settings.scoring.batch_max_size, stop)
+        return read_ranges(reader, topic, ranges, scorers, gate, settings.scoring.batch_max_size, stop)
     finally:
         reader.close()

@@ -5,7 +5,7 @@ only from those would leave each of N processes with about 1/N of the co-occurre
 answer measurably worse than one (bench/scaleout.py: docs/benchmarks.md, "Scale-out"). So beside the
 answering consumer, each scoring stage keeps a *learning reader*: a consumer outside every group
 (`assign`, never commits) that reads the partitions this process does not answer and feeds them to the
-same once-only `Learner` (ledger: state/learned.py). Partitions this process answers are learned on the
+same once-only `LedgerGate` (ledger: state/learned.py). Partitions this process answers are learned on the
 answering path, right after their batch is answered, as before: no answer ever sees the click it is
 judged on.
 
@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.stream.clients.gaps import GapGuard
-from streamrec.stream.learning.learner import Learner, source_name
+from streamrec.stream.learning.ledger_gate import LedgerGate, source_name
 from streamrec.stream.kafka import build_consumer, consumer_config, reader_group
 from streamrec.stream.topics import ScoringRequest
 
@@ -70,9 +70,9 @@ def decode_requests(messages: Iterable[Message]) -> tuple[list[ScoringRequest], 
 class WholeStreamReader:
     """The learning reader of one scoring stage: learns the partitions the stage does not answer."""
 
-    def __init__(self, settings: Settings, topic: str, learner: Learner) -> None:
+    def __init__(self, settings: Settings, topic: str, gate: LedgerGate) -> None:
         self.topic = topic
-        self._learner = learner
+        self._gate = gate
         self._batch = settings.scoring.batch_max_size
         self._settings = settings
         self.position: dict[int, int] = {}
@@ -110,7 +110,7 @@ class WholeStreamReader:
         committed = {tp.partition: tp.offset for tp in self._group.committed(
             [TopicPartition(self.topic, p) for p in self.partitions], timeout=_METADATA_TIMEOUT_S)}
         for partition in self.partitions:
-            marks = [self._learner.ledger(s).watermark(source_name(self.topic, partition)) for s in scorers]
+            marks = [self._gate.ledger(s).watermark(source_name(self.topic, partition)) for s in scorers]
             known = [m for m in (marks[0] if marks else None, committed.get(partition, -1)) if m is not None and m >= 0]
             if known:
                 self.position[partition] = max(known)
@@ -219,7 +219,7 @@ class WholeStreamReader:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
         requests, sources = decode_requests(admitted)
         if requests:
-            self.learned += self._learner.learn(scorers, requests, sources)
+            self.learned += self._gate.learn(scorers, requests, sources)
         for message in admitted:
             self.note(message.partition(), message.offset())
         return len(admitted)

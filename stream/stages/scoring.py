@@ -49,7 +49,7 @@ from streamrec.stream.topics import (
 )
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.learning.catch_up import catch_up, relearn
-from streamrec.stream.learning.learner import Learner
+from streamrec.stream.learning.ledger_gate import LedgerGate
 from streamrec.stream.learning.whole_stream import WholeStreamReader
 from streamrec.stream.observability.lag import lag_config
 from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
@@ -130,7 +130,7 @@ class ScoringStage:
         self._revoked: set[tuple[str, int]] = set()
         """Partitions revoked while the batch in hand was fetched: its offsets there are not ours to commit."""
         self._next_commit_at = 0.0
-        self._learner = Learner(settings.scoring.learned_event_ids_kept)
+        self._gate = LedgerGate(settings.scoring.learned_event_ids_kept)
         """Re-read and re-emitted clicks are answered again but never learned twice (stream/learning/)."""
         kafka = settings.kafka
         self._consumer = build_consumer(kafka, scoring_group(settings), {
@@ -144,7 +144,7 @@ class ScoringStage:
         """Newer published versions of a neural scorer, swapped in between two batches (stream/updates/)."""
         self._guard = GapGuard(SCORING_STAGE)
         """Offsets a fetch skipped are read again before anything past them is answered (stream/clients/gaps.py)."""
-        self._reader = WholeStreamReader(settings, self.topics.scoring_requests, self._learner) \
+        self._reader = WholeStreamReader(settings, self.topics.scoring_requests, self._gate) \
             if settings.scoring.learn_whole_stream else None
         """Learns the partitions other processes of the group answer (stream/learning/whole_stream.py)."""
         self._unpersisted = False
@@ -158,7 +158,7 @@ class ScoringStage:
         from the scoring-requests topic: stream/learning/catch_up.py), so nothing is served from less.
         """
         self._stop = stop
-        catch_up(self.settings, scoring_group(self.settings), (self.scorer, self.fallback), self._learner, stop)
+        catch_up(self.settings, scoring_group(self.settings), (self.scorer, self.fallback), self._gate, stop)
         if self._reader is not None:
             self._reader.start(scoring_group(self.settings), (self.scorer, self.fallback))
         self._consumer.subscribe([self.topics.scoring_requests], on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -205,7 +205,7 @@ class ScoringStage:
         if self._reader is not None:
             def fill(ranges: dict[int, tuple[int, int]]) -> None:
                 relearn(self.settings, scoring_group(self.settings), topic, ranges, (self.scorer, self.fallback),
-                        self._learner, self._stop)
+                        self._gate, self._stop)
                 self._unpersisted = True
 
             self._reader.rebalanced([tp.partition for tp in mine], starts, fill)
@@ -269,7 +269,7 @@ class ScoringStage:
         observe_latencies(requests, emitted_at)
         # Learn only after answering: a batch can hold clicks t and t+1 of one session, and the
         # answer to t must not have seen the pair it will be judged on (prequential honesty).
-        self._learner.learn((self.scorer, self.fallback), requests, decoded.sources)
+        self._gate.learn((self.scorer, self.fallback), requests, decoded.sources)
         outputs = []
         for request, answer, source in zip(requests, answers, decoded.sources):
             if answer is None:

@@ -1,4 +1,4 @@
-"""Learner: each scorer learns a click once, however often it is read or re-emitted."""
+"""LedgerGate: each scorer learns a click once, however often it is read or re-emitted."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from streamrec.config import load_settings
 from streamrec.models.popularity import popularity
 from streamrec.models.registry import build_sknn
-from streamrec.stream.learning.learner import Learner
+from streamrec.stream.learning.ledger_gate import LedgerGate
 from streamrec.stream.topics import ScoringRequest
 
 
 @dataclass
 class _Source:
-    """Where a request was read from (the three things the Learner asks a confluent_kafka Message)."""
+    """Where a request was read from (the three things the LedgerGate asks a confluent_kafka Message)."""
 
     partition_: int
     offset_: int
@@ -35,12 +35,12 @@ def _request(event_id: str, items: Sequence[str]) -> ScoringRequest:
 
 
 class _Counting:
-    """A scorer without a ledger of its own (the Learner keeps one in memory)."""
+    """A scorer without a ledger of its own (the LedgerGate keeps one in memory)."""
 
     name, version = "counting", "v"
 
     def __init__(self) -> None:
-        self.learned: list[str] = []  # not a LearnedLedger: the Learner must not mistake it for one
+        self.learned: list[str] = []  # not a LearnedLedger: the LedgerGate must not mistake it for one
 
     def recommend(self, queries: Sequence[object], k: int) -> list[list[tuple[str, float]]]:
         return [[] for _ in queries]
@@ -51,13 +51,13 @@ class _Counting:
 
 def test_re_reads_and_re_emissions_are_not_learned_again() -> None:
     knn, counting = build_sknn(load_settings(), persist=False), _Counting()
-    learner = Learner(ids_kept=100)
+    gate = LedgerGate(ids_kept=100)
     first = [_request("e1", ["a"]), _request("e2", ["a", "b"]), _request("e2", ["a", "b"])]  # a duplicate in one batch
-    assert learner.learn((knn, counting), first, [_Source(0, 0), _Source(0, 1), _Source(1, 0)]) == 2
+    assert gate.learn((knn, counting), first, [_Source(0, 0), _Source(0, 1), _Source(1, 0)]) == 2
     assert knn.stats.clicks == 2 and counting.learned == ["a", "b"]
     # a crash re-reads offset 1 of partition 0; the stateful stage re-emits e1 at a new offset; e3 is new
     again = [_request("x", ["a", "b"]), _request("e1", ["a"]), _request("e3", ["a", "b", "c"])]
-    assert learner.learn((knn, counting), again, [_Source(0, 1), _Source(0, 2), _Source(0, 3)]) == 1
+    assert gate.learn((knn, counting), again, [_Source(0, 1), _Source(0, 2), _Source(0, 3)]) == 1
     assert knn.stats.clicks == 3 and counting.learned == ["a", "b", "c"]
     assert knn.learned.watermark("requests:0") == 4
 
@@ -68,6 +68,6 @@ def test_a_scorer_that_fails_to_learn_does_not_mark_the_clicks() -> None:
             raise RuntimeError("no")
 
     pop, failing = popularity(), Failing()
-    learner = Learner(ids_kept=100)
-    learner.learn((failing, pop), [_request("e1", ["a"])], [_Source(0, 0)])
-    assert pop.stats.clicks == 1 and not learner.ledger(failing).seen("e1")
+    gate = LedgerGate(ids_kept=100)
+    gate.learn((failing, pop), [_request("e1", ["a"])], [_Source(0, 0)])
+    assert pop.stats.clicks == 1 and not gate.ledger(failing).seen("e1")

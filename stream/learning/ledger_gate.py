@@ -27,8 +27,8 @@ def source_name(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
 
-class Learner:
-    """Feeds each scorer the clicks of a batch its statistics have not learned yet."""
+class LedgerGate:
+    """The once-only gate before `observe`: feeds each scorer the clicks of a batch its ledger has not seen yet."""
 
     def __init__(self, ids_kept: int) -> None:
         self._ids_kept = ids_kept
