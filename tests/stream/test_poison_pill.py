@@ -16,11 +16,12 @@ from collections.abc import Callable
 import orjson
 import pytest
 from confluent_kafka import Producer
+from test_engines import ENGINES
+from traffic_helpers import make_stream, produce, wait_event_ids
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.topics import DeadLetter, Topics
-from test_engines import ENGINES, make_stream, produce, wait_event_ids
 
 PILL_BYTES = 800_000
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
-from test_engines import make_stream, wait_event_ids
+from traffic_helpers import make_stream, wait_event_ids
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
