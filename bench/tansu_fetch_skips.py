@@ -1,6 +1,6 @@
 """Reproduces the embedded broker's skipped records: one-record batches plus short fetch waits.
 
-Runs `--runs` short replays (the synthetic log of tests/stream/test_replay.py, a worker and a
+Runs `--runs` short replays (the synthetic log of tests/stream/harness/test_replay.py, a worker and a
 shadow popularity scorer per run) on one embedded Tansu broker with the given
 `kafka.single_record_batches` and `kafka.fetch_wait_max_ms`, and counts the answers the
 replay never received. Read back from the broker after such a run, the missing answers were

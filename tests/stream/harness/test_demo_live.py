@@ -22,11 +22,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_demo import LEAK_MARK, REPO_ROOT, _processes_marked
 
 from streamrec.stream.broker import free_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_demo import LEAK_MARK, REPO_ROOT, _processes_marked  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from streamrec.models.serving import NeuralScorer
 from streamrec.models.train import train_checkpoint
 from streamrec.stream.harness.demo import DEMO_SHADOW_SCORERS, shadow_settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models"))
 from _toy_split import toy_split  # noqa: E402
 
 

@@ -1,5 +1,5 @@
 """`streamrec demo --exit` end to end on a small events CSV: the neural model, its frozen twin and the kNN judged on
-the same clicks, a sane report, and no process left behind (the run left up until Ctrl-C: harness/test_demo_live.py)."""
+the same clicks, a sane report, and no process left behind (the run left up until Ctrl-C: test_demo_live.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 LEAK_MARK = "STREAMREC_DEMO_TEST_MARK"
 
 
@@ -50,7 +50,7 @@ def _processes_marked(mark: str) -> list[int]:
 def test_demo_serving_a_checkpoint_reports_every_scorer_and_leaves_no_process(tmp_path: Path) -> None:
     """`STREAMREC_SCORING__CHECKPOINT_PATH=... streamrec demo --exit`: the checkpoint, its frozen twin and the kNN
     shadow answer every click (the shadow used to die on the primary's LOCK); the demo that trains its own
-    starting model is harness/test_demo_live.py."""
+    starting model is test_demo_live.py."""
     events = tmp_path / "events.csv"
     clicks = _write_events_csv(events)
     checkpoint = train_checkpoint("grainrec-contextgnn", split_for("events-csv", events, "loo"), device="cpu", dim=8,
