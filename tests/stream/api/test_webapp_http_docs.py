@@ -6,7 +6,7 @@ port instead of 8000); every `$ curl` line then runs through bash exactly as wri
 `localhost:8000` pointed at that port, and its answer must carry the documented fields: the
 POSTs their click's `event_id` and the topic, the GET (polled: the answer is asynchronous, as
 the page says) the answer to the last posted click, for the documented session and scorer.
-The Kafka examples of the same page have their own test (tests/stream/test_webapp_docs.py).
+The Kafka examples of the same page have their own test (tests/stream/clients/test_webapp_docs.py).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from ops_helpers import wait_until
 
 from streamrec.config import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DOC = REPO_ROOT / "docs" / "webapp.md"
 DOC_ADDRESS = "127.0.0.1:9092"
 

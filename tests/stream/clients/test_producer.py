@@ -21,7 +21,7 @@ from streamrec.stream.clients.producer import ClickProducer, produce_lines
 from streamrec.stream.topics import ClickEvent, Recommendation, ScoredItem, Topics
 from streamrec.stream.validate import ClickValidator
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TailFactory = Callable[[Settings, str], Any]
 """conftest's `tail_topic` fixture: opens a TopicTail (records of a topic, `wait_for(done)`)."""
 
