@@ -17,7 +17,7 @@ from quixstreams.state.exceptions import InvalidStoreChangelogOffset
 from streamrec.config import load_settings
 from streamrec.stream.observability.stage_errors import explain_stage_error
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_invalid_changelog_offset_is_explained_with_the_fix(tmp_path: Path) -> None:
