@@ -8,14 +8,14 @@ TORCH_PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.streamrec-installed
 
-.PHONY: setup demo test bench bench-continual bench-overload clean
+.PHONY: setup demo test lint bench bench-continual bench-overload clean
 
 $(STAMP): pyproject.toml setup.py Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	$(PY) -m pip install --quiet -e '.[embedded,test]'
+	$(PY) -m pip install --quiet -e '.[embedded,test,lint]'
 	@# The dashboard test drives Debian's chromium (no browser download); best effort, as root only.
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
@@ -29,6 +29,20 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# ruff on everything, mypy on the package (settings in pyproject.toml). mypy cannot follow setup.py's
+# folder mapping, so the package is laid out as installed, as links under build/mypy (its mypy_path),
+# and the links in its messages are mapped back to the files.
+LINT_PATHS := streamrec stream state models config tests bench setup.py
+MYPY_TREE := build/mypy
+lint: setup
+	$(VENV)/bin/ruff check --no-cache $(LINT_PATHS)
+	@rm -rf $(MYPY_TREE) && mkdir -p $(MYPY_TREE)/streamrec
+	@for f in streamrec/*.py; do ln -s "$(CURDIR)/$$f" $(MYPY_TREE)/streamrec/; done
+	@for d in stream state models config; do ln -s "$(CURDIR)/$$d" $(MYPY_TREE)/streamrec/$$d; done
+	@$(VENV)/bin/mypy --cache-dir build/mypy-cache > $(MYPY_TREE)/report.txt; status=$$?; \
+	  sed -e 's#^$(MYPY_TREE)/streamrec/\(stream\|state\|models\|config\)/#\1/#' \
+	      -e 's#^$(MYPY_TREE)/streamrec/#streamrec/#' $(MYPY_TREE)/report.txt; exit $$status
 
 bench: setup
 	$(PY) bench/stateful_stage.py --processes 2
