@@ -5,7 +5,8 @@ the scoring statistics with their per-partition learned offsets) is a cache of o
 at another cluster with the same topic names (a new broker, an emptied one, a restored backup), those offsets
 name other records. Quix noticed only when the stored offset was past the new changelog's end
 (`InvalidStoreChangelogOffset`); when the new changelog was longer it resumed from the old state silently
-(tests/stream/test_stale_state.py reproduces it: a session on the new cluster came out with the old one's clicks).
+(tests/stream/stages/test_stale_state.py reproduces it: a session on the new cluster came out with the old
+one's clicks).
 
 So every cluster carries a *deployment id*: the first record of the compacted topic `<prefix>streamrec.deployment`
 (a random id the first worker writes; concurrent first starts all adopt the first record), and every state

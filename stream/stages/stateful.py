@@ -81,7 +81,7 @@ def encode_scoring_request(
     """The `ScoringRequest` JSON for `click`, from the session cut at that click (a redelivery may come late).
 
     Written with orjson from the state's own lists: building and dumping the pydantic model costs
-    several times more per click. tests/stream/test_stateful.py checks it parses as a ScoringRequest.
+    several times more per click. tests/stream/stages/test_stateful.py checks it parses as a ScoringRequest.
     A request over `max_bytes` (long history of long ids) loses its oldest history items, then its
     oldest session clicks, until it fits: the producer would refuse it, and stop the stage, otherwise.
     """

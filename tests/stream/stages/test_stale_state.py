@@ -26,7 +26,7 @@ from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.topics import ScoringRequest, Topics
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def send(settings: Settings, session: str, items: list[str], tag: str) -> None:
