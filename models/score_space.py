@@ -12,7 +12,7 @@ against this small interface, they are computed either
 Both accumulate the same contributions in the same order (index_put_ with accumulate), and
 every feature is 0 off the support, so the row maxima and counts the head normalises with
 are the same: a candidate's features equal the dense features at that item
-(tests/models/candidates/test_rerank.py).
+(tests/models/candidates/test_candidate_rerank.py).
 """
 
 from __future__ import annotations
