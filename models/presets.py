@@ -140,7 +140,8 @@ ENCODERS: tuple[str, ...] = ("graph", "attention")
 
 RECIPE_FIELDS: frozenset[str] = frozenset({
     "lr", "weight_decay", "batch_size", "max_epochs", "patience", "lr_decay_every", "lr_decay", "sampled_negatives",
-    "max_train_seconds", "select_metric", "embedding_dropout",
+    "max_train_seconds", "select_metric", "embedding_dropout", "hidden_dropout", "sequence_epochs",
+    "sequence_train_seconds",
 })
 """ModelConfig fields of the training recipe: they may differ between versions of one model (a hot swap
 checks only the others, stream/updates/verify.py); every other field is architecture."""
