@@ -44,8 +44,12 @@ class Checkpoint:
     last-seen times, counters); plain types and tensors, not part of the content hash."""
 
     @classmethod
-    def from_model(cls, preset: str, model: SessionRecommender, vocab: ItemVocabulary, metrics: dict[str, Any]) -> Checkpoint:
-        state = {name: v.detach().cpu().clone() if isinstance(v, Tensor) else v for name, v in model.state_dict().items()}
+    def from_model(
+        cls, preset: str, model: SessionRecommender, vocab: ItemVocabulary, metrics: dict[str, Any]
+    ) -> Checkpoint:
+        state = {
+            name: v.detach().cpu().clone() if isinstance(v, Tensor) else v for name, v in model.state_dict().items()
+        }
         return cls(preset=preset, config=model.config, vocab=vocab, state_dict=state, metrics=metrics)
 
     @property
@@ -161,7 +165,7 @@ def _read_payload(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(f"{path}: not a {FORMAT} file (it holds Python objects a checkpoint never has)") from None
-    except Exception as exc:  # torch reports a cut or damaged archive as RuntimeError, EOFError, ...
+    except Exception as exc:  # noqa: BLE001 - torch reports a cut or damaged archive as RuntimeError, EOFError, ...
         raise CheckpointError(f"{path}: truncated or damaged checkpoint file ({path.stat().st_size:,} bytes; "
                               f"torch: {_one_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

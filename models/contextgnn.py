@@ -57,7 +57,8 @@ def cooccurrence_neighbours(
     Pairs (a_t, a_{t+d}) for d <= knn.window count 1/d forward and knn.backward_weight/d backward (the next
     click matters most); with "cosine" the sum is divided by sqrt(freq(a) * freq(b)) so popular
     items do not become everyone's neighbour (and re-clicks a -> a are dropped), with "row" by
-    the row's total (P(b | a), re-clicks kept: exactly the SKNN baseline's rows). Missing neighbours are PAD_INDEX with weight 0.
+    the row's total (P(b | a), re-clicks kept: exactly the SKNN baseline's rows). Missing neighbours are PAD_INDEX with
+    weight 0.
     """
     window, k = knn.window, knn.max_neighbours
     flat = np.fromiter((i for s in sequences for i in s), dtype=np.int64)
@@ -82,7 +83,9 @@ def cooccurrence_neighbours(
     return _top_k_per_row(row, col, total, num_items, k)
 
 
-def _top_k_per_row(row: np.ndarray, col: np.ndarray, weight: np.ndarray, num_rows: int, k: int) -> tuple[Tensor, Tensor]:
+def _top_k_per_row(
+    row: np.ndarray, col: np.ndarray, weight: np.ndarray, num_rows: int, k: int
+) -> tuple[Tensor, Tensor]:
     order = np.lexsort((-weight, row))
     row, col, weight = row[order], col[order], weight[order]
     starts = np.searchsorted(row, row, side="left")
@@ -104,10 +107,13 @@ def session_neighbours(sequences: Sequence[Sequence[int]], num_items: int, k: in
     this one sees the whole session, the evidence the item-based session kNN uses.
     """
     sets = [np.unique(np.asarray(s, dtype=np.int64)) for s in sequences if len(s) > 0]
-    sessions = np.bincount(np.concatenate(sets), minlength=num_items).astype(np.float64) if sets else np.zeros(num_items)
+    sessions = (
+        np.bincount(np.concatenate(sets), minlength=num_items).astype(np.float64) if sets else np.zeros(num_items)
+    )
     pairs = [x for x in sets if x.size > 1]
     if not pairs:
-        return _top_k_per_row(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), num_items, k) + (torch.from_numpy(sessions.astype(np.float32)),)
+        empty = _top_k_per_row(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), num_items, k)
+        return empty + (torch.from_numpy(sessions.astype(np.float32)),)
     src = np.concatenate([np.repeat(x, x.size) for x in pairs])
     dst = np.concatenate([np.tile(x, x.size) for x in pairs])
     keep = src != dst
@@ -127,10 +133,20 @@ class ContextGNNHead(nn.Module):
     FEATURES = 6  # bias, cosine co-occurrence, repeat recency, node pair score, knn, log knn
     SESSION_STATS = 3  # log(1 + clicks), log(1 + local items), log(raw kNN maximum): how much local evidence there is
 
+    neighbour_index: Tensor  # buffers, registered in __init__ (the session ones only with a session table)
+    neighbour_weight: Tensor
+    knn_index: Tensor
+    knn_weight: Tensor
+    idf_weight: Tensor
+    session_index: Tensor
+    session_weight: Tensor
+    session_count: Tensor
+
     def __init__(self, dim: int, num_items: int, recency_decay: float, scale: float, knn: KnnParams,
                  session_table: bool = False) -> None:
         """`knn`: the baseline's parameters (ModelConfig.knn), reproduced by the kNN feature and used for both
-        windowed tables; `session_table`: also the session co-occurrence table and its feature (ModelConfig.session_cooccurrence)."""
+        windowed tables; `session_table`: also the session co-occurrence table and its feature
+        (ModelConfig.session_cooccurrence)."""
         super().__init__()
         neighbours = knn.max_neighbours
         self.register_buffer("neighbour_index", torch.zeros(num_items, neighbours, dtype=torch.long))
@@ -149,12 +165,13 @@ class ContextGNNHead(nn.Module):
         self.recency_decay = recency_decay
         self.knn = knn
         outputs = self.FEATURES + 1 + int(session_table)  # + log weight of the two-tower score [+ session feature]
-        self.fusion = nn.Sequential(nn.Linear(dim + self.SESSION_STATS, dim), nn.ReLU(), nn.Linear(dim, outputs))
-        nn.init.zeros_(self.fusion[-1].weight)
+        hidden, fused = nn.Linear(dim + self.SESSION_STATS, dim), nn.Linear(dim, outputs)
+        self.fusion = nn.Sequential(hidden, nn.ReLU(), fused)
+        nn.init.zeros_(fused.weight)
         with torch.no_grad():  # start as a blend of the two-tower model and the kNN baseline
             bias = torch.zeros(outputs)
             bias[4] = scale / 2
-            self.fusion[-1].bias.copy_(bias)
+            fused.bias.copy_(bias)
 
     def set_neighbours(self, cosine: tuple[Tensor, Tensor], row: tuple[Tensor, Tensor], item_counts: Tensor,
                        session: tuple[Tensor, Tensor, Tensor] | None = None) -> None:
@@ -176,7 +193,7 @@ class ContextGNNHead(nn.Module):
         served = (self.neighbour_index, self.neighbour_weight, self.knn_index, self.knn_weight)
         return served + (self.session_index, self.session_weight) if self.session_table else served
 
-    def set_fold_tables(self, folds: Sequence[Sequence[tuple[Tensor, ...]]]) -> None:
+    def set_fold_tables(self, folds: Sequence[Sequence[tuple[Tensor, ...] | None]]) -> None:
         """Tables built without each training fold's sequences: fold f's examples read table f.
 
         Stacking (Wolpert 1992): a table built from all training sequences contains every
@@ -187,11 +204,13 @@ class ContextGNNHead(nn.Module):
         width = len(self.tables())  # (index, weight) of each table this head reads
         tables = [tuple(t.to(device) for table in fold if table is not None for t in table[:2]) for fold in folds]
         if any(len(fold) < width for fold in tables):
-            raise ValueError(f"each fold needs the {width // 2} tables this head reads (session table: {self.session_table})")
+            raise ValueError(f"each fold needs the {width // 2} tables this head reads (session table: "
+                             f"{self.session_table})")
         self.fold_tables = [fold[:width] for fold in tables]
 
     def forward(
-        self, session: Tensor, two_tower: Tensor, graphs: Batch, nodes: Tensor, candidates: Tensor | None = None, fold: int | None = None
+        self, session: Tensor, two_tower: Tensor, graphs: Batch, nodes: Tensor, candidates: Tensor | None = None,
+        fold: int | None = None,
     ) -> Tensor:
         """session [B, d], two_tower [B, V] (or [B, C] with candidates [B, C]), nodes [N, d] -> logits like two_tower.
 
@@ -204,7 +223,9 @@ class ContextGNNHead(nn.Module):
         evidence, recency, node_pair, lengths = self._pair_features(session, graphs, nodes, tables[0], tables[1], space)
         distinct_age = self._distinct_age(graphs)
         knn, knn_max = self._knn_scores(session, graphs, tables[2], tables[3], space, distinct_age)
-        together = self._session_scores(graphs, tables[4], tables[5], space, distinct_age) if self.session_table else None
+        together = (
+            self._session_scores(graphs, tables[4], tables[5], space, distinct_age) if self.session_table else None
+        )
         seen = (evidence > 0) | (recency > 0) | (knn > 0)
         if together is not None:
             seen = seen | (together > 0)
@@ -232,7 +253,9 @@ class ContextGNNHead(nn.Module):
             rows.append(self.session_index[items])
         return torch.cat(rows, dim=1)
 
-    def _space(self, session: Tensor, graphs: Batch, tables: tuple[Tensor, ...], candidates: Tensor | None) -> ScoreSpace:
+    def _space(
+        self, session: Tensor, graphs: Batch, tables: tuple[Tensor, ...], candidates: Tensor | None
+    ) -> ScoreSpace:
         """Dense [B, V] features, or (with candidates) features on their support only (models/score_space.py)."""
         batch_size, num_items = session.size(0), tables[0].size(0)
         if candidates is None:
@@ -251,12 +274,15 @@ class ContextGNNHead(nn.Module):
         position = torch.arange(num_clicks, device=device)
         last_click = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
         last_click = last_click.scatter_reduce(0, graphs.click_node, position, reduce="amax")
-        order = torch.argsort(graphs.batch * (num_clicks + 1) + (num_clicks - last_click))  # per graph, most recent first
+        # per graph, most recent first
+        order = torch.argsort(graphs.batch * (num_clicks + 1) + (num_clicks - last_click))
         distinct_age = torch.empty_like(order)
         distinct_age[order] = torch.arange(num_nodes, device=device) - graphs.ptr[graphs.batch[order]]
         return distinct_age
 
-    def _session_scores(self, graphs: Batch, index: Tensor, weight: Tensor, space: ScoreSpace, distinct_age: Tensor) -> Tensor:
+    def _session_scores(
+        self, graphs: Batch, index: Tensor, weight: Tensor, space: ScoreSpace, distinct_age: Tensor
+    ) -> Tensor:
         """together[b, v] = sum_j decay^j S(u_j, v) / max_v(.): the session table's evidence, u_j the j-th most
         recent distinct item, decay = recency_decay, S the cosine over sessions (session_neighbours)."""
         decay = self.recency_decay ** distinct_age.to(weight.dtype)  # [N]
@@ -285,7 +311,8 @@ class ContextGNNHead(nn.Module):
         return scores / space.per_row(top.clamp_min(1e-12)), top
 
     def _pair_features(
-        self, session: Tensor, graphs: Batch, nodes: Tensor, neighbour_index: Tensor, neighbour_weight: Tensor, space: ScoreSpace | None = None
+        self, session: Tensor, graphs: Batch, nodes: Tensor, neighbour_index: Tensor, neighbour_weight: Tensor,
+        space: ScoreSpace | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Evidence, recency and node-pair features (in `space`, default dense [B, V]), and session lengths [B]."""
         space = space or DenseSpace(session.size(0), neighbour_index.size(0), session)
@@ -298,7 +325,9 @@ class ContextGNNHead(nn.Module):
         recency = space.sum(click_graph, clicks, weight)
         neighbour = neighbour_index[clicks]  # [T, K]
         contribution = neighbour_weight[clicks] * weight.unsqueeze(-1)
-        evidence = space.without_padding(space.sum(click_graph.unsqueeze(-1).expand_as(neighbour), neighbour, contribution))
+        evidence = space.without_padding(
+            space.sum(click_graph.unsqueeze(-1).expand_as(neighbour), neighbour, contribution)
+        )
         evidence = evidence / space.per_row(space.row_max(evidence).clamp_min(1e-12))
         node_pair = space.assign(graphs.batch, graphs.x, (session[graphs.batch] * nodes).sum(-1))
         return evidence, recency, node_pair, lengths.to(session.dtype)

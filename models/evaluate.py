@@ -17,6 +17,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ class ModelResult:
         }
 
 
-def paired_results(results: Sequence[ModelResult], metrics: Sequence[str] = EVALUATE_PAIRED_METRICS) -> list[PairedDifference]:
+def paired_results(
+    results: Sequence[ModelResult], metrics: Sequence[str] = EVALUATE_PAIRED_METRICS
+) -> list[PairedDifference]:
     """Every pair of evaluated models (in the order given) on `metrics`, with 95% intervals over sessions or users."""
     return paired_differences({result.model: result.tally for result in results}, metrics)
 
@@ -85,7 +88,7 @@ def evaluate(
             bar.update(training, total=1, completed=1)
             task = bar.add_task(f"ranking {name}", total=len(split.test))
             metrics, rank_seconds = rank_examples(
-                scorer, split.test, settings.scoring.batch_max_size, lambda n: bar.advance(task, n)
+                scorer, split.test, settings.scoring.batch_max_size, partial(bar.advance, task)
             )
             results.append(
                 ModelResult(
@@ -154,7 +157,9 @@ def rank_examples(
         seconds += time.perf_counter() - began
         for index, (example, ranked) in enumerate(zip(batch, ranked_lists), start=start):
             group = example.group if example.group is not None else index
-            metrics.add([item for item, _ in ranked], example.target, [score for _, score in ranked], key=index, group=group)
+            metrics.add(
+                [item for item, _ in ranked], example.target, [score for _, score in ranked], key=index, group=group
+            )
         advance(len(batch))
     return metrics, seconds
 

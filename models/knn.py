@@ -30,8 +30,8 @@ users and short sessions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import itertools
+from collections.abc import Sequence
 from operator import itemgetter
 
 import numpy as np
@@ -111,7 +111,9 @@ class SessionKNN(StatisticsScorer):
         scores = np.fromiter(votes.values(), dtype=np.float64, count=len(items))
         if self.idf > 0:
             popularity = self.stats.popularities.get
-            counts = np.fromiter(map(popularity, items, itertools.repeat(0.0, len(items))), dtype=np.float64, count=len(items))
+            counts = np.fromiter(
+                map(popularity, items, itertools.repeat(0.0, len(items))), dtype=np.float64, count=len(items)
+            )
             scores *= np.maximum(counts, 1e-12) ** -self.idf
         return items, scores
 
@@ -126,7 +128,8 @@ class SessionKNN(StatisticsScorer):
         items, scores = self._scored(votes)
         if len(items) > k:
             kth = np.partition(scores, len(items) - k)[len(items) - k]
-            chosen = np.flatnonzero(scores >= kth).tolist()  # ties at the k-th score are all kept, then cut
+            # ties at the k-th score are all kept, then cut
+            chosen: Sequence[int] = np.flatnonzero(scores >= kth).tolist()
         else:
             chosen = range(len(items))
         ranked = sorted(((items[i], float(scores[i])) for i in chosen), key=_SCORE_THEN_ITEM, reverse=True)

@@ -16,7 +16,8 @@ from streamrec.state.cooccurrence import CooccurrencePolicy, CooccurrenceStats
 
 
 class Popularity(StatisticsScorer):
-    """Top-k most clicked items, minus each query's exclusions; learns online via `observe` (models/statistics_scorer.py).
+    """Top-k most clicked items, minus each query's exclusions; learns online via `observe`
+    (models/statistics_scorer.py).
 
     Its `version` is `pop-c<clicks counted>`: which counts answered.
     """
@@ -33,7 +34,9 @@ class Popularity(StatisticsScorer):
         return ranked
 
 
-def popularity(policy: CooccurrencePolicy | None = None, path: Path | None = None, **stats_kwargs: object) -> Popularity:
+def popularity(
+    policy: CooccurrencePolicy | None = None, path: Path | None = None, **stats_kwargs: object
+) -> Popularity:
     """A Popularity scorer with fresh (or, given `path`, persisted) counts; `policy` (window 0) sets its decay
     (`KnnParams.popularity_policy`: the kNN's half-life); the default counts without decay."""
     policy = policy or CooccurrencePolicy(window=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +25,8 @@ from streamrec.models.sequence_encoder import SelfAttentiveEncoder
 from streamrec.models.session_encoder import SessionEncoder
 from streamrec.state.vocab import PAD_INDEX
 
+if TYPE_CHECKING:
+    from streamrec.models.memory import LongTermMemory
 
 Context = tuple[Sequence[int], Sequence[int]]
 """(session item indices, history item indices), oldest first; the session is non-empty."""
@@ -49,15 +51,22 @@ class ModelInput:
 class SessionRecommender(nn.Module):
     """Scores the catalogue (or given candidates) for a batch of session contexts."""
 
+    item_counts: Tensor  # buffers, registered in __init__
+    rankable: Tensor
+
     def __init__(self, config: ModelConfig, num_items: int) -> None:
         super().__init__()
         self.config = config
         self.encoder: SessionEncoder | SelfAttentiveEncoder = (
-            SelfAttentiveEncoder(config, num_items) if config.encoder == "attention" else SessionEncoder(config, num_items)
+            SelfAttentiveEncoder(config, num_items)
+            if config.encoder == "attention"
+            else SessionEncoder(config, num_items)
         )
         self.memory = _long_term_memory(config) if config.memory else None
         if config.contextgnn and config.knn is None:
-            raise ValueError("the ContextGNN head needs ModelConfig.knn (train_checkpoint fills it from scoring.sknn_*)")
+            raise ValueError(
+                "the ContextGNN head needs ModelConfig.knn (train_checkpoint fills it from scoring.sknn_*)"
+            )
         self.head = (
             ContextGNNHead(config.dim, num_items, config.recency_decay, config.scale, config.knn,
                            session_table=config.session_cooccurrence)
@@ -95,7 +104,8 @@ class SessionRecommender(nn.Module):
         else:
             logits = torch.einsum("bd,bcd->bc", scaled, self.encoder.item_vectors(candidates))
         if self.head is not None:
-            logits = self.head(session, logits, inputs.graphs, nodes, candidates, inputs.fold if self.training else None)
+            fold = inputs.fold if self.training else None
+            logits = self.head(session, logits, inputs.graphs, nodes, candidates, fold)
         return logits
 
     def encode(self, contexts: Sequence[Context]) -> ModelInput:
@@ -126,12 +136,15 @@ class SessionRecommender(nn.Module):
         return logits
 
 
-def _long_term_memory(config: ModelConfig) -> nn.Module:
+def _long_term_memory(config: ModelConfig) -> LongTermMemory:
     """GLAD's LongTermMemory (written in parallel as streamrec.models.memory)."""
     try:
         from streamrec.models.memory import LongTermMemory
     except ImportError as exc:  # the preset asks for a component this install lacks
-        raise RuntimeError("preset needs streamrec.models.memory (GLAD long-term memory), which is not available") from exc
+        raise RuntimeError(
+            "preset needs streamrec.models.memory (GLAD long-term memory), which is not available"
+        ) from exc
     return LongTermMemory(
-        config.dim, config.chunk_size, heads=config.heads, use_clusters=config.clusters, target_attentive=config.target_attentive
+        config.dim, config.chunk_size, heads=config.heads, use_clusters=config.clusters,
+        target_attentive=config.target_attentive,
     )

@@ -84,10 +84,9 @@ def build_scorer(settings: Settings, *, persist: bool = True) -> Scorer:
     """
     checkpoint = _checkpoint(settings)
     if checkpoint is not None:
-        from streamrec.models.serving import load_checkpoint_scorer
-
         from streamrec.models.candidates import CandidateConfig
         from streamrec.models.checkpoint import Checkpoint
+        from streamrec.models.serving import load_checkpoint_scorer
 
         loaded = Checkpoint.load(checkpoint)
         fallback = build_sknn(settings, persist, serving_knn_params(settings, loaded.config.knn))

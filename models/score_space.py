@@ -117,7 +117,8 @@ class SparseSpace:
         return torch.searchsorted(self.keys, rows * self.num_items + items)
 
     def sum(self, rows: Tensor, items: Tensor, values: Tensor) -> Tensor:
-        return self.like.new_zeros(self.keys.numel()).index_put_((self._positions(rows, items),), values, accumulate=True)
+        zeros = self.like.new_zeros(self.keys.numel())
+        return zeros.index_put_((self._positions(rows, items),), values, accumulate=True)
 
     def assign(self, rows: Tensor, items: Tensor, values: Tensor) -> Tensor:
         feature = self.like.new_zeros(self.keys.numel())

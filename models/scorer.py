@@ -133,7 +133,8 @@ def close_scorer(scorer: Scorer) -> None:
 
 
 def persist_scorer(scorer: Scorer) -> None:
-    """Make what a scorer learned durable if it is `Persistent` (frozen models and in-memory statistics need nothing)."""
+    """Make what a scorer learned durable if it is `Persistent` (frozen models and in-memory statistics need
+    nothing)."""
     if isinstance(scorer, Persistent):
         scorer.persist()
 

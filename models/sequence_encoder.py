@@ -53,7 +53,9 @@ class SelfAttentiveEncoder(nn.Module):
         self.distance_bias = nn.Parameter(torch.zeros(config.heads, config.window))
         """B[h, i - j]: what head h adds to the attention of click i on the click i - j clicks before it."""
         self.dropout = nn.Dropout(config.embedding_dropout)
-        self.blocks = nn.ModuleList(_Block(config.dim, config.heads, config.hidden_dropout) for _ in range(config.layers))
+        self.blocks = nn.ModuleList(
+            _Block(config.dim, config.heads, config.hidden_dropout) for _ in range(config.layers)
+        )
         self.norm = nn.LayerNorm(config.dim)
 
     def encode_sequences(self, clicks: Tensor) -> Tensor:

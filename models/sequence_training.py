@@ -102,7 +102,9 @@ def train_sequences(
         console.print(f"sequence epoch {epoch}: valid {config.select_metric}={score:.4f} "
                       f"({time.monotonic() - started:.0f}s)")
         if score > best_score:
-            best_score, best_metrics, best_state, stale = score, {**metrics, "sequence_epoch": epoch}, _snapshot(model), 0
+            best_score, best_metrics, best_state, stale = (
+                score, {**metrics, "sequence_epoch": epoch}, _snapshot(model), 0
+            )
         else:
             stale += 1
         if stale >= config.patience or out_of_time:

@@ -87,7 +87,8 @@ class NeuralScorer:
         """
         if index.num_items != self.model.num_items or index.dim != self.model.config.dim:
             raise CandidateIndexError(
-                f"candidate index of {index.num_items} items x {index.dim} does not fit the model ({self.model.num_items} x {self.model.config.dim})"
+                f"candidate index of {index.num_items} items x {index.dim} does not fit the model "
+                f"({self.model.num_items} x {self.model.config.dim})"
             )
         if index.config.hnsw_ef_search != self.candidates.hnsw_ef_search:
             index.set_ef_search(self.candidates.hnsw_ef_search)  # before it is visible to `_rank`: no query races this
@@ -95,7 +96,8 @@ class NeuralScorer:
 
     def _build_index(self) -> CandidateIndex:
         index = CandidateIndex.build(self.model, self.candidates, self._version, threads=torch.get_num_threads())
-        log.info("built the candidate index of %s (%d items) in %.1f s", self._version, len(self.vocab) - 1, index.build_seconds)
+        log.info("built the candidate index of %s (%d items) in %.1f s", self._version, len(self.vocab) - 1,
+                 index.build_seconds)
         return index
 
     @property
@@ -107,7 +109,8 @@ class NeuralScorer:
         self.tables = ServingTables(self.model, self.vocab, row_entries_cap, buffer_clicks)
 
     def observe(self, sessions: Sequence[Sequence[str]]) -> None:
-        """The network is frozen between checkpoints; the fallback keeps learning online (and the tables, see `observe_at`)."""
+        """The network is frozen between checkpoints; the fallback keeps learning online (and the tables, see
+        `observe_at`)."""
         self.observe_at(sessions, [None] * len(sessions))
 
     def observe_at(self, sessions: Sequence[Sequence[str]], positions: Sequence[tuple[int, int] | None]) -> None:
@@ -220,4 +223,5 @@ def load_checkpoint_scorer(
             index = CandidateIndex.load(sidecar_path(Path(path)), model_version=loaded.version)
         except CandidateIndexError as exc:
             log.warning("%s; building the candidate index now", exc)
-    return NeuralScorer(loaded, device=device, fallback=fallback, fallback_max_length=fallback_max_length, candidates=candidates, index=index)
+    return NeuralScorer(loaded, device=device, fallback=fallback, fallback_max_length=fallback_max_length,
+                        candidates=candidates, index=index)

@@ -33,7 +33,8 @@ class SessionEncoder(nn.Module):
         self.dropout = nn.Dropout(config.embedding_dropout)
         self.gnn = nn.ModuleList(BidirectionalGGNN(config.dim, config.gnn_steps) for _ in range(config.layers))
         self.attention = nn.ModuleList(
-            GraphSelfAttention(config.dim, config.heads, config.embedding_dropout) for _ in range(config.layers if config.attention else 0)
+            GraphSelfAttention(config.dim, config.heads, config.embedding_dropout)
+            for _ in range(config.layers if config.attention else 0)
         )
         self.readout = LocalGlobalReadout(config.dim)
 

@@ -65,13 +65,16 @@ def train_command(dataset: Path | None, fmt: str, protocol: str, model: str, out
     checkpoint = train_checkpoint(model, split, device=device)
     config = checkpoint.config
     scorer_model = checkpoint.build_model(resolve_device(device))
-    checkpoint.metrics["test"] = evaluate(scorer_model, encode_examples(checkpoint.vocab, split.test), config.batch_size * 4)
+    checkpoint.metrics["test"] = evaluate(
+        scorer_model, encode_examples(checkpoint.vocab, split.test), config.batch_size * 4
+    )
     checkpoint.save(out)
     console.print(f"wrote {out} version={checkpoint.version} metrics={checkpoint.metrics}")
 
 
 def train_checkpoint(
-    preset_name: str, split: Split, device: str = "auto", seed: int = 0, knn: KnnParams | None = None, **overrides: object
+    preset_name: str, split: Split, device: str = "auto", seed: int = 0, knn: KnnParams | None = None,
+    **overrides: object,
 ) -> Checkpoint:
     """Train a preset (optionally with overridden config fields) and return the best epoch's checkpoint.
 
@@ -128,7 +131,9 @@ def _cooccurrence_tables(config: ModelConfig, num_items: int, sequences: list[li
         cooccurrence_neighbours(sequences, num_items, config.knn, normalisation)
         for normalisation in ("cosine", "row")
     )
-    session = session_neighbours(sequences, num_items, config.knn.max_neighbours) if config.session_cooccurrence else None
+    session = (
+        session_neighbours(sequences, num_items, config.knn.max_neighbours) if config.session_cooccurrence else None
+    )
     return cosine, row, session
 
 
@@ -158,12 +163,16 @@ def _prefix_examples(
             targets.append(items[t])
             fold.append(index % folds)
     lengths = torch.tensor([min(len(session), window) for session, _ in contexts], dtype=torch.long)
-    return TrainExamples(contexts, torch.tensor(targets, dtype=torch.long), torch.tensor(fold, dtype=torch.long), folds, lengths)
+    return TrainExamples(
+        contexts, torch.tensor(targets, dtype=torch.long), torch.tensor(fold, dtype=torch.long), folds, lengths
+    )
 
 
 def encode_examples(vocab: ItemVocabulary, examples: Sequence[Example]) -> EncodedExamples:
     """Evaluation examples as indices; a context without any known click keeps its last (unknown) slot out."""
-    contexts, targets, excluded = [], [], []
+    contexts: list[Context] = []
+    targets: list[int] = []
+    excluded: list[list[int]] = []
     for example in examples:
         session = vocab.encode_known(example.session_items)
         history = vocab.encode_known(example.history_items)
@@ -189,6 +198,7 @@ def _optimise(
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.lr_decay_every, gamma=config.lr_decay)
     sampler = _NegativeSampler(model.item_counts, config.sampled_negatives) if config.sampled_negatives else None
+    best_metrics: dict[str, float]
     started, best_score, best_state, best_metrics, stale = time.monotonic(), -1.0, None, {}, 0
     if initial is not None:
         best_state, best_metrics = initial
@@ -202,7 +212,10 @@ def _optimise(
         console.print(f"epoch {epoch}: valid {_fmt(metrics)} ({time.monotonic() - started:.0f}s)")
         if score > best_score:
             best_score, best_metrics, stale = score, {**metrics, "epoch": epoch}, 0
-            best_state = {k: v.detach().clone() if isinstance(v, Tensor) else copy.deepcopy(v) for k, v in model.state_dict().items()}
+            best_state = {
+                k: v.detach().clone() if isinstance(v, Tensor) else copy.deepcopy(v)
+                for k, v in model.state_dict().items()
+            }
         else:
             stale += 1
         if stale >= config.patience or out_of_time:
@@ -224,7 +237,10 @@ def _train_epoch(
     """One pass over shuffled examples; True when the time budget ran out during it."""
     model.train()
     batches = _fold_batches(examples, config.batch_size, by_length=config.encoder == "attention")
-    columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("train", total=len(batches), rate="")
         for step, (fold, index) in enumerate(batches, start=1):
@@ -308,7 +324,8 @@ def evaluate(model: SessionRecommender, examples: EncodedExamples, batch_size: i
         contexts, targets, excluded = batch
         logits = model.rank_scores(model.encode(contexts).to(device))
         rows = torch.repeat_interleave(torch.arange(len(excluded)), torch.tensor([len(e) for e in excluded]))
-        logits[rows.to(device), torch.tensor([i for e in excluded for i in e], dtype=torch.long, device=device)] = float("-inf")
+        excluded_items = torch.tensor([i for e in excluded for i in e], dtype=torch.long, device=device)
+        logits[rows.to(device), excluded_items] = float("-inf")
         target = torch.tensor(targets, device=device)
         target_logit = logits.gather(1, target.unsqueeze(1))
         rank = (logits >= target_logit).sum(1).float()  # 1-based, ties against the target (state/ranking_metrics.py)
@@ -319,12 +336,18 @@ def evaluate(model: SessionRecommender, examples: EncodedExamples, batch_size: i
     return {**metrics.summary(), "n": float(metrics.count)}
 
 
-def _example_batches(examples: EncodedExamples, batch_size: int) -> Iterator[tuple[list[Context], list[int], list[list[int]]]]:
+def _example_batches(
+    examples: EncodedExamples, batch_size: int
+) -> Iterator[tuple[list[Context], list[int], list[list[int]]]]:
     """Batches of examples that have a context (the rest are misses, ranked inf)."""
     usable = [i for i, (session, _) in enumerate(examples.contexts) if session]
     for start in range(0, len(usable), batch_size):
         chunk = usable[start : start + batch_size]
-        yield [examples.contexts[i] for i in chunk], [examples.targets[i] for i in chunk], [examples.excluded[i] for i in chunk]
+        yield (
+            [examples.contexts[i] for i in chunk],
+            [examples.targets[i] for i in chunk],
+            [examples.excluded[i] for i in chunk],
+        )
 
 
 def _fmt(metrics: dict[str, float]) -> str:

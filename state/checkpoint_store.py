@@ -124,7 +124,8 @@ class CheckpointStore:
         """Delete versions older than the newest `keep` (manifest first, so no manifest points at nothing)."""
         for sequence in self.sequences()[: -self.keep]:
             self._manifest_of(sequence).unlink(missing_ok=True)
-            for path in self.folder.glob(f"v{sequence:06d}{CHECKPOINT_SUFFIX}*"):  # the file and its sidecars (an index)
+            # the file and its sidecars (an index)
+            for path in self.folder.glob(f"v{sequence:06d}{CHECKPOINT_SUFFIX}*"):
                 path.unlink(missing_ok=True)
         for stray in self.folder.glob("*.partial"):
             stray.unlink(missing_ok=True)

@@ -35,6 +35,7 @@ import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 from streamrec.state.learned import LearnedLedger
+from streamrec.state.rocks import raw_items
 
 _ROW = b"n\x00"
 _POP = b"p\x00"
@@ -65,7 +66,8 @@ class CooccurrenceStats:
     """Popularity and capped, time-decayed neighbour rows; optionally persisted in RocksDB."""
 
     def __init__(
-        self, policy: CooccurrencePolicy, path: Path | None = None, max_cached_rows: int = 200_000, learned_ids_kept: int = 100_000
+        self, policy: CooccurrencePolicy, path: Path | None = None, max_cached_rows: int = 200_000,
+        learned_ids_kept: int = 100_000,
     ) -> None:
         self.policy = policy
         self.clicks = 0
@@ -229,7 +231,7 @@ class CooccurrenceStats:
         self.clicks, self._log2_boost = meta["clicks"], meta["log2_boost"]
         if "rows_rescale" in meta:  # a crash interrupted a rescale: finish it before anything reads a row
             self._scale_stored_rows(meta["rows_rescale"]["factor"], after=meta["rows_rescale"]["after"])
-        for key, value in self._db.items(from_key=_POP):
+        for key, value in raw_items(self._db, _POP):
             if not key.startswith(_POP):
                 break
             item, count = key[len(_POP) :].decode(), orjson.loads(value)
@@ -241,7 +243,7 @@ class CooccurrenceStats:
         assert self._db is not None
         start = bytes.fromhex(after) if after is not None else _ROW
         batch, pending, last = WriteBatch(raw_mode=True), 0, None
-        for key, value in self._db.items(from_key=start):
+        for key, value in raw_items(self._db, start):
             if not key.startswith(_ROW):
                 break
             if key == start and after is not None:

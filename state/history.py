@@ -8,7 +8,7 @@ c items); `chunks` cuts them, so the number of memory nodes grows with history.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass
@@ -31,7 +31,10 @@ class UserHistory:
         return cls(items=list(d["i"]), sessions_closed=d["n"])
 
 
-def chunks(items: list[str], size: int) -> list[list[str]]:
+T = TypeVar("T")
+
+
+def chunks(items: list[T], size: int) -> list[list[T]]:
     """Cut a history into consecutive chunks of `size` items; a shorter tail chunk is kept."""
     if size < 1:
         raise ValueError(f"chunk size must be >= 1, got {size}")

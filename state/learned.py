@@ -29,6 +29,8 @@ from collections import OrderedDict
 import orjson
 from rocksdict import Rdict, WriteBatch
 
+from streamrec.state.rocks import raw_items
+
 _ID = b"l\x00"
 _MARK = b"w\x00"
 _SEQ = struct.Struct(">Q")
@@ -84,7 +86,7 @@ class LearnedLedger:
     def load(self, db: Rdict) -> None:
         """Read the ledger from `db` (keys it wrote); keeps the newest `capacity` ids."""
         self.durable = True
-        for key, value in db.items(from_key=_ID):
+        for key, value in raw_items(db, _ID):
             if not key.startswith(_ID):
                 break
             seq = _SEQ.unpack(key[len(_ID):])[0]
@@ -92,7 +94,7 @@ class LearnedLedger:
             self._next_seq = seq + 1
         while len(self._ids) > self.capacity:
             self._forgotten.append(self._ids.popitem(last=False)[1])
-        for key, value in db.items(from_key=_MARK):
+        for key, value in raw_items(db, _MARK):
             if not key.startswith(_MARK):
                 break
             self._marks[key[len(_MARK):].decode()] = orjson.loads(value)

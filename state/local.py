@@ -31,7 +31,8 @@ IDENTITY_FILE = "streamrec-state.json"
 @dataclass(frozen=True)
 class StateIdentity:
     """The deployment a state directory was built against: a cluster's deployment id (the first record of its
-    deployment topic, stream/stages/state_identity.py), the broker's cluster id where it reports one, the topic prefix."""
+    deployment topic, stream/stages/state_identity.py), the broker's cluster id where it reports one, the topic
+    prefix."""
 
     deployment_id: str
     cluster_id: str | None

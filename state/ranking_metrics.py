@@ -1,4 +1,5 @@
-"""Ranking metrics for next-item prediction: the one evaluator of `streamrec train`, `streamrec evaluate` and the replay.
+"""Ranking metrics for next-item prediction: the one evaluator of `streamrec train`, `streamrec evaluate` and the
+replay.
 
 One target per prediction, so with the 1-based rank r of the target: HR@k = [r <= k]
 (= Recall@k with one relevant item), NDCG@k = [r <= k] / log2(r + 1) (the ideal DCG is 1),

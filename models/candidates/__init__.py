@@ -21,13 +21,17 @@ API
 
 Publishing a version (trainer): `CandidateIndex.build(model, config, checkpoint.version).save(sidecar_path(path))`
 BEFORE the checkpoint becomes visible at `path` (a scorer that finds no usable sidecar builds the
-index itself: minutes at 1,000,000 items); a stale sidecar of an earlier version is refused; serving (`models/serving.py`): `load_checkpoint_scorer` reads the
-sidecar when the catalogue has at least `candidates_min_catalogue_items` items (building the
-index itself when it is missing or refused) and `NeuralScorer.swap_index` swaps in a new one.
+index itself: minutes at 1,000,000 items); a stale sidecar of an earlier version is refused; serving
+(`models/serving.py`): `load_checkpoint_scorer` reads the sidecar when the catalogue has at least
+`candidates_min_catalogue_items` items (building the index itself when it is missing or refused) and
+`NeuralScorer.swap_index` swaps in a new one.
 """
 
 from streamrec.models.candidates.config import CandidateConfig
 from streamrec.models.candidates.generate import candidate_items, pack_rows, rerank
 from streamrec.models.candidates.index import CandidateIndex, CandidateIndexError, sidecar_path
 
-__all__ = ["CandidateConfig", "CandidateIndex", "CandidateIndexError", "candidate_items", "pack_rows", "rerank", "sidecar_path"]
+__all__ = [
+    "CandidateConfig", "CandidateIndex", "CandidateIndexError", "candidate_items", "pack_rows", "rerank",
+    "sidecar_path",
+]

@@ -37,7 +37,9 @@ def pack_rows(rows: Tensor, items: Tensor, batch_size: int, num_items: int) -> T
     return packed
 
 
-def candidate_items(model: SessionRecommender, index: CandidateIndex, inputs: ModelInput, session: Tensor, top_m: int, threads: int = 1) -> Tensor:
+def candidate_items(
+    model: SessionRecommender, index: CandidateIndex, inputs: ModelInput, session: Tensor, top_m: int, threads: int = 1
+) -> Tensor:
     """Candidates [B, C] (PAD-padded) for encoded sessions `session` [B, d] of `inputs`."""
     graphs = inputs.graphs
     batch_size = session.size(0)
@@ -55,7 +57,9 @@ def candidate_items(model: SessionRecommender, index: CandidateIndex, inputs: Mo
 
 
 @torch.inference_mode()
-def rerank(model: SessionRecommender, index: CandidateIndex, inputs: ModelInput, top_m: int, threads: int = 1) -> tuple[Tensor, Tensor]:
+def rerank(
+    model: SessionRecommender, index: CandidateIndex, inputs: ModelInput, top_m: int, threads: int = 1
+) -> tuple[Tensor, Tensor]:
     """(logits [B, C], candidates [B, C]): the full model's exact scores of each session's candidates.
 
     PAD and every row the model may not rank (`model.rankable`: spare capacity of a grown table, items

@@ -59,11 +59,13 @@ class CandidateIndex:
     """HNSW top-M over item vectors plus the item neighbour matrix; build with `build`, never mutated after."""
 
     def __init__(
-        self, index: hnswlib.Index, neighbours: Tensor, config: CandidateConfig, model_version: str | None, build_seconds: float
+        self, index: hnswlib.Index, neighbours: Tensor, config: CandidateConfig, model_version: str | None,
+        build_seconds: float,
     ) -> None:
         self._index = index
         self.neighbours = neighbours
-        """GRAINRec's item neighbour matrix [V, k] long: row v holds v's k most similar items (PAD-padded; row 0 is PAD)."""
+        """GRAINRec's item neighbour matrix [V, k] long: row v holds v's k most similar items (PAD-padded; row 0 is
+        PAD)."""
         self.config = config
         self.model_version = model_version
         """Version stamp of the checkpoint whose item vectors were indexed (None when built from bare vectors)."""
@@ -81,21 +83,29 @@ class CandidateIndex:
         return self._index.dim
 
     @classmethod
-    def build(cls, model: SessionRecommender, config: CandidateConfig = CandidateConfig(), model_version: str | None = None, threads: int = 2) -> CandidateIndex:
+    def build(
+        cls, model: SessionRecommender, config: CandidateConfig = CandidateConfig(), model_version: str | None = None,
+        threads: int = 2,
+    ) -> CandidateIndex:
         """Index `model`'s item table (encoder.item_table()); `model_version` is the checkpoint's version stamp."""
         with torch.no_grad():
             vectors = model.encoder.item_table().detach().float().cpu()
         return cls.from_vectors(vectors, config, model_version, threads)
 
     @classmethod
-    def from_vectors(cls, vectors: Tensor, config: CandidateConfig = CandidateConfig(), model_version: str | None = None, threads: int = 2) -> CandidateIndex:
+    def from_vectors(
+        cls, vectors: Tensor, config: CandidateConfig = CandidateConfig(), model_version: str | None = None,
+        threads: int = 2,
+    ) -> CandidateIndex:
         """Index item vectors [V, d] (row 0 is padding and is not indexed); they are L2-normalised here."""
         started = time.perf_counter()
         data = np.ascontiguousarray(torch.nn.functional.normalize(vectors.float(), dim=-1).numpy()[1:])
         count, dim = data.shape
         labels = np.arange(1, count + 1)
         index = hnswlib.Index(space="ip", dim=dim)
-        index.init_index(max_elements=max(count, 1), ef_construction=config.hnsw_ef_construction, M=config.hnsw_m, random_seed=0)
+        index.init_index(
+            max_elements=max(count, 1), ef_construction=config.hnsw_ef_construction, M=config.hnsw_m, random_seed=0
+        )
         if count:
             index.add_items(data, labels, num_threads=threads)
         # every item is in: from here on the index is only read
@@ -109,7 +119,8 @@ class CandidateIndex:
         self._index.set_ef(self._ef)
 
     def query(self, sessions: Tensor, top_m: int | None = None, threads: int = 1) -> Tensor:
-        """The `top_m` (default config.hnsw_top_m) items of highest cosine for each session vector [B, d] -> [B, top_m] long, PAD-padded."""
+        """The `top_m` (default config.hnsw_top_m) items of highest cosine for each session vector [B, d] -> [B, top_m]
+        long, PAD-padded."""
         top_m = self.config.hnsw_top_m if top_m is None else top_m
         count = self._index.get_current_count()
         k = min(top_m, count)
@@ -156,7 +167,8 @@ class CandidateIndex:
 
     @classmethod
     def load(cls, path: Path, model_version: str | None = None) -> CandidateIndex:
-        """Read a sidecar; refuses (CandidateIndexError) a corrupt file or, when `model_version` is given, another model's index."""
+        """Read a sidecar; refuses (CandidateIndexError) a corrupt file or, when `model_version` is given, another
+        model's index."""
         path = Path(path)
         try:
             with open(path, "rb") as f:
@@ -169,11 +181,14 @@ class CandidateIndex:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CandidateIndexError(f"{path}: unreadable candidate index header") from exc
         if header.get("format_version") != FORMAT_VERSION:
-            raise CandidateIndexError(f"{path}: candidate index format {header.get('format_version')}, expected {FORMAT_VERSION}")
+            raise CandidateIndexError(f"{path}: candidate index format {header.get('format_version')}, expected "
+                                      f"{FORMAT_VERSION}")
         if hashlib.sha256(body).hexdigest() != header["sha256"]:
-            raise CandidateIndexError(f"{path}: checksum mismatch (corrupt or partly written); rebuild it with CandidateIndex.build")
+            raise CandidateIndexError(f"{path}: checksum mismatch (corrupt or partly written); rebuild it with "
+                                      "CandidateIndex.build")
         if model_version is not None and header["model_version"] != model_version:
-            raise CandidateIndexError(f"{path}: built for model {header['model_version']}, not {model_version}; rebuild it")
+            raise CandidateIndexError(f"{path}: built for model {header['model_version']}, not {model_version}; "
+                                      "rebuild it")
         split = header["index_bytes"]
         rows, k = header["neighbour_matrix_shape"]
         neighbours = torch.from_numpy(np.frombuffer(body[split:], dtype=np.int32).reshape(rows, k).astype(np.int64))
@@ -182,10 +197,15 @@ class CandidateIndex:
             native = Path(scratch) / "index.bin"
             native.write_bytes(body[:split])
             index.load_index(str(native))
-        return cls(index, neighbours, CandidateConfig.from_dict(header["config"]), header["model_version"], header["build_seconds"])
+        return cls(
+            index, neighbours, CandidateConfig.from_dict(header["config"]), header["model_version"],
+            header["build_seconds"],
+        )
 
 
-def _neighbour_matrix(index: hnswlib.Index, data: np.ndarray, labels: np.ndarray, config: CandidateConfig, threads: int) -> Tensor:
+def _neighbour_matrix(
+    index: hnswlib.Index, data: np.ndarray, labels: np.ndarray, config: CandidateConfig, threads: int
+) -> Tensor:
     """Row v: the k items of highest cosine with v other than v itself (GRAINRec's neighbour matrix)."""
     k = config.neighbour_matrix_k
     matrix = torch.full((labels.size + 1, k), PAD_INDEX, dtype=torch.long)

@@ -89,7 +89,9 @@ class MemoryBatch:
 
     def to(self, device: torch.device | str) -> MemoryBatch:
         cluster = None if self.chunk_cluster is None else self.chunk_cluster.to(device)
-        return MemoryBatch(self.chunks.to(device), self.edge_user.to(device), self.edge_chunk.to(device), cluster, self.batch_size)
+        return MemoryBatch(
+            self.chunks.to(device), self.edge_user.to(device), self.edge_chunk.to(device), cluster, self.batch_size
+        )
 
 
 def history_chunks(history: Sequence[int], chunk_size: int) -> list[list[int]]:
@@ -99,7 +101,7 @@ def history_chunks(history: Sequence[int], chunk_size: int) -> list[list[int]]:
     """
     if any(i < 0 for i in history):
         raise ValueError(f"negative item index in history: {min(history)}")
-    return cut_chunks([i for i in history if i != PAD_INDEX], chunk_size)  # type: ignore[arg-type]
+    return cut_chunks([i for i in history if i != PAD_INDEX], chunk_size)
 
 
 def build_memory_batch(

@@ -35,7 +35,8 @@ def chunk_features(chunks: Chunks, item_table: Tensor) -> Tensor:
     """
     known = chunks.items < item_table.size(0)
     rows = chunks.chunk_of_item()[known]
-    summed = item_table.new_zeros(chunks.num_chunks, item_table.size(1)).index_add_(0, rows, item_table[chunks.items[known]])
+    zeros = item_table.new_zeros(chunks.num_chunks, item_table.size(1))
+    summed = zeros.index_add_(0, rows, item_table[chunks.items[known]])
     return F.normalize(summed, dim=-1)  # the mean and the sum point the same way
 
 
@@ -148,7 +149,9 @@ class ClusterIndex:
         sums = torch.zeros_like(self.centroids).index_add_(0, index, points)
         counts = self.counts if self.counts is not None else torch.full_like(members, PRIOR_COUNT)
         counts = counts + members
-        self.centroids = self.centroids + (sums - members.unsqueeze(1) * self.centroids) / counts.clamp_min(1).unsqueeze(1)
+        self.centroids = (
+            self.centroids + (sums - members.unsqueeze(1) * self.centroids) / counts.clamp_min(1).unsqueeze(1)
+        )
         self.counts = counts
 
     @torch.no_grad()

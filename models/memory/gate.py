@@ -64,7 +64,8 @@ def _score_block(
 
 
 def conditioned_scores(
-    gate: OutputGate, read: TargetAttentiveRead, short: Tensor, nodes: Tensor, mask: Tensor, targets: Tensor, block_elements: int
+    gate: OutputGate, read: TargetAttentiveRead, short: Tensor, nodes: Tensor, mask: Tensor, targets: Tensor,
+    block_elements: int,
 ) -> Tensor:
     """Eq. 6 scores of every target -> [R, K].
 

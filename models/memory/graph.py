@@ -65,7 +65,9 @@ class BipartiteSAGE(nn.Module):
         """`users_out=False` skips the last user update (eq. 5 replaces it), so no parameter is left unused."""
         super().__init__()
         self.to_nodes = nn.ModuleList(SAGEConv((dim, dim), dim, aggr="sum") for _ in range(layers))
-        self.to_users = nn.ModuleList(SAGEConv((dim, dim), dim, aggr="sum") for _ in range(layers if users_out else max(layers - 1, 0)))
+        self.to_users = nn.ModuleList(
+            SAGEConv((dim, dim), dim, aggr="sum") for _ in range(layers if users_out else max(layers - 1, 0))
+        )
         self.activation = nn.ReLU()
 
     def forward(self, users: Tensor, graph: MemoryGraph) -> tuple[Tensor, Tensor]:

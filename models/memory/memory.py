@@ -71,7 +71,9 @@ class LongTermMemory(nn.Module):
         self.block_elements = block_elements
         self.encoder = ChunkEncoder(dim, chunk_size, heads, dropout=dropout)
         self.graph = BipartiteSAGE(dim, layers - 1, users_out=not target_attentive)
-        self.read: TargetAttentiveRead | GraphRead = TargetAttentiveRead(read_softmax) if target_attentive else GraphRead(dim)
+        self.read: TargetAttentiveRead | GraphRead = (
+            TargetAttentiveRead(read_softmax) if target_attentive else GraphRead(dim)
+        )
         self.gate = OutputGate(dim)
         self.clusters = ClusterIndex(num_clusters, seed=cluster_seed) if use_clusters else None
 
@@ -101,7 +103,9 @@ class LongTermMemory(nn.Module):
         node, user = graph.edge_index
         return to_dense_batch(nodes[node], user, batch_size=memory.batch_size)
 
-    def forward(self, memory: MemoryBatch, short: Tensor, item_table: Tensor, candidates: Tensor | None = None) -> Tensor:
+    def forward(
+        self, memory: MemoryBatch, short: Tensor, item_table: Tensor, candidates: Tensor | None = None
+    ) -> Tensor:
         """memory (B users), short z_U [B, d], item_table [V, d], candidates Long [B, C] or None
         -> logits [B, C], or [B, V] for all items. Rows without history equal `short_term_scores` exactly."""
         fallback = short_term_scores(short, item_table, candidates)
@@ -111,7 +115,9 @@ class LongTermMemory(nn.Module):
         targets = item_table if candidates is None else item_table[candidates[rows]]  # [V, d] or [R, C, d]
         if isinstance(self.read, TargetAttentiveRead):
             nodes, mask = self.memory_nodes(memory, short, item_table)
-            fused = conditioned_scores(self.gate, self.read, short[rows], nodes[rows], mask[rows], targets, self.block_elements)
+            fused = conditioned_scores(
+                self.gate, self.read, short[rows], nodes[rows], mask[rows], targets, self.block_elements
+            )
         else:
             fused = dot_scores(self._user_representation(self.read, memory, short, item_table)[rows], targets)
         return fallback.index_copy(0, rows, fused)

@@ -45,7 +45,8 @@ class TargetAttentiveRead(nn.Module):
 
     @staticmethod
     def logits(nodes: Tensor, targets: Tensor) -> Tensor:
-        """Eq. 5's alpha = h_T . h_SE: nodes [R, M, d] (padded per user), targets [R, K, d] or [K, d] shared -> [R, K, M]."""
+        """Eq. 5's alpha = h_T . h_SE: nodes [R, M, d] (padded per user), targets [R, K, d] or [K, d] shared -> [R, K,
+        M]."""
         if targets.dim() == 2:  # one target list for every row: one [K, d] x [d, R*M] matmul
             r, m, d = nodes.shape
             return (targets @ nodes.reshape(r * m, d).T).view(-1, r, m).transpose(0, 1)

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from streamrec.models.recommender import SessionRecommender
 from streamrec.state.vocab import PAD_INDEX
+
+OptimiserT = TypeVar("OptimiserT", bound=torch.optim.Optimizer)
 
 ITEM_ROW_KEYS: tuple[str, ...] = (
     "encoder.items.weight",
@@ -63,7 +66,7 @@ def grow_model(model: SessionRecommender, capacity: int) -> SessionRecommender:
     return grown
 
 
-def grow_optimiser_state(optimiser: torch.optim.Optimizer, old: torch.nn.Module, new: torch.nn.Module) -> torch.optim.Optimizer:
+def grow_optimiser_state(optimiser: OptimiserT, old: torch.nn.Module, new: torch.nn.Module) -> OptimiserT:
     """A fresh Adam over `new`'s parameters carrying `old`'s moments (item rows padded with zeros)."""
     fresh = type(optimiser)(new.parameters(), **optimiser.defaults)
     old_params = dict(old.named_parameters())

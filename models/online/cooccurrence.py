@@ -2,8 +2,8 @@
 
 The head reads, per item, its top-k neighbours under two normalisations of the same pair
 counts (`cooccurrence_neighbours`): a click b following a within d <= window clicks of one
-session adds 1/d to (a -> b) and backward_weight/d to (b -> a) (the kNN parameters, state/knn_params.py); "cosine" divides by sqrt(freq(a) freq(b))
-and drops re-clicks, "row" divides by the row's total (P(b | a), re-clicks kept). Batch
+session adds 1/d to (a -> b) and backward_weight/d to (b -> a) (the kNN parameters, state/knn_params.py); "cosine"
+divides by sqrt(freq(a) freq(b)) and drops re-clicks, "row" divides by the row's total (P(b | a), re-clicks kept). Batch
 training recomputes both from the whole log; here every click updates the counts in place
 (O(window)) and marks the touched rows dirty, and `write_tables` recomputes only the dirty
 rows' top-k (O(row entries) each) and the idf weights (O(V)), so a refresh after a micro-batch
@@ -33,6 +33,7 @@ from streamrec.models.online.sparse_rows import SparseRows
 from streamrec.models.online.topk import top_into
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import PAD_INDEX
+
 
 class StreamingCooccurrence(SparseRows):
     """Per-item pair counts (sparse_rows.py), row masses, click frequencies, indexed by embedding row."""
@@ -162,8 +163,8 @@ class _Seed:
     @classmethod
     def of(cls, head: ContextGNNHead, freq: np.ndarray) -> _Seed:
         """Views of the head's tables (rows are rewritten only once read, so the views stay the seed)."""
-        return cls(head.neighbour_index.cpu().numpy(), head.neighbour_weight.cpu().numpy(), head.knn_index.cpu().numpy(),
-                   head.knn_weight.cpu().numpy(), freq.copy())
+        return cls(head.neighbour_index.cpu().numpy(), head.neighbour_weight.cpu().numpy(),
+                   head.knn_index.cpu().numpy(), head.knn_weight.cpu().numpy(), freq.copy())
 
     @property
     def mass_per_click(self) -> float:
@@ -172,7 +173,9 @@ class _Seed:
             rows = np.arange(self.freq.size)
             if rows.size > self.SAMPLE_ROWS:
                 rows = np.sort(np.random.default_rng(0).choice(rows, self.SAMPLE_ROWS, replace=False))
-            ratios = [mass / max(self.freq[a], 1.0) for a in rows.tolist() if (mass := self._shared_mass(a)) is not None]
+            ratios = [
+                mass / max(self.freq[a], 1.0) for a in rows.tolist() if (mass := self._shared_mass(a)) is not None
+            ]
             self._mass_per_click = float(np.median(ratios)) if ratios else 1.0
         return self._mass_per_click
 
@@ -188,7 +191,9 @@ class _Seed:
         return self._mass_of_shared(*self._entries(a))
 
     @staticmethod
-    def _mass_of_shared(cos_items: np.ndarray, totals: np.ndarray, p_items: np.ndarray, probability: np.ndarray) -> float | None:
+    def _mass_of_shared(
+        cos_items: np.ndarray, totals: np.ndarray, p_items: np.ndarray, probability: np.ndarray
+    ) -> float | None:
         """Shared totals / shared probabilities, None when the two rows share no item."""
         in_p, in_cos = np.isin(cos_items, p_items), np.isin(p_items, cos_items)
         return float(totals[in_p].sum() / probability[in_cos].sum()) if in_cos.any() else None

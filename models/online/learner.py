@@ -61,7 +61,9 @@ class ContinualLearner:
         self.model.rankable[len(self.vocab) :] = False
         state = checkpoint.learner_state
         config = self.model.config
-        self.stats = StreamingCooccurrence.from_tables(self.model.head, self.model.item_counts, config.knn, settings.row_entries_cap)
+        self.stats = StreamingCooccurrence.from_tables(
+            self.model.head, self.model.item_counts, config.knn, settings.row_entries_cap
+        )
         seen = state.get("item_last_seen_ts")
         self.last_seen = np.full(self.model.num_items, NEVER)
         if isinstance(seen, Tensor):
@@ -81,7 +83,9 @@ class ContinualLearner:
         self.trained_through_ts = float(state.get("trained_through_ts", NEVER))
 
     @classmethod
-    def resume(cls, checkpoint: Checkpoint, settings: OnlineSettings, device: str = "cpu", seed: int = 0) -> ContinualLearner:
+    def resume(
+        cls, checkpoint: Checkpoint, settings: OnlineSettings, device: str = "cpu", seed: int = 0
+    ) -> ContinualLearner:
         """Continue from a published snapshot (item last-seen times and counters come from its learner_state).
 
         The same as the constructor, which accepts any checkpoint (a batch-trained one has no learner_state).
@@ -112,7 +116,8 @@ class ContinualLearner:
             self.skipped += 1
 
     def step(self) -> StepReport | None:
-        """One optimiser step on up to `micro_batch_size` pending examples plus replayed ones; None when none pending."""
+        """One optimiser step on up to `micro_batch_size` pending examples plus replayed ones; None when none
+        pending."""
         if not self.pending:
             return None
         self._expire()
@@ -154,14 +159,17 @@ class ContinualLearner:
 
     def refresh_tables(self) -> int:
         """Write the streaming counts into the head's tables, item_counts and idf weights now; rows rewritten."""
-        return self.stats.write_tables(self.model.head, self.model.item_counts, self.model.head.knn.idf if self.model.head else 0.0)
+        idf = self.model.head.knn.idf if self.model.head else 0.0
+        return self.stats.write_tables(self.model.head, self.model.item_counts, idf)
 
     def snapshot(self, metrics: dict[str, Any]) -> Checkpoint:
         """A servable Checkpoint of the current weights, vocabulary and tables, with `metrics`
         (e.g. trained-through offsets) recorded; it becomes the distillation teacher."""
         self.refresh_tables()
         self.model.eval()
-        checkpoint = Checkpoint.from_model(self.preset, self.model, ItemVocabulary.from_list(self.vocab.to_list()), dict(metrics))
+        checkpoint = Checkpoint.from_model(
+            self.preset, self.model, ItemVocabulary.from_list(self.vocab.to_list()), dict(metrics)
+        )
         checkpoint.learner_state = {
             "item_last_seen_ts": torch.from_numpy(self.last_seen.copy()),
             "steps": self.steps,
@@ -178,7 +186,9 @@ class ContinualLearner:
     # ---- serving the live model (evaluation, tests) ----------------------------------
 
     @torch.inference_mode()
-    def recommend(self, sessions: Sequence[Sequence[str]], k: int, histories: Sequence[Sequence[str]] | None = None) -> list[list[str]]:
+    def recommend(
+        self, sessions: Sequence[Sequence[str]], k: int, histories: Sequence[Sequence[str]] | None = None
+    ) -> list[list[str]]:
         """Top-k item ids for each session (oldest click first) with the current weights; [] without a known click."""
         histories = histories or [()] * len(sessions)
         contexts = [(self.vocab.encode_known(s), self.vocab.encode_known(h)) for s, h in zip(sessions, histories)]
@@ -217,7 +227,9 @@ class ContinualLearner:
             self.last_seen[row] = NEVER
             return row
         if len(self.vocab) >= self.model.num_items:
-            self._grow(catalogue.grown_capacity(self.model.num_items, len(self.vocab) + 1, self.settings.item_capacity_spare))
+            self._grow(
+                catalogue.grown_capacity(self.model.num_items, len(self.vocab) + 1, self.settings.item_capacity_spare)
+            )
         return self.vocab.add(item)
 
     def _grow(self, capacity: int) -> None:
@@ -289,12 +301,14 @@ class ContinualLearner:
     def _update_clusters(self, new: Sequence[StreamExample]) -> None:
         """GLAD presets with clusters: mini-batch k-means on the history chunks seen since the last update."""
         memory = self.model.memory
-        if memory is None or getattr(memory, "clusters", None) is None:
+        if memory is None or memory.clusters is None:
             return
         from streamrec.models.memory import Chunks, history_chunks
 
         for example in new:
-            self.cluster_chunks += history_chunks(self.vocab.encode_known(example.history_items), self.model.config.chunk_size)
+            self.cluster_chunks += history_chunks(
+                self.vocab.encode_known(example.history_items), self.model.config.chunk_size
+            )
         if self.steps % self.settings.cluster_refresh_every_steps == 0 and self.cluster_chunks:
             unique = list(dict.fromkeys(tuple(c) for c in self.cluster_chunks if c))
             memory.clusters.partial_fit(Chunks.from_lists(unique), self.model.encoder.item_table().detach())

@@ -54,7 +54,9 @@ class Continual:
                 snapshot = self.learner.snapshot({"steps": self.steps})
                 self.snapshots += 1
                 if self.resume_on_publish:
-                    self.learner = ContinualLearner.resume(snapshot, self.learner.settings, device=str(self.learner.device))
+                    self.learner = ContinualLearner.resume(
+                        snapshot, self.learner.settings, device=str(self.learner.device)
+                    )
 
 
 @dataclass
@@ -90,7 +92,8 @@ class PrequentialResult:
 def prequential(
     clicks: Iterable[LoggedClick], competitors: dict[str, Competitor], chunk: int, judged: Sequence[bool] | None = None
 ) -> PrequentialResult:
-    """Stream `clicks` (event-time order) through every competitor; `judged[i]` False: learn click i without judging it."""
+    """Stream `clicks` (event-time order) through every competitor; `judged[i]` False: learn click i without judging
+    it."""
     result = PrequentialResult({name: RankingMetrics() for name in competitors})
     sessions: dict[str, list[str]] = {}
     batch: list[tuple[StreamExample, bool, int, str]] = []
@@ -113,7 +116,9 @@ def _run_chunk(
 ) -> None:
     """Every competitor answers the chunk's judged clicks (each kept under its stream position and
     session, for paired intervals: state/paired.py), then learns the whole chunk."""
-    asked = [(example, position, session) for example, judge, position, session in batch if judge and example.session_items]
+    asked = [
+        (example, position, session) for example, judge, position, session in batch if judge and example.session_items
+    ]
     examples = [example for example, *_ in batch]
     for name, competitor in competitors.items():
         if asked:

@@ -37,7 +37,9 @@ Position = tuple[int, int]
 class ServingTables:
     """Streaming counts behind one serving model's head; `observe` counts clicks and rewrites touched rows."""
 
-    def __init__(self, model: SessionRecommender, vocab: ItemVocabulary, row_entries_cap: int, buffer_clicks: int) -> None:
+    def __init__(
+        self, model: SessionRecommender, vocab: ItemVocabulary, row_entries_cap: int, buffer_clicks: int
+    ) -> None:
         self.model = model
         self.vocab = vocab
         self.stats = StreamingCooccurrence.from_tables(model.head, model.item_counts, model.config.knn, row_entries_cap)
@@ -54,7 +56,8 @@ class ServingTables:
             tail = tuple(session[-(self.window + 1) :])
             if position is not None:
                 self.recent.append((position, tail))
-            self._count(session if self.stats.sessions is not None else tail)  # the session table pairs the whole session
+            # the session table pairs the whole session
+            self._count(session if self.stats.sessions is not None else tail)
         return self.write()
 
     def take_over(self, previous: ServingTables, trained_through: dict[int, int]) -> int:
@@ -76,6 +79,9 @@ class ServingTables:
         target = self.vocab.index(tail[-1])
         if target == PAD_INDEX or target >= self.stats.capacity:
             return
-        prefix = [row for row in (self.vocab.index(item) for item in tail[:-1]) if row != PAD_INDEX and row < self.stats.capacity]
+        prefix = [
+            row for row in (self.vocab.index(item) for item in tail[:-1])
+            if row != PAD_INDEX and row < self.stats.capacity
+        ]
         self.stats.observe(prefix, target)
         self.clicks_counted += 1

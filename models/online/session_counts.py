@@ -65,7 +65,8 @@ class SessionPairCounts(SparseRows):
         tables = np.zeros((2, len(dirty), k))  # index, weight
         for position, a in enumerate(dirty):
             cols, counts = self._row_arrays(a)
-            top_into(tables, position, cols, counts / np.sqrt(np.maximum(self.sessions[a] * self.sessions[cols], 1e-12)), k)
+            cosine = counts / np.sqrt(np.maximum(self.sessions[a] * self.sessions[cols], 1e-12))
+            top_into(tables, position, cols, cosine, k)
         rows = torch.tensor(dirty, dtype=torch.long, device=head.session_index.device)
         head.session_index[rows] = torch.from_numpy(tables[0]).long().to(rows.device)
         head.session_weight[rows] = torch.from_numpy(tables[1]).float().to(rows.device)

@@ -29,7 +29,7 @@ import csv
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from streamrec.state.clicklog.types import LoggedClick
@@ -206,7 +206,7 @@ def _parse_diginetica(fields: list[str]) -> list[LoggedClick]:
     if len(fields) != 5:
         raise ValueError(f"expected 5 ';'-separated fields, got {len(fields)}")
     session, user, item, timeframe_ms, day = (f.strip() for f in fields)
-    midnight = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+    midnight = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
     offset_s = int(timeframe_ms) / 1000.0
     if offset_s < 0:
         raise ValueError(f"negative timeframe {timeframe_ms}")
@@ -257,5 +257,5 @@ def _timestamp(text: str) -> float:
     except ValueError:
         raise ValueError(f"timestamp {text!r} is neither unix seconds nor ISO-8601") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()

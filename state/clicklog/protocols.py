@@ -63,7 +63,9 @@ def sessions_of(clicks: Iterable[LoggedClick]) -> list[LoggedSession]:
     for click in sorted(clicks, key=lambda c: c.ts):
         grouped[click.session_id].append(click)
     return [
-        LoggedSession(sid, next((c.user_id for c in cs if c.user_id), None), tuple(c.item_id for c in cs), cs[0].ts, cs[-1].ts)
+        LoggedSession(
+            sid, next((c.user_id for c in cs if c.user_id), None), tuple(c.item_id for c in cs), cs[0].ts, cs[-1].ts
+        )
         for sid, cs in grouped.items()
     ]
 
@@ -165,7 +167,10 @@ def _tail_count(total: int, fraction: float) -> int:
 
 
 def _keep_items(session: LoggedSession, keep: Callable[[str], bool]) -> LoggedSession:
-    return LoggedSession(session.session_id, session.user_id, tuple(i for i in session.items if keep(i)), session.start_ts, session.end_ts)
+    return LoggedSession(
+        session.session_id, session.user_id, tuple(i for i in session.items if keep(i)), session.start_ts,
+        session.end_ts,
+    )
 
 
 def _known_sessions(sessions: Iterable[LoggedSession], known: set[str]) -> list[LoggedSession]:
