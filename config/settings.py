@@ -39,8 +39,10 @@ _MASK = "**********"
 
 class KafkaSettings(_Group):
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
-    consumer_group: str = Field("streamrec", description="Prefix of every consumer group (stateful stage, scoring stage).")
-    topic_prefix: str = Field("", description="Prepended to every topic name, so several deployments (or tests) share one cluster.")
+    consumer_group: str = Field("streamrec",
+                                description="Prefix of every consumer group (stateful stage, scoring stage).")
+    topic_prefix: str = Field("", description="Prepended to every topic name, so several deployments (or tests) share "
+                              "one cluster.")
     partitions: int = Field(
         2, ge=1, description="Partitions for topics streamrec creates: the most processes one stage can spread over. "
         "Every partition splits each request into smaller batches, which costs a small broker CPU: on the "
@@ -51,7 +53,8 @@ class KafkaSettings(_Group):
     replication_factor: int = Field(1, ge=1, description="Replication factor for topics streamrec creates.")
     retention_ms: int = Field(7 * 24 * 3600 * 1000, description="retention.ms for topics streamrec creates.")
     retention_bytes: int = Field(-1, description="retention.bytes for topics streamrec creates (-1: unbounded).")
-    session_timeout_ms: int = Field(6000, ge=1000, description="Consumer group session timeout; a rebalance takes about half of it.")
+    session_timeout_ms: int = Field(6000, ge=1000,
+                                    description="Consumer group session timeout; a rebalance takes about half of it.")
     single_record_batches: bool = Field(
         False,
         description="Produce one record per batch. Needed on brokers whose high watermark is the last batch's "
@@ -70,8 +73,8 @@ class KafkaSettings(_Group):
         "when records are waiting (at the 500 ms librdkafka default every hop waits for it); Kafka answers as soon as "
         "data arrives, so a low value only adds idle fetch requests there. With single_record_batches it must be "
         f">= {SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS}: Tansu then skips a record now and then under short "
-        "fetch waits (bench/tansu_fetch_skips.py reproduces it; its figures: docs/deployment.md, \"Settings that differ "
-        "between the embedded broker and Kafka\").",
+        "fetch waits (bench/tansu_fetch_skips.py reproduces it; its figures: docs/deployment.md, \"Settings that "
+        "differ between the embedded broker and Kafka\").",
     )
 
     max_message_bytes: int = Field(
@@ -104,11 +107,14 @@ class KafkaSettings(_Group):
     @field_validator("client_config")
     @classmethod
     def _only_connection_keys(cls, config: dict[str, str]) -> dict[str, str]:
-        wrong = sorted(key for key in config if key not in CLIENT_CONFIG_KEYS and not key.startswith(CLIENT_CONFIG_PREFIXES))
+        wrong = sorted(key for key in config
+                       if key not in CLIENT_CONFIG_KEYS and not key.startswith(CLIENT_CONFIG_PREFIXES))
         if wrong:
             raise ValueError(f"unknown key(s) {', '.join(map(repr, wrong))}: client_config takes only "
-                             f"{', '.join(CLIENT_CONFIG_KEYS)} and {', '.join(p + '*' for p in CLIENT_CONFIG_PREFIXES)} "
-                             "librdkafka keys (e.g. sasl.username); other client settings have their own kafka.* setting")
+                             f"{', '.join(CLIENT_CONFIG_KEYS)} and "
+                             f"{', '.join(p + '*' for p in CLIENT_CONFIG_PREFIXES)} "
+                             "librdkafka keys (e.g. sasl.username); other client settings have their own kafka.* "
+                             "setting")
         return config
 
     @field_serializer("client_config", when_used="json")
@@ -128,15 +134,18 @@ class KafkaSettings(_Group):
 
 class ValidationSettings(_Group):
     max_payload_bytes: int = Field(4096, description="Click payloads larger than this go to the DLQ.")
-    max_id_chars: int = Field(128, description="session_id / user_id / item_id / event_id longer than this go to the DLQ.")
+    max_id_chars: int = Field(128,
+                              description="session_id / user_id / item_id / event_id longer than this go to the DLQ.")
     min_ts_s: float = Field(946684800.0, description="Earliest accepted click time (unix seconds; 2000-01-01).")
     max_future_s: float = Field(86400.0, description="How far past the wall clock a click time may lie.")
 
 
 class SessionSettings(_Group):
     max_length: int = Field(50, ge=2, description="Clicks kept per session graph (oldest dropped first).")
-    inactivity_gap_s: float = Field(1800.0, gt=0, description="A session idle this long is closed and handed to the user's history.")
-    max_open_per_visitor: int = Field(8, ge=1, description="Open sessions kept per user; the stalest is closed beyond this.")
+    inactivity_gap_s: float = Field(1800.0, gt=0,
+                                    description="A session idle this long is closed and handed to the user's history.")
+    max_open_per_visitor: int = Field(8, ge=1,
+                                      description="Open sessions kept per user; the stalest is closed beyond this.")
 
 
 class HistorySettings(_Group):
@@ -166,42 +175,53 @@ class ScoringSettings(_Group):
         "re-answers at most this much."
     )
     # The sknn_* defaults were chosen on validation splits (bench/knn_tuning.py; docs/models.md says how).
-    sknn_neighbours: int = Field(50, ge=1, description="Co-occurring items kept per item for the kNN scorer (chosen on validation: docs/models.md).")
-    sknn_recency_decay: float = Field(0.5, ge=0, le=1, description="Weight of the i-th most recent session item: decay**i.")
-    sknn_window: int = Field(5, ge=0, description="A click co-occurs with up to this many earlier clicks of its session (weight 1/distance).")
-    sknn_backward_weight: float = Field(0.25, ge=0, description="Weight of a backward pair (b then a counted for a -> b) relative to a forward one.")
-    sknn_idf: float = Field(0.0, ge=0, description="Candidate scores are divided by popularity**idf (damps items that co-occur with everything).")
-    sknn_repeat: float = Field(0.3, ge=0, description="Extra score of the session's own items (re-clicks), per unit of recency weight.")
-    sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation counts half after this many further clicks (0: no decay).")
+    sknn_neighbours: int = Field(50, ge=1, description="Co-occurring items kept per item for the kNN scorer (chosen on "
+                                 "validation: docs/models.md).")
+    sknn_recency_decay: float = Field(0.5, ge=0, le=1,
+                                      description="Weight of the i-th most recent session item: decay**i.")
+    sknn_window: int = Field(5, ge=0, description="A click co-occurs with up to this many earlier clicks of its "
+                             "session (weight 1/distance).")
+    sknn_backward_weight: float = Field(0.25, ge=0, description="Weight of a backward pair (b then a counted for a -> "
+                                        "b) relative to a forward one.")
+    sknn_idf: float = Field(0.0, ge=0, description="Candidate scores are divided by popularity**idf (damps items that "
+                            "co-occur with everything).")
+    sknn_repeat: float = Field(0.3, ge=0, description="Extra score of the session's own items (re-clicks), per unit of "
+                               "recency weight.")
+    sknn_half_life_clicks: float = Field(0.0, ge=0, description="Co-occurrence and popularity decay: an observation "
+                                         "counts half after this many further clicks (0: no decay).")
     candidates_min_catalogue_items: int = Field(
-        200_000, ge=1, description="Neural scorers re-rank candidates (HNSW top-M + neighbour matrix + familiar items) for "
-        "catalogues of at least this many items and score every item below it (models/candidates/; how the two paths "
-        "compare by catalogue size: bench/hnsw_candidates.py, docs/benchmarks.md, \"Candidate path vs "
+        200_000, ge=1, description="Neural scorers re-rank candidates (HNSW top-M + neighbour matrix + familiar items) "
+        "for catalogues of at least this many items and score every item below it (models/candidates/; how the two "
+        "paths compare by catalogue size: bench/hnsw_candidates.py, docs/benchmarks.md, \"Candidate path vs "
         "full-catalogue scoring\")."
     )
-    hnsw_top_m: int = Field(200, ge=1, description="Items the HNSW index returns per session vector on the candidate path.")
+    hnsw_top_m: int = Field(200, ge=1,
+                            description="Items the HNSW index returns per session vector on the candidate path.")
     hnsw_ef_search: int = Field(
-        4096, ge=1, description="hnswlib ef at query time (at least hnsw_top_m is used): larger is more exact, slower. 4096: the "
-        "smallest tried reaching recall@20 >= 0.98 on bench/hnsw_candidates.py's hardest case (docs/benchmarks.md, "
-        "\"Candidate path vs full-catalogue scoring\")."
+        4096, ge=1, description="hnswlib ef at query time (at least hnsw_top_m is used): larger is more exact, slower. "
+        "4096: the smallest tried reaching recall@20 >= 0.98 on bench/hnsw_candidates.py's hardest case "
+        "(docs/benchmarks.md, \"Candidate path vs full-catalogue scoring\")."
     )
     hnsw_m: int = Field(16, ge=2, description="hnswlib M: graph links per item of the candidate index.")
-    hnsw_ef_construction: int = Field(100, ge=1, description="hnswlib ef_construction: build-time candidate list size of the candidate index.")
-    neighbour_matrix_k: int = Field(20, ge=0, description="Most similar items (embedding cosine) kept per item in GRAINRec's neighbour matrix.")
+    hnsw_ef_construction: int = Field(100, ge=1, description="hnswlib ef_construction: build-time candidate list size "
+                                      "of the candidate index.")
+    neighbour_matrix_k: int = Field(20, ge=0, description="Most similar items (embedding cosine) kept per item in "
+                                    "GRAINRec's neighbour matrix.")
     learn_whole_stream: bool = Field(
         True, description="Every scoring process learns every partition of the scoring requests (a learning reader "
         "outside the group reads those other processes answer), so N processes each hold the whole model's statistics "
         "(docs/deployment.md, sizing). false: each learns only the partitions it answers (about 1/N of the evidence)."
     )
     learned_event_ids_kept: int = Field(
-        100_000, ge=1, description="event_ids of learned clicks the persisted statistics remember, so a scoring request "
-        "the stateful stage re-emits after a crash is not learned twice (state/learned.py). Re-emissions follow the "
-        "original within seconds; ~60 bytes each on disk and in memory."
+        100_000, ge=1, description="event_ids of learned clicks the persisted statistics remember, so a scoring "
+        "request the stateful stage re-emits after a crash is not learned twice (state/learned.py). Re-emissions "
+        "follow the original within seconds; ~60 bytes each on disk and in memory."
     )
 
 
 class StateSettings(_Group):
-    dir: Path = Field(Path(".streamrec/state"), description="Local RocksDB directory (rebuilt from changelogs when lost).")
+    dir: Path = Field(Path(".streamrec/state"),
+                      description="Local RocksDB directory (rebuilt from changelogs when lost).")
     engine: str = Field("quix", description="Stream engine for the stateful stage: one of the engines registered in "
                         "stream/stages/engines/registry.py (`streamrec worker --help` lists them).")
     commit_every_clicks: int = Field(
@@ -220,17 +240,19 @@ class StateSettings(_Group):
         "family of each partition's database (the engines' default is 64)."
     )
     rocksdb_max_write_buffers: int = Field(
-        2, ge=2, description="RocksDB memtables per column family (one filling while the others flush; engines' default 3)."
+        2, ge=2, description="RocksDB memtables per column family (one filling while the others flush; engines' "
+        "default 3)."
     )
     heap_trim_interval_ms: int = Field(
-        1000, ge=0, description="The stateful stage hands the C allocator's free pages back to the OS (glibc malloc_trim) "
-        "this often (0: never). Without it, memory RocksDB and the checkpoints free stays resident and the stage grows "
-        "past its memory bound under a long burst (docs/deployment.md, memory); each trim takes milliseconds."
+        1000, ge=0, description="The stateful stage hands the C allocator's free pages back to the OS (glibc "
+        "malloc_trim) this often (0: never). Without it, memory RocksDB and the checkpoints free stays resident and "
+        "the stage grows past its memory bound under a long burst (docs/deployment.md, memory); each trim takes "
+        "milliseconds."
     )
     heap_mmap_threshold_kb: int = Field(
-        128, ge=0, description="The stateful stage's allocations of at least this many KiB get their own memory mappings, "
-        "returned to the OS when freed (glibc mallopt M_MMAP_THRESHOLD; 0: glibc's own threshold, which rises to 32 MiB "
-        "and lets RocksDB's memtable blocks fragment the heap; docs/deployment.md, memory)."
+        128, ge=0, description="The stateful stage's allocations of at least this many KiB get their own memory "
+        "mappings, returned to the OS when freed (glibc mallopt M_MMAP_THRESHOLD; 0: glibc's own threshold, which "
+        "rises to 32 MiB and lets RocksDB's memtable blocks fragment the heap; docs/deployment.md, memory)."
     )
 
     @field_validator("engine")
@@ -249,8 +271,9 @@ class StateSettings(_Group):
 class TrainingSettings(_Group):
     """The trainer role (`streamrec worker --role trainer`): continual fine-tuning on the click stream."""
 
-    checkpoint_dir: Path = Field(Path(".streamrec/checkpoints"), description="Checkpoint store: one folder of versioned "
-                                 "checkpoints (written tmp + fsync + rename), shared by the trainer and every scoring stage.")
+    checkpoint_dir: Path = Field(Path(".streamrec/checkpoints"), description="Checkpoint store: one folder of "
+                                 "versioned checkpoints (written tmp + fsync + rename), shared by the trainer and "
+                                 "every scoring stage.")
     base_checkpoint: Path | None = Field(None, description="Checkpoint the trainer starts from when the store is empty "
                                          "(default: scoring.checkpoint_path).")
     device: str = Field("auto", description="torch device of the trainer: auto, cpu, cuda, cuda:N.")
@@ -260,17 +283,18 @@ class TrainingSettings(_Group):
     keep_versions: int = Field(5, ge=2, description="Versions kept in the store (older files are deleted); the "
                                "model-updates topic keeps as many announcements.")
     learner: dict[str, int | float] = Field(default_factory=dict, description="Overrides of the continual learner's "
-                                      "OnlineSettings (models/online/settings.py holds the defaults and their meaning), "
-                                      "e.g. {\"lr\": 1e-4, \"max_pending_examples\": 2048}. When the stream is faster "
-                                      "than training, examples beyond max_pending_examples skip the gradient step "
-                                      "(counted), so the trainer never falls unboundedly behind.")
+                                      "OnlineSettings (models/online/settings.py holds the defaults and their "
+                                      "meaning), e.g. {\"lr\": 1e-4, \"max_pending_examples\": 2048}. When the stream "
+                                      "is faster than training, examples beyond max_pending_examples skip the gradient "
+                                      "step (counted), so the trainer never falls unboundedly behind.")
     cpu_nice: int = Field(10, ge=0, le=19, description="The trainer process lowers its CPU priority by this much (Unix "
-                          "nice), so on shared cores serving stages run first and learning takes what is left (it skips "
-                          "examples, counted, when it falls behind); 0 keeps the normal priority.")
+                          "nice), so on shared cores serving stages run first and learning takes what is left (it "
+                          "skips examples, counted, when it falls behind); 0 keeps the normal priority.")
     poll_max_records: int = Field(2000, ge=1, description="Scoring requests read per consume call; the trainer reads "
-                                  "everything waiting (call after call) before each training step, so its Kafka lag stays small.")
-    start_from: Literal["earliest", "latest"] = Field("latest", description="Where a trainer with an empty store starts "
-                                                      "reading scoring requests; once a version is published it "
+                                  "everything waiting (call after call) before each training step, so its Kafka lag "
+                                  "stays small.")
+    start_from: Literal["earliest", "latest"] = Field("latest", description="Where a trainer with an empty store "
+                                                      "starts reading scoring requests; once a version is published it "
                                                       "resumes exactly after the offsets stored with it.")
 
 
@@ -282,13 +306,16 @@ class UpdatesSettings(_Group):
     prequential_guard: bool = Field(True, description="Install a version only once this stage has answered past its "
                                     "trained-through offsets on every partition, so no answer comes from a version "
                                     "that trained on a later click. Off only to show what the guard prevents (tests).")
-    smoke_queries: int = Field(8, ge=1, description="Queries of the smoke batch a new version must answer before it is installed.")
+    smoke_queries: int = Field(8, ge=1, description="Queries of the smoke batch a new version must answer before it is "
+                               "installed.")
     learn_tables: bool = Field(True, description="A following stage counts every click it answers into its model's "
-                               "co-occurrence tables between two versions (as fresh as the online kNN) and re-counts, after "
-                               "a swap, the clicks the new version had not trained on. A frozen twin (follow off) never does.")
+                               "co-occurrence tables between two versions (as fresh as the online kNN) and re-counts, "
+                               "after a swap, the clicks the new version had not trained on. A frozen twin (follow "
+                               "off) never does.")
     frozen_learn_tables: bool = Field(False, description="With follow off: still count every answered click into the "
-                                      "checkpoint's co-occurrence tables (the tables-only ablation: the warm-up weights "
-                                      "with the stream's counts, served as <preset>+tables). Off: a frozen twin.")
+                                      "checkpoint's co-occurrence tables (the tables-only ablation: the warm-up "
+                                      "weights with the stream's counts, served as <preset>+tables). Off: a frozen "
+                                      "twin.")
     table_buffer_clicks: int = Field(50_000, ge=0, description="Latest answered clicks a following stage keeps (with "
                                      "partition/offset) to re-count into a newly installed version's tables.")
 
@@ -303,17 +330,21 @@ class ApiSettings(_Group):
     scorer: str | None = Field(
         None, description="Scorer whose answers GET .../recommendations returns when no ?scorer= is given "
         "(None: `scoring.scorer`). Shadow scorers write to the same topic; their answers are kept apart, by scorer.")
-    stats_window_s: float = Field(30.0, gt=0, description="Sliding window of the dashboard's rates and latency quantiles.")
+    stats_window_s: float = Field(30.0, gt=0,
+                                  description="Sliding window of the dashboard's rates and latency quantiles.")
     hit_rate_k: int = Field(20, ge=1, description="Cut-off of the dashboard's prequential hit rate (HR@k).")
-    hit_rate_window: int = Field(1000, ge=1, description="Judged clicks per scorer in the dashboard's sliding-window hit rate.")
+    hit_rate_window: int = Field(1000, ge=1,
+                                 description="Judged clicks per scorer in the dashboard's sliding-window hit rate.")
     history_interval_s: float = Field(2.0, gt=0, description="The dashboard's charts take one point this often (rates, "
                                       "latency, lag, HR/MRR, trainer figures).")
-    history_points: int = Field(900, ge=10, description="Points each dashboard chart keeps (900 at 2 s: the last 30 minutes).")
+    history_points: int = Field(900, ge=10,
+                                description="Points each dashboard chart keeps (900 at 2 s: the last 30 minutes).")
     worker_metrics: dict[str, str] = Field({}, description="Prometheus /metrics URLs of the deployment's "
                                            "workers, by a name the dashboard shows (e.g. {\"trainer\": "
                                            "\"http://10.0.0.5:9101/metrics\"}): their consumer lag per stage, fallback "
-                                           "share and the trainer's examples/s, loss and skipped examples are read every "
-                                           "history_interval_s. `streamrec demo` fills it; empty: those panels say so.")
+                                           "share and the trainer's examples/s, loss and skipped examples are read "
+                                           "every history_interval_s. `streamrec demo` fills it; empty: those panels "
+                                           "say so.")
     write_api_key: SecretStr | None = Field(
         None, description="Key POST /clicks requires in its `X-API-Key` header (401 without it or with another key, "
         "compared in constant time); at least 16 printable ASCII characters, no spaces. None: POST /clicks is open. "
@@ -330,7 +361,8 @@ class ApiSettings(_Group):
     @classmethod
     def _key_fits_a_header(cls, key: SecretStr | None) -> SecretStr | None:
         if key is not None and not _API_KEY.fullmatch(key.get_secret_value()):
-            raise ValueError("the key must be at least 16 printable ASCII characters without spaces (it is sent in the X-API-Key header)")
+            raise ValueError("the key must be at least 16 printable ASCII characters without spaces (it is sent in the "
+                             "X-API-Key header)")
         return key
 
     @field_validator("cors_allow_origins")
@@ -347,9 +379,9 @@ class DemoSettings(_Group):
     """`streamrec demo` (`make demo`): broker, workers, trainer, shadows and the dashboard on one machine."""
 
     rate_eps: float = Field(15.0, gt=0, description="Clicks per second the judged part of the log is sent at (a "
-                            "realistic rate, not flat out): on the 2-core development VM, shared with other jobs, every "
-                            "scorer keeps up at it (the frozen twin is the slowest), so the report's latency is service "
-                            "latency (README, docs/operations.md).")
+                            "realistic rate, not flat out): on the 2-core development VM, shared with other jobs, "
+                            "every scorer keeps up at it (the frozen twin is the slowest), so the report's latency is "
+                            "service latency (README, docs/operations.md).")
     warm_share: float = Field(0.5, gt=0, lt=1, description="Without --warm: the earliest share of the log's clicks "
                               "trains the starting model and is replayed unjudged first; the rest is judged.")
     judged_clicks_max: int = Field(2400, ge=0, description="Judged clicks at most, the earliest after the warm part "
@@ -368,7 +400,8 @@ class HealthSettings(_Group):
         0.0, ge=0, description="How long a starting worker retries an unreachable broker before it exits with status 1 "
         "(0: forever). Each attempt logs one line."
     )
-    broker_retry_initial_ms: int = Field(500, ge=10, description="Wait after the first failed connection attempt; doubles per attempt.")
+    broker_retry_initial_ms: int = Field(500, ge=10, description="Wait after the first failed connection attempt; "
+                                         "doubles per attempt.")
     broker_retry_max_ms: int = Field(10_000, ge=10, description="Longest wait between two connection attempts.")
     probe_interval_ms: int = Field(
         2000, ge=100, description="How often a running worker checks that the broker answers and its topics exist "
@@ -379,7 +412,8 @@ class HealthSettings(_Group):
         "exits with status 3, for its supervisor to restart it (0: never; it stays up and reports unhealthy)."
     )
     lag_interval_ms: int = Field(
-        5000, ge=0, description="How often each stage's consumer reports its lag per partition (`streamrec_consumer_lag`; 0: off)."
+        5000, ge=0, description="How often each stage's consumer reports its lag per partition "
+        "(`streamrec_consumer_lag`; 0: off)."
     )
     shutdown_timeout_s: float = Field(
         20.0, gt=0, description="Longest a stopping process waits for its stages to commit and close (an unreachable "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -35,9 +35,10 @@ app = _App(add_completion=False, no_args_is_help=True, help="Streaming graph rec
 Format = Enum("Format", {name: name for name in (*FORMATS, "synthetic")}, type=str)  # type: ignore[misc]
 """--format choices: the readers' formats plus the synthetic generator."""
 
-DatasetOpt = Annotated[Optional[Path], typer.Option("--dataset", help="Click log to replay/evaluate (default: synthetic).")]
+DatasetOpt = Annotated[Path | None, typer.Option("--dataset",
+                                                 help="Click log to replay/evaluate (default: synthetic).")]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Format of --dataset.")]
-ReplayFormatOpt = Annotated[Optional[Format], typer.Option(
+ReplayFormatOpt = Annotated[Format | None, typer.Option(
     "--format", help="Format of --dataset (default: detected from the file's first line, and said).")]
 ENGINE_CHOICES = " | ".join(engine_names())
 """--engine choices: the engine registry (stream/stages/engines/registry.py), the default first."""
@@ -53,13 +54,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     """Streaming graph recommender on Kafka."""
 
 
 def _dataset_format(dataset: Path | None, fmt: Format | None) -> str:
-    """The format to read `dataset` in: the one given, else detected from its first line (and said); checks the file exists."""
+    """The format to read `dataset` in: the one given, else detected from its first line (and said); checks the
+    file exists."""
     if dataset is None:
         return fmt.value if fmt is not None else "synthetic"
     from streamrec.errors import UserError
@@ -82,7 +85,8 @@ def _dataset_format(dataset: Path | None, fmt: Format | None) -> str:
 
 @app.command()
 def settings(
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the reference (docs/configuration.md) instead.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown",
+                                           help="Print the reference (docs/configuration.md) instead.")] = False,
 ) -> None:
     """Print the resolved settings (defaults < $STREAMREC_CONFIG < STREAMREC_* env)."""
     if markdown:
@@ -113,7 +117,8 @@ app.add_typer(state_app, name="state")
 def state_clear(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete the local state directory (e.g. state left from another cluster); the worker rebuilds it from the changelogs."""
+    """Delete the local state directory (e.g. state left from another cluster); the worker rebuilds it from the
+    changelogs."""
     from streamrec.config import load_settings
     from streamrec.state.local import clear_state_dir
 
@@ -138,7 +143,7 @@ def broker(port: Annotated[int, typer.Option(help="Port to listen on (0: a free 
 @app.command()
 def worker(
     role: Annotated[str, typer.Option(help="all | stateful | scoring | trainer | api (= streamrec serve)")] = "all",
-    engine: Annotated[Optional[str], typer.Option(help=f"{ENGINE_CHOICES} (default: settings.state.engine)")] = None,
+    engine: Annotated[str | None, typer.Option(help=f"{ENGINE_CHOICES} (default: settings.state.engine)")] = None,
 ) -> None:
     """Run the stateful stage and/or the scoring stage until SIGTERM/Ctrl-C."""
     from streamrec.stream.worker import run_worker
@@ -148,8 +153,8 @@ def worker(
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: settings.api.host).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default: settings.api.port).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: settings.api.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: settings.api.port).")] = None,
 ) -> None:
     """Serve the HTTP API (latest recommendations, POST /clicks, /healthz, /metrics, /dashboard) until Ctrl-C."""
     from streamrec.stream.api import serve as serve_api
@@ -169,11 +174,13 @@ def produce(topic: Annotated[str, typer.Option(help="Topic to write to.")] = "cl
 def replay(
     dataset: DatasetOpt = None,
     format: ReplayFormatOpt = None,
-    warm: Annotated[Optional[Path], typer.Option(help="Log replayed first, unscored, to warm state.")] = None,
-    rate: Annotated[Optional[float], typer.Option(min=0.001, help="Send this many clicks per second (overrides --speed).")] = None,
-    speed: Annotated[float, typer.Option(min=0.0, help="Event-time speed-up: 60 plays an hour of the log in a minute (0: as fast as possible).")] = 0.0,
+    warm: Annotated[Path | None, typer.Option(help="Log replayed first, unscored, to warm state.")] = None,
+    rate: Annotated[float | None, typer.Option(min=0.001,
+                                               help="Send this many clicks per second (overrides --speed).")] = None,
+    speed: Annotated[float, typer.Option(min=0.0, help="Event-time speed-up: 60 plays an hour of the log in a minute "
+                                         "(0: as fast as possible).")] = 0.0,
     report: Annotated[Path, typer.Option("--report", help="Report folder.")] = Path("reports/replay"),
-    limit: Annotated[Optional[int], typer.Option(help="Replay at most this many clicks.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Replay at most this many clicks.")] = None,
 ) -> None:
     """Replay a click log through a running worker and report prequential quality and latency."""
     from streamrec.stream.harness.replay import replay_command
@@ -188,18 +195,23 @@ def replay(
 def demo(
     dataset: DatasetOpt = None,
     format: ReplayFormatOpt = None,
-    report: Annotated[Path, typer.Option("--report", help="Report folder (and the processes' logs).")] = Path("reports/demo"),
+    report: Annotated[Path, typer.Option("--report",
+                                         help="Report folder (and the processes' logs).")] = Path("reports/demo"),
     engine: Annotated[str, typer.Option(help=ENGINE_CHOICES)] = engine_names()[0],
-    warm: Annotated[Optional[Path], typer.Option(help="Log the starting model trains on, replayed first, unjudged "
-                                                 "(e.g. a train split); default: the first demo.warm_share of --dataset.")] = None,
-    rate: Annotated[Optional[float], typer.Option(min=0.001, help="Judged clicks per second (default: demo.rate_eps).")] = None,
-    train_seconds: Annotated[Optional[float], typer.Option(min=0.1, help="Training budget of the starting model "
-                                                           "(default: demo.train_budget_s).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=0, help="Judged clicks at most (default: demo.judged_clicks_max; 0: all).")] = None,
+    warm: Annotated[Path | None, typer.Option(help="Log the starting model trains on, replayed first, unjudged "
+                                              "(e.g. a train split); default: the first demo.warm_share of "
+                                              "--dataset.")] = None,
+    rate: Annotated[float | None, typer.Option(min=0.001,
+                                               help="Judged clicks per second (default: demo.rate_eps).")] = None,
+    train_seconds: Annotated[float | None, typer.Option(min=0.1, help="Training budget of the starting model "
+                                                        "(default: demo.train_budget_s).")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="Judged clicks at most (default: demo.judged_clicks_max; "
+                                              "0: all).")] = None,
     exit_: Annotated[bool, typer.Option("--exit", help="Stop everything after the report (tests, CI) instead of "
                                         "keeping the dashboard up until Ctrl-C.")] = False,
 ) -> None:
-    """The whole design on the embedded broker: neural model + trainer + hot swap, kNN and frozen-twin shadows, dashboard."""
+    """The whole design on the embedded broker: neural model + trainer + hot swap, kNN and frozen-twin shadows,
+    dashboard."""
     from streamrec.stream.harness.demo import run_demo
 
     fmt = _dataset_format(dataset, format)
@@ -212,7 +224,7 @@ def demo(
 @app.command()
 def train(
     dataset: DatasetOpt = None,
-    format: FormatOpt = Format("synthetic"),
+    format: FormatOpt = Format["synthetic"],
     protocol: Annotated[str, typer.Option(help="loo | session-split")] = "session-split",
     model: Annotated[str, typer.Option(help="Model preset (see docs/models.md).")] = "default",
     out: Annotated[Path, typer.Option(help="Checkpoint file to write.")] = Path("checkpoints/model.pt"),
@@ -229,7 +241,8 @@ def train(
     from streamrec.models.presets import PRESETS
 
     if model not in PRESETS:
-        raise typer.BadParameter(f"unknown preset {model!r}; choose one of {', '.join(sorted(PRESETS))}", param_hint="--model")
+        raise typer.BadParameter(f"unknown preset {model!r}; choose one of {', '.join(sorted(PRESETS))}",
+                                 param_hint="--model")
     from streamrec.models.train import train_command
 
     train_command(dataset=dataset, fmt=format.value, protocol=protocol, model=model, out=out, device=device)
@@ -238,7 +251,7 @@ def train(
 @app.command()
 def evaluate(
     dataset: DatasetOpt = None,
-    format: FormatOpt = Format("synthetic"),
+    format: FormatOpt = Format["synthetic"],
     protocol: Annotated[str, typer.Option(help="loo | session-split")] = "session-split",
     models: Annotated[str, typer.Option(help="Comma-separated scorers/models to compare.")] = "pop,sknn,default",
     out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("reports/evaluate.json"),

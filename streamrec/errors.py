@@ -28,7 +28,8 @@ def settings_error_line(exc: ValidationError) -> str:
         loc = [str(part) for part in error["loc"]]
         variable = "STREAMREC_" + "__".join(part.upper() for part in loc)
         given = error.get("input")
-        secret = loc[-1].endswith("_key")  # a rejected key (api.write_api_key) may be a real one, mistyped: never echoed
+        # a rejected key (api.write_api_key) may be a real one, mistyped: never echoed
+        secret = loc[-1].endswith("_key")
         shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) and not secret else ""
         parts.append(f"{variable}{shown}: {error['msg']}")
     return ("invalid setting " + "; ".join(parts)
@@ -46,7 +47,6 @@ def as_user_error(exc: BaseException) -> UserError | None:
     if isinstance(exc, MalformedLogError):
         return UserError(f"cannot read the log: {exc}")
     from streamrec.stream.observability.health import NoBroker
-
     from streamrec.stream.observability.stage_errors import ConfigurationError
 
     if isinstance(exc, ConfigurationError):
