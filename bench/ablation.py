@@ -61,8 +61,10 @@ def parse_row(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
-def run_row(spec: str, split: Split, budget: float | None, device: str, seed: int) -> tuple[dict[str, Any], dict[str, RankingMetrics]]:
-    """Train (or fit) one row and rank valid and test through its Scorer: (the row's figures, its valid/test tallies)."""
+def run_row(spec: str, split: Split, budget: float | None, device: str,
+            seed: int) -> tuple[dict[str, Any], dict[str, RankingMetrics]]:
+    """Train (or fit) one row and rank valid and test through its Scorer: (the row's figures, its valid/test
+    tallies)."""
     settings = load_settings()
     name, overrides = parse_row(spec)
     started = time.perf_counter()
@@ -98,7 +100,8 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--protocol", required=True)
     parser.add_argument("--rows", required=True, help="comma-separated rows (see module docstring)")
-    parser.add_argument("--max-train-seconds", type=float, default=None, help="same training budget for every neural row")
+    parser.add_argument("--max-train-seconds", type=float, default=None,
+                        help="same training budget for every neural row")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)

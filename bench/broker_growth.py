@@ -19,15 +19,16 @@ import threading
 import time
 from pathlib import Path
 
-from rich.console import Console
-
 from cpu_shares import command_line, proc_stat
 from e2e import DAY_S, BenchPlan, fresh_system, synthetic_stream
+from rich.console import Console
 from run_all import SYSTEMS
+
 from streamrec.state.clicklog.synthetic import SyntheticSpec
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.harness.replay import Pacing
+
 
 def cpu_seconds(pid: int) -> float:
     stat = proc_stat(pid)
@@ -100,9 +101,11 @@ def main() -> None:
             sampler.join()
     for scorer in report.scorers:
         console.print(f"{args.system} ({scorer.scorer}): {len(clicks):,} clicks at {args.rate:,.0f}/s, "
-                      f"p50 {scorer.latency.p50_ms:.1f} ms, p99 {scorer.latency.p99_ms:.1f} ms; per stretch of the replay:")
+                      f"p50 {scorer.latency.p50_ms:.1f} ms, p99 {scorer.latency.p99_ms:.1f} ms; "
+                      "per stretch of the replay:")
         for window in scorer.timeline:
-            p50, p99 = (f"{v:6.1f}" if v is not None else "     -" for v in (window.latency_p50_ms, window.latency_p99_ms))
+            p50, p99 = (f"{v:6.1f}" if v is not None else "     -"
+                        for v in (window.latency_p50_ms, window.latency_p99_ms))
             console.print(f"  up to click {window.clicks_sent:>7,}: p50 {p50} ms  p99 {p99} ms")
 
 

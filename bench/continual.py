@@ -53,23 +53,29 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
-from rich.console import Console
-
 from latency_ab import TrainerToggle, arm_latencies, summary
+from rich.console import Console
 
 from streamrec.config import Settings, load_settings
 from streamrec.models.checkpoint import Checkpoint
-from streamrec.models.train import train_checkpoint
 from streamrec.models.online.settings import OnlineSettings
-from streamrec.state.clicklog.protocols import TEST_FRACTION, VALID_FRACTION, _tail_count, recent_split, session_split, sessions_of
+from streamrec.models.train import train_checkpoint
+from streamrec.state.clicklog.protocols import (
+    TEST_FRACTION,
+    VALID_FRACTION,
+    _tail_count,
+    recent_split,
+    session_split,
+    sessions_of,
+)
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.harness.demo import ManagedProcess, demo_overrides, wait_for_groups, worker_process
-from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
 from streamrec.stream.harness.report import ReplayReport, write_report
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.topics import ModelUpdate, Topics, read_answer
 from streamrec.stream.updates.follower import ONLINE_SUFFIX, TABLES_SUFFIX
 
@@ -115,7 +121,8 @@ class Recorder:
         self._consumer.close()
 
 
-def base_checkpoint(warm: Sequence[LoggedClick], main: Sequence[LoggedClick], fmt: str, seconds: float, out: Path) -> Checkpoint:
+def base_checkpoint(warm: Sequence[LoggedClick], main: Sequence[LoggedClick], fmt: str, seconds: float,
+                    out: Path) -> Checkpoint:
     """The warm-up model: trained on the warm log only, early stopping on the warm log's latest sessions."""
     split = session_split(warm, main) if fmt == "yoochoose" else recent_split(warm)
     checkpoint = train_checkpoint(PRESET, split, device="cpu", max_train_seconds=seconds)
@@ -225,7 +232,8 @@ def trainer_figures(log: str, updates: list[ModelUpdate]) -> dict[str, float | N
             rate = (last.examples_trained - first.examples_trained) / (last.published_at - first.published_at)
     times = [t for t, _ in published]
     return {"versions_published": len(updates), "examples_per_s": rate,
-            "publish_s_median": statistics.median(times) if times else None, "publish_s_max": max(times) if times else None}
+            "publish_s_median": statistics.median(times) if times else None,
+            "publish_s_max": max(times) if times else None}
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -275,7 +283,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         frozen = settings.model_copy(update={
             "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-frozen"}),
             "updates": settings.updates.model_copy(update={"follow": False}),
-            "state": settings.state.model_copy(update={"dir": Path(tmp) / "state-frozen"})})  # its own kNN fallback statistics
+            # its own kNN fallback statistics
+            "state": settings.state.model_copy(update={"dir": Path(tmp) / "state-frozen"})})
         tables_only = settings.model_copy(update={  # the warm-up weights with the stream's counts (tables-only)
             "kafka": settings.kafka.model_copy(update={"consumer_group": f"{group}-shadow-tables"}),
             "updates": settings.updates.model_copy(update={"follow": False, "frozen_learn_tables": True}),
@@ -312,8 +321,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     replayer.judge(main[:n_before], pacing=pacing, dataset=args.dataset or "synthetic", fmt=args.format,
                                    label="latency A/B (trainer paused every other window)")
                 assert replayer.latest is not None
-                latency_ab = {scorer: summary(arm_latencies(replayer.latest, scorer, toggle.intervals, args.ab_margin_s))
-                              for scorer in (CONTINUAL, KNN)}
+                latency_ab = {
+                    scorer: summary(arm_latencies(replayer.latest, scorer, toggle.intervals, args.ab_margin_s))
+                    for scorer in (CONTINUAL, KNN)}
                 report = replayer.judge(main[n_before:], pacing=pacing, dataset=args.dataset or "synthetic",
                                         fmt=args.format, label="with trainer")
                 dead = [p.name for p in (*fleet, trainer) if not p.alive()]
@@ -326,8 +336,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return figures(report, latency_ab, recorder, main[n_before:], known, train_s, trainer_log, args)
 
 
-def figures(report: ReplayReport, latency_ab: dict[str, dict[str, float | int | None]], recorder: Recorder, judged: Sequence[LoggedClick],
-            known: set[str], train_s: float, trainer_log: str, args: argparse.Namespace) -> dict[str, object]:
+def figures(report: ReplayReport, latency_ab: dict[str, dict[str, float | int | None]], recorder: Recorder,
+            judged: Sequence[LoggedClick], known: set[str], train_s: float, trainer_log: str,
+            args: argparse.Namespace) -> dict[str, object]:
     hr = {s.scorer: s.metrics.get("HR@20") for s in report.scorers}
     marker = "-m4-"  # phases: w1 warm-up (fit sessions), w2 warm-up (the rest), m3 latency A/B, m4 judged
     new_items = new_item_delays(judged, known, recorder.answers, marker)
@@ -374,7 +385,8 @@ def main() -> None:
     parser.add_argument("--format", default="synthetic")
     parser.add_argument("--phase", choices=("valid", "test"), default="test",
                         help="valid: judge the warm log's latest sessions (the warm-up model's validation tail, as "
-                             "bench/continual_offline.py --phase valid) instead of the judged log; choose settings here")
+                             "bench/continual_offline.py --phase valid) instead of the judged log; "
+                             "choose settings here")
     parser.add_argument("--warm-share", type=float, default=0.5, help="synthetic: share of the stream used to warm up")
     parser.add_argument("--drift-share", type=float, default=0.5,
                         help="synthetic: share of items whose successors change at --drift-day (0: no drift)")
@@ -391,7 +403,8 @@ def main() -> None:
     parser.add_argument("--publish-every-s", type=float, default=10.0)
     parser.add_argument("--publish-every-steps", type=int, default=200)
     parser.add_argument("--no-learn-tables", action="store_true",
-                        help="ablation: the continual stage's tables change only with each version (updates.learn_tables off)")
+                        help="ablation: the continual stage's tables change only with each version "
+                             "(updates.learn_tables off)")
     parser.add_argument("--out", default="reports/continual")
     import sys
 

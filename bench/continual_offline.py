@@ -33,20 +33,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from knn_tuning import with_spec
 
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.knn import knn_params
-from streamrec.models.registry import build_sknn
 from streamrec.models.online import ContinualLearner, OnlineSettings
-from streamrec.models.presets import preset
 from streamrec.models.online.prequential import Competitor, Continual, Frozen, Observing, PrequentialResult, prequential
+from streamrec.models.presets import preset
+from streamrec.models.registry import build_sknn
 from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.formats import read_log
-from streamrec.state.clicklog.protocols import VALID_FRACTION, _tail_count, sessions_of, session_split
+from streamrec.state.clicklog.protocols import VALID_FRACTION, _tail_count, session_split, sessions_of
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.paired import PairedDifference, paired_differences
@@ -72,7 +71,8 @@ def main() -> None:
         judged = [False] * len(valid_stream) + [i >= args.skip_test_clicks for i in range(len(test_clicks))]
     knn = build_sknn(load_settings(), persist=False)  # the online kNN with the settings' parameters, in memory
     knn.fit([s.items for s in sessions_of(train_clicks) if s.session_id in fit_ids])
-    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed), args.publish_every_steps, args.resume_on_publish)
+    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed),
+                          args.publish_every_steps, args.resume_on_publish)
     competitors = standard_competitors(continual, checkpoint, settings, knn, args.seed)
     started = time.perf_counter()
     result = prequential(stream, competitors, args.chunk, judged)
@@ -129,11 +129,13 @@ def _fit_valid_sessions(train_clicks: list[LoggedClick]) -> tuple[set[str], set[
     """The protocol's split of the train file: latest VALID_FRACTION of sessions by end time validate."""
     by_end = sorted(sessions_of(train_clicks), key=lambda s: s.end_ts)
     n_valid = _tail_count(len(by_end), VALID_FRACTION)
-    return {s.session_id for s in by_end[: len(by_end) - n_valid]}, {s.session_id for s in by_end[len(by_end) - n_valid :]}
+    return ({s.session_id for s in by_end[: len(by_end) - n_valid]},
+            {s.session_id for s in by_end[len(by_end) - n_valid :]})
 
 
 def _head_knn(spec: str) -> KnnParams:
-    """`--head-knn` in bench/knn_tuning.py's --start spelling, else the preset's (presets.CONTEXTGNN_KNN), else the settings'."""
+    """`--head-knn` in bench/knn_tuning.py's --start spelling, else the preset's (presets.CONTEXTGNN_KNN), else
+    the settings'."""
     default = preset("default").knn or knn_params(load_settings())
     return with_spec(default, spec) if spec else default
 
@@ -143,8 +145,8 @@ def _session_table(flag: str | None) -> bool | None:
     return None if flag is None else flag == "on"
 
 
-def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float, seed: int,
-                     head_knn: KnnParams, session_table: bool | None = None) -> Checkpoint:
+def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float,
+                     seed: int, head_knn: KnnParams, session_table: bool | None = None) -> Checkpoint:
     """The warm-up model, cached per training cap, seed, head kNN parameters and session table (None: the preset's)."""
     session_table = preset("default").session_cooccurrence if session_table is None else session_table
     tables = "session" if session_table else "nosession"
@@ -154,8 +156,8 @@ def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedCl
     from streamrec.models.train import train_checkpoint
 
     split = session_split(train_clicks, test_clicks)
-    checkpoint = train_checkpoint("default", split, device="cpu", seed=seed, knn=head_knn, max_train_seconds=max_train_seconds,
-                                  session_cooccurrence=session_table)
+    checkpoint = train_checkpoint("default", split, device="cpu", seed=seed, knn=head_knn,
+                                  max_train_seconds=max_train_seconds, session_cooccurrence=session_table)
     print(f"warm-up model: kNN parameters {checkpoint.config.knn}, {checkpoint.metrics}", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(path)
@@ -169,20 +171,23 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=32, help="clicks answered before the competitors learn them")
     parser.add_argument("--max-train-seconds", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--head-knn", default="", help="the warm-up model's head kNN parameters instead of the preset's: "
-                        "window,backward_weight,max_neighbours,recency_decay,idf,repeat")
+    parser.add_argument("--head-knn", default="",
+                        help="the warm-up model's head kNN parameters instead of the preset's: "
+                             "window,backward_weight,max_neighbours,recency_decay,idf,repeat")
     parser.add_argument("--skip-test-clicks", type=int, default=0,
-                        help="--phase test: the test file's first N clicks are learned, not judged (the streaming bench "
-                             "sends its first --latency-clicks for the latency A/B and judges the rest)")
+                        help="--phase test: the test file's first N clicks are learned, not judged (the streaming "
+                             "bench sends its first --latency-clicks for the latency A/B and judges the rest)")
     parser.add_argument("--session-table", choices=("on", "off"), default=None,
                         help="the warm-up model with or without the head's session table (default: the preset's "
                              "ModelConfig.session_cooccurrence)")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--publish-every-steps", type=int, default=0, help="snapshot (new distillation teacher) every N steps")
+    parser.add_argument("--publish-every-steps", type=int, default=0,
+                        help="snapshot (new distillation teacher) every N steps")
     parser.add_argument("--resume-on-publish", action="store_true", help="restart the learner from every snapshot")
     defaults = OnlineSettings()
     for f in fields(OnlineSettings):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(getattr(defaults, f.name)),
+                            default=getattr(defaults, f.name))
     return parser.parse_args()
 
 

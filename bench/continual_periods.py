@@ -31,18 +31,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+from continual_offline import print_outcome, standard_competitors
 
-from continual_offline import print_outcome, standard_competitors  # noqa: E402
-
-from streamrec.config import load_settings  # noqa: E402
-from streamrec.models.checkpoint import Checkpoint  # noqa: E402
-from streamrec.models.online import ContinualLearner, OnlineSettings  # noqa: E402
-from streamrec.models.online.prequential import Continual, prequential  # noqa: E402
-from streamrec.models.registry import build_sknn  # noqa: E402
-from streamrec.state.clicklog.formats import read_log  # noqa: E402
-from streamrec.state.clicklog.protocols import recent_split, sessions_of  # noqa: E402
-from streamrec.state.clicklog.types import LoggedClick  # noqa: E402
+from streamrec.config import load_settings
+from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.online import ContinualLearner, OnlineSettings
+from streamrec.models.online.prequential import Continual, prequential
+from streamrec.models.registry import build_sknn
+from streamrec.state.clicklog.formats import read_log
+from streamrec.state.clicklog.protocols import recent_split, sessions_of
+from streamrec.state.clicklog.types import LoggedClick
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
@@ -112,7 +111,8 @@ def main() -> None:
         for period in judge if period <= stop
     }
     for period, figures in per_period.items():
-        print(f"period {period:>2}: " + "  ".join(f"{name} {f['HR@20']:.4f}/{f['MRR@20']:.4f}" for name, f in figures.items()))
+        print(f"period {period:>2}: "
+              + "  ".join(f"{name} {f['HR@20']:.4f}/{f['MRR@20']:.4f}" for name, f in figures.items()))
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"judge{judge[0]}-{judge[-1]}"
     report.update({"judge": [judge[0], judge[-1]], "stop": stop, "seconds": seconds, "chunk": args.chunk,

@@ -44,7 +44,8 @@ def main() -> None:
         began = time.perf_counter()
         rows += learner.refresh_tables()
         refresh_s += time.perf_counter() - began
-    print(f"{args.steps} steps of {settings.micro_batch_size} examples, {checkpoint.num_rows:,} item rows, torch threads {torch.get_num_threads()}")
+    print(f"{args.steps} steps of {settings.micro_batch_size} examples, {checkpoint.num_rows:,} item rows, "
+          f"torch threads {torch.get_num_threads()}")
     print(f"step    {1000 * step_s / args.steps:7.1f} ms")
     print(f"refresh {1000 * refresh_s / args.steps:7.1f} ms ({rows / args.steps:.0f} rows per refresh)")
     print(f"refresh / step: x{refresh_s / max(step_s, 1e-12):.3f}")

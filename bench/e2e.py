@@ -30,10 +30,10 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.harness.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
-from streamrec.stream.kafka import scoring_group, stateful_group
-from streamrec.stream.stages.engines.registry import engine_names
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer
 from streamrec.stream.harness.report import ReplayReport, write_report
+from streamrec.stream.kafka import scoring_group, stateful_group
+from streamrec.stream.stages.engines.registry import engine_names
 
 Overrides = dict[str, dict[str, object]]
 _BENCH_DIR = Path(__file__).resolve().parent
@@ -107,7 +107,8 @@ def _overrides(plan: BenchPlan, system: System, state_dir: Path) -> Overrides:
         "kafka": {"bootstrap_servers": plan.bootstrap_servers, "topic_prefix": f"bench-{system.name}-{tag}-",
                   "consumer_group": f"bench-{system.name}-{tag}", "session_timeout_ms": 2000,
                   "single_record_batches": plan.single_record_batches,
-                  **({"fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS} if plan.single_record_batches else {})},
+                  **({"fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS}
+                     if plan.single_record_batches else {})},
         "state": {"dir": state_dir, "engine": engine},
     }
 
@@ -167,11 +168,13 @@ def measure(system: System, plan: BenchPlan, reports: Path, console: Console) ->
     """Max, target-rate and half-rate runs of `system`, each on fresh topics after a warm-up."""
     spec = plan.max_spec
     max_clicks = _ordered(generate(spec))
-    max_eps, _, max_p99, missing = _only_scorer(_run(system, plan, reports, console, "max", max_clicks, None), system.name)
+    max_eps, _, max_p99, missing = _only_scorer(_run(system, plan, reports, console, "max", max_clicks, None),
+                                                system.name)
     target_eps = target_p50 = target_p99 = None
     target_clicks: list[LoggedClick] = []
     if plan.target_rate_eps:
-        target_clicks = synthetic_stream(spec, 300, start_ts=spec.start_ts)[: int(plan.target_rate_eps * plan.half_rate_s)]
+        target_count = int(plan.target_rate_eps * plan.half_rate_s)
+        target_clicks = synthetic_stream(spec, 300, start_ts=spec.start_ts)[:target_count]
         target = _run(system, plan, reports, console, "target", target_clicks, plan.target_rate_eps)
         target_eps, target_p50, target_p99, target_missing = _only_scorer(target, system.name)
         missing += target_missing

@@ -51,7 +51,8 @@ def _sample(out: str, every_s: float) -> None:
         while True:
             time.sleep(every_s)
             heap = libc.mallinfo2()
-            line = {"t": round(time.time(), 1), "rss_mb": round(_rss_mb()), "heap_mb": (heap.arena + heap.hblkhd) // MIB,
+            line = {"t": round(time.time(), 1), "rss_mb": round(_rss_mb()),
+                    "heap_mb": (heap.arena + heap.hblkhd) // MIB,
                     "heap_in_use_mb": (heap.uordblks + heap.hblkhd) // MIB, "heap_free_mb": heap.fordblks // MIB}
             try:
                 line["rocksdb"] = _rocksdb()

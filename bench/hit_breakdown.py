@@ -84,8 +84,8 @@ def main() -> None:
     stream = [c for c in train if c.session_id in valid]
     knn = build_sknn(load_settings(), persist=False)
     knn.fit([s.items for s in sessions_of(train) if s.session_id in fit])
-    competitors = {"continual": Recorded(Continual(ContinualLearner(checkpoint, OnlineSettings(), device="cpu", seed=args.seed))),
-                   "sknn": Recorded(Observing(knn))}
+    learner = ContinualLearner(checkpoint, OnlineSettings(), device="cpu", seed=args.seed)
+    competitors = {"continual": Recorded(Continual(learner)), "sknn": Recorded(Observing(knn))}
     prequential(stream, competitors, 32)  # type: ignore[arg-type]
     judged = judged_prefixes(stream)
     head = checkpoint.build_model().head
@@ -96,16 +96,18 @@ def main() -> None:
         counts[kind, "clicks"] += 1
         for name, competitor in competitors.items():
             counts[kind, name] += target in competitor.answers[position][:20]
-    print(f"validation, seed {args.seed}, session table {checkpoint.config.session_cooccurrence}: {len(judged):,} judged clicks")
+    print(f"validation, seed {args.seed}, session table {checkpoint.config.session_cooccurrence}: "
+          f"{len(judged):,} judged clicks")
     print(f"{'target':<10} {'clicks':>7} {'share':>6} {'continual HR@20':>16} {'sknn HR@20':>11}")
     for kind in KINDS:
         n = counts[kind, "clicks"]
         print(f"{kind:<10} {n:>7,} {n / len(judged):>6.1%} {counts[kind, 'continual'] / max(n, 1):>16.4f} "
               f"{counts[kind, 'sknn'] / max(n, 1):>11.4f}")
-    hits = {name: [target in answers[:20] for (_, target), answers in zip(judged, c.answers)] for name, c in competitors.items()}
+    hits = {name: [target in answers[:20] for (_, target), answers in zip(judged, c.answers)]
+            for name, c in competitors.items()}
     both = list(zip(hits["continual"], hits["sknn"]))
-    print(f"hits only the continual model has: {sum(c and not k for c, k in both)}; only the kNN: {sum(k and not c for c, k in both)}; "
-          f"both: {sum(c and k for c, k in both)}")
+    print(f"hits only the continual model has: {sum(c and not k for c, k in both)}; "
+          f"only the kNN: {sum(k and not c for c, k in both)}; both: {sum(c and k for c, k in both)}")
 
 
 if __name__ == "__main__":

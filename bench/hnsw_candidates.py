@@ -20,7 +20,8 @@ Figures: index build seconds (HNSW + neighbour matrix), recall@20 of the candida
 against exact full scoring (the share of the full top-20 the candidate path returns), and
 sessions/s of both paths with the same batch size; the ratio is the baseline comparison.
 
-    .venv/bin/python bench/hnsw_candidates.py [--data ../shared/data] [--train-seconds 30] [--queries 500] [--synthetic-items 1000000]
+    .venv/bin/python bench/hnsw_candidates.py [--data ../shared/data] [--train-seconds 30] [--queries 500]
+        [--synthetic-items 1000000]
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def recall_at_k(exact: list[Ranked], approximate: list[Ranked]) -> float:
 
 
 def timed(scorer: NeuralScorer, queries: list[Query]) -> tuple[list[Ranked], float, float]:
-    """(rankings, sessions per wall second, sessions per CPU second of this process: robust to other load on the machine)."""
+    """(rankings, sessions per wall second, sessions per CPU second of this process: robust to other load on the
+    machine)."""
     scorer.recommend(queries[: scorer.batch_size], K)  # warm-up
     started, cpu = time.perf_counter(), time.process_time()
     ranked = scorer.recommend(queries, K)
@@ -73,10 +75,13 @@ def timed(scorer: NeuralScorer, queries: list[Query]) -> tuple[list[Ranked], flo
 
 
 def compare(
-    name: str, checkpoint: Checkpoint, queries: list[Query], config: CandidateConfig, batch_size: int, efs: list[int] | None = None
+    name: str, checkpoint: Checkpoint, queries: list[Query], config: CandidateConfig, batch_size: int,
+    efs: list[int] | None = None
 ) -> list[dict[str, Any]]:
-    """Build the index, then score `queries` without it and with it (at each query-time ef of `efs`, default the setting's)."""
-    scorer = NeuralScorer(checkpoint, device="cpu", batch_size=batch_size, candidates=replace(config, candidates_min_catalogue_items=1))
+    """Build the index, then score `queries` without it and with it (at each query-time ef of `efs`, default the
+    setting's)."""
+    scorer = NeuralScorer(checkpoint, device="cpu", batch_size=batch_size,
+                          candidates=replace(config, candidates_min_catalogue_items=1))
     index = scorer.index
     assert index is not None
     scorer.index = None  # the full-catalogue path of the same scorer
@@ -107,7 +112,8 @@ def compare(
     return rows
 
 
-def real_catalogue(name: str, fmt: str, file: str, protocol: str, args: argparse.Namespace, config: CandidateConfig) -> list[dict[str, Any]]:
+def real_catalogue(name: str, fmt: str, file: str, protocol: str, args: argparse.Namespace,
+                   config: CandidateConfig) -> list[dict[str, Any]]:
     path = args.data / file
     if not path.exists():
         print(f"{name}: {path} absent, skipped")
@@ -137,21 +143,25 @@ def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> li
 
     started = time.perf_counter()
     log = [session() for _ in range(args.synthetic_sessions)]
-    knn = replace(knn_params(load_settings()), max_neighbours=20)  # 20 co-occurrence neighbours: [1M, 100] tables would take 2.4 GB
+    # 20 co-occurrence neighbours: [1M, 100] tables would take 2.4 GB
+    knn = replace(knn_params(load_settings()), max_neighbours=20)
     model_config = preset(PRESET, knn=knn)
     torch.manual_seed(0)
     model = SessionRecommender(model_config, items + 1).eval()
     with torch.no_grad():
         model.encoder.items.weight.copy_(torch.from_numpy(vectors))
-        model.item_counts.copy_(torch.from_numpy(np.bincount(np.concatenate(log), minlength=items + 1).astype(np.float32)))
+        counts = np.bincount(np.concatenate(log), minlength=items + 1).astype(np.float32)
+        model.item_counts.copy_(torch.from_numpy(counts))
         assert model.head is not None
         model.head.set_neighbours(
-            cooccurrence_neighbours(log, items + 1, knn), cooccurrence_neighbours(log, items + 1, knn, "row"), model.item_counts,
+            cooccurrence_neighbours(log, items + 1, knn), cooccurrence_neighbours(log, items + 1, knn, "row"),
+            model.item_counts,
             session_neighbours(log, items + 1, knn.max_neighbours) if model_config.session_cooccurrence else None,
         )
     vocab = ItemVocabulary(str(i) for i in range(1, items + 1))
     checkpoint = Checkpoint.from_model(PRESET, model, vocab, {})
-    print(f"synthetic: {items} items, {len(log)} sessions, model ready in {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"synthetic: {items} items, {len(log)} sessions, model ready in {time.perf_counter() - started:.0f} s",
+          flush=True)
     queries = [Query(tuple(str(i) for i in session())) for _ in range(args.synthetic_queries)]
     efs = [int(ef) for ef in args.synthetic_ef_search.split(",")]
     return compare(f"synthetic-{items}", checkpoint, queries, config, batch_size=args.synthetic_batch, efs=efs)
@@ -160,15 +170,19 @@ def synthetic_catalogue(args: argparse.Namespace, config: CandidateConfig) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder of the real data sets")
-    parser.add_argument("--train-seconds", type=float, default=30.0, help="training time of each real-catalogue checkpoint")
+    parser.add_argument("--train-seconds", type=float, default=30.0,
+                        help="training time of each real-catalogue checkpoint")
     parser.add_argument("--queries", type=int, default=500, help="validation examples scored per real catalogue")
     parser.add_argument("--batch", type=int, default=256, help="scorer batch size on the real catalogues")
     parser.add_argument("--synthetic-items", type=int, default=1_000_000)
     parser.add_argument("--synthetic-clusters", type=int, default=2_000)
-    parser.add_argument("--synthetic-sessions", type=int, default=300_000, help="in-cluster sessions behind the co-occurrence tables")
+    parser.add_argument("--synthetic-sessions", type=int, default=300_000,
+                        help="in-cluster sessions behind the co-occurrence tables")
     parser.add_argument("--synthetic-queries", type=int, default=256)
-    parser.add_argument("--synthetic-batch", type=int, default=32, help="scorer batch size at the synthetic catalogue ([B, V] full scoring)")
-    parser.add_argument("--synthetic-ef-search", default="256,1024,2048,4096", help="query-time ef values tried on the synthetic index")
+    parser.add_argument("--synthetic-batch", type=int, default=32,
+                        help="scorer batch size at the synthetic catalogue ([B, V] full scoring)")
+    parser.add_argument("--synthetic-ef-search", default="256,1024,2048,4096",
+                        help="query-time ef values tried on the synthetic index")
     parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -176,7 +190,8 @@ def main() -> None:
     print(f"candidate settings: {config}, load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = [] if args.skip_real else [row for d in DATASETS for row in real_catalogue(*d, args, config)]
     rows += synthetic_catalogue(args, config)
-    print(f"{'catalogue':<20}{'items':>9}{'ef':>6}{'build s':>9}{'recall@20':>11}{'full /s':>10}{'hnsw /s':>10}{'ratio':>8}{'full /cpu-s':>13}{'hnsw /cpu-s':>13}{'ratio':>8}")
+    print(f"{'catalogue':<20}{'items':>9}{'ef':>6}{'build s':>9}{'recall@20':>11}{'full /s':>10}{'hnsw /s':>10}"
+          f"{'ratio':>8}{'full /cpu-s':>13}{'hnsw /cpu-s':>13}{'ratio':>8}")
     for row in rows:
         print(
             f"{row['catalogue']:<20}{row['items']:>9}{row['ef_search']:>6}{row['build_s']:>9}{row['recall@20']:>11}"

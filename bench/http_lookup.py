@@ -36,10 +36,10 @@ import orjson
 from streamrec.config import Settings, load_settings
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.harness.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
-from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.clients.producer import ClickProducer
+from streamrec.stream.harness.demo import ManagedProcess, settings_env, wait_for_groups, worker_process
 from streamrec.stream.harness.replay import Pacing
+from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.topics import ClickEvent
 
 _HELLO = b'{"hello":"world"}'
@@ -90,8 +90,8 @@ def stream_clicks(settings: Settings, rate_eps: float, stop: multiprocessing.syn
             if delay > 0:
                 time.sleep(delay)
             lap = index // len(clicks)
-            producer.send(ClickEvent(event_id=f"b{index}", session_id=f"{click.session_id}-{lap}", user_id=click.user_id,
-                                     item_id=click.item_id, ts=time.time()))
+            producer.send(ClickEvent(event_id=f"b{index}", session_id=f"{click.session_id}-{lap}",
+                                     user_id=click.user_id, item_id=click.item_id, ts=time.time()))
             index += 1
             if index % 500 == 0:
                 producer.flush(0.0)  # serve delivery callbacks
@@ -171,17 +171,18 @@ def main() -> None:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="http-lookup-")))
         tag = uuid.uuid4().hex[:8]
-        settings = load_settings(kafka={"bootstrap_servers": bootstrap, "topic_prefix": f"h{tag}.", "consumer_group": f"h{tag}",
-                                        "session_timeout_ms": 2000}, state={"dir": logs / "state"})
+        settings = load_settings(kafka={"bootstrap_servers": bootstrap, "topic_prefix": f"h{tag}.",
+                                        "consumer_group": f"h{tag}", "session_timeout_ms": 2000},
+                                 state={"dir": logs / "state"})
         ensure_topics(settings)
         worker = stack.enter_context(worker_process("worker", "all", settings.state.engine, settings, logs))
         ports = {"streamrec": _free_port(), "asgi-hello": _free_port(), "fastapi-hello": _free_port()}
         env = settings_env(settings)
-        stack.enter_context(ManagedProcess("api", [sys.executable, "-m", "streamrec", "serve", "--port", str(ports["streamrec"])],
-                                           env, logs / "api.log"))
+        serve = [sys.executable, "-m", "streamrec", "serve", "--port", str(ports["streamrec"])]
+        stack.enter_context(ManagedProcess("api", serve, env, logs / "api.log"))
         for kind in ("asgi-hello", "fastapi-hello"):
-            stack.enter_context(ManagedProcess(kind, [sys.executable, __file__, "--serve-hello", kind, str(ports[kind])],
-                                               env, logs / f"{kind}.log"))
+            hello = [sys.executable, __file__, "--serve-hello", kind, str(ports[kind])]
+            stack.enter_context(ManagedProcess(kind, hello, env, logs / f"{kind}.log"))
         wait_for_groups(settings, [stateful_group(settings), scoring_group(settings)], [worker])
         _wait_http(ports["streamrec"], "/healthz")
         for kind in ("asgi-hello", "fastapi-hello"):
@@ -194,14 +195,15 @@ def main() -> None:
             time.sleep(args.warm_s)
             sessions = sorted({c.session_id for c in generate(_SPEC)[: int(args.rate * args.warm_s * 0.8)]})
             rng = np.random.default_rng(1)
-            paths = [f"/sessions/{sessions[i]}-0/recommendations".encode() for i in rng.integers(0, len(sessions), args.requests)]
+            paths = [f"/sessions/{sessions[i]}-0/recommendations".encode()
+                     for i in rng.integers(0, len(sessions), args.requests)]
             results: dict[str, list[tuple[float, float, float, dict[int, int]]]] = {k: [] for k in ports}
             for round_ in range(args.rounds):
                 for kind in ("asgi-hello", "fastapi-hello", "streamrec"):
                     results[kind].append(load(ports[kind], paths, args.connections))
                     rps, p50, p99, statuses = results[kind][-1]
-                    print(f"round {round_ + 1} {kind:>13}: {rps:8,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {statuses}",
-                          flush=True)
+                    print(f"round {round_ + 1} {kind:>13}: {rps:8,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                          f"{statuses}", flush=True)
             with urllib.request.urlopen(f"http://127.0.0.1:{ports['streamrec']}/stats", timeout=10) as response:
                 live = orjson.loads(response.read())
         finally:
@@ -218,7 +220,8 @@ def main() -> None:
               f"recommendations/s (last {live['window_s']:.0f} s), lag {live['health']['lag']}; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         found = sum(r[3].get(200, 0) for r in results["streamrec"])
-        print(f"  streamrec lookups answered 200: {found:,} of {args.requests * args.rounds:,} (the rest 404: not answered yet)")
+        print(f"  streamrec lookups answered 200: {found:,} of {args.requests * args.rounds:,} "
+              "(the rest 404: not answered yet)")
         if not worker.alive():
             raise SystemExit(f"the worker died during the run; see {worker.log_path}")
 

@@ -49,7 +49,7 @@ def plain(knn: SessionKNN, queries: list[Query]) -> list[Ranked]:
     popularity, exponent = knn.stats.popularities, -knn.idf
     ranked = []
     for query in queries:
-        votes = knn._session_votes(query.session_items)  # noqa: SLF001 - the shared first half of both rankings
+        votes = knn._session_votes(query.session_items)  # private: the shared first half of both rankings
         scores = {c: v * max(popularity.get(c, 0.0), 1e-12) ** exponent for c, v in votes.items()}
         ranked.append(sorted(scores.items(), key=by_score_then_item, reverse=True)[:K])
     return ranked
@@ -71,10 +71,12 @@ def main() -> None:
     knn, queries = learned_knn_and_queries()
     fast_us, fast = best_us_per_query(lambda: knn.recommend(queries, K), len(queries), args.repeats)
     plain_us, reference = best_us_per_query(lambda: plain(knn, queries), len(queries), args.repeats)
-    neighbour_filled = [r[: len(p)] for r, p in zip(fast, reference)]  # recommend tops up short lists with popular items
+    # recommend tops up short lists with popular items
+    neighbour_filled = [r[: len(p)] for r, p in zip(fast, reference)]
     same = sum([i for i, _ in a] == [i for i, _ in b] for a, b in zip(neighbour_filled, reference))
     print(f"{len(queries):,} queries, {len(knn.stats.popularities):,} items: recommend {fast_us:.1f} us/query, "
-          f"plain ranking {plain_us:.1f} us/query ({plain_us / fast_us:.2f}x); same items ranked: {same:,}/{len(queries):,}")
+          f"plain ranking {plain_us:.1f} us/query ({plain_us / fast_us:.2f}x); "
+          f"same items ranked: {same:,}/{len(queries):,}")
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ from pathlib import Path
 from streamrec.config import load_settings
 from streamrec.models.evaluate import rank_examples
 from streamrec.models.knn import SessionKNN, knn_params, session_knn_from
-from streamrec.state.knn_params import KnnParams
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Example, Split
+from streamrec.state.knn_params import KnnParams
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 OBJECTIVE = "NDCG@20"
@@ -109,7 +109,8 @@ def main() -> None:
     order_free = replace(best, backward_weight=1.0, recency_decay=1.0)
     for name, split in splits.items():
         before, after, free = (score(p, split, split.test) for p in (start, best, order_free))
-        print(f"test {name}: " + ", ".join(f"{m} {before[m]:.4f} -> {after[m]:.4f}" for m in ("HR@20", "NDCG@10", "MRR@20"))
+        print(f"test {name}: "
+              + ", ".join(f"{m} {before[m]:.4f} -> {after[m]:.4f}" for m in ("HR@20", "NDCG@10", "MRR@20"))
               + "; order-free: " + ", ".join(f"{m} {free[m]:.4f}" for m in ("HR@20", "NDCG@10", "MRR@20")), flush=True)
 
 

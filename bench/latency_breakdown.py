@@ -12,7 +12,8 @@ recommendations. Every record carries enough clocks to split each click's latenc
 and prints p50/p90/p99 of each hop. All processes share this machine's clock. This tool reads
 the internal requests topic only for `accepted`, after the fact: its own lag does not count.
 
-    .venv/bin/python bench/latency_breakdown.py [--rate 2000] [--seconds 8] [--engine quix] [--warm 20000] [--out clocks.json]
+    .venv/bin/python bench/latency_breakdown.py [--rate 2000] [--seconds 8] [--engine quix] [--warm 20000]
+        [--out clocks.json]
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def _clicks(count: int, seed: int, tag: str) -> list[tuple[bytes, dict[str, obje
         return []
     shift = time.time() - 3600 * (2 if tag == "warm" else 1) - clicks[-1].ts
     return [((c.user_id or c.session_id).encode(),
-             {"event_id": f"{tag}{n}", "session_id": f"{tag}-{c.session_id}", "user_id": c.user_id, "item_id": c.item_id,
-              "ts": c.ts + shift, "type": c.type}) for n, c in enumerate(clicks)]
+             {"event_id": f"{tag}{n}", "session_id": f"{tag}-{c.session_id}", "user_id": c.user_id,
+              "item_id": c.item_id, "ts": c.ts + shift, "type": c.type}) for n, c in enumerate(clicks)]
 
 
 def _tail(bootstrap: str, settings_consumer: dict[str, object], topics: list[str]) -> Consumer:
@@ -71,7 +72,8 @@ def measure(rate: float, seconds: float, engine: str, warm: int) -> dict[str, di
         topics = Topics(settings.kafka.topic_prefix)
         with worker_process("worker", "all", engine, settings, Path(state_dir) / "logs") as worker:
             wait_for_groups(settings, [stateful_group(settings), scoring_group(settings)], [worker])
-            tail = _tail(broker.bootstrap_servers, consumer_config(settings), [topics.scoring_requests, topics.recommendations])
+            tail = _tail(broker.bootstrap_servers, consumer_config(settings),
+                         [topics.scoring_requests, topics.recommendations])
             producer = Producer({"bootstrap.servers": broker.bootstrap_servers, **producer_config(settings)})
             for key, body in _clicks(warm, seed=7, tag="warm"):  # state and statistics as after a busy spell
                 producer.produce(topics.clicks, key=key, value=orjson.dumps(body))
@@ -112,7 +114,8 @@ def _drain(tail: Consumer, topic: str, last_event_id: str | None, timeout_s: flo
     deadline = time.monotonic() + timeout_s
     while last_event_id is not None and time.monotonic() < deadline:
         for message in tail.consume(1000, 0.2):
-            if message.error() is None and message.topic() == topic and orjson.loads(message.value())["event_id"] == last_event_id:
+            if (message.error() is None and message.topic() == topic
+                    and orjson.loads(message.value())["event_id"] == last_event_id):
                 return
 
 
@@ -128,7 +131,8 @@ def main() -> None:
     if args.out is not None:
         args.out.write_bytes(orjson.dumps(clock))
     complete = [s for s in clock.values() if len(s) == 4]
-    table = Table(title=f"latency by hop at {args.rate:,.0f} clicks/s ({len(complete):,} of {len(clock):,} clicks traced), ms")
+    table = Table(title=f"latency by hop at {args.rate:,.0f} clicks/s "
+                        f"({len(complete):,} of {len(clock):,} clicks traced), ms")
     for column in ("hop", "p50", "p90", "p99"):
         table.add_column(column, justify="left" if column == "hop" else "right")
     for name, a, b in HOPS:

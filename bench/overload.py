@@ -58,7 +58,8 @@ LIBRARY_DEFAULTS = {
     "STREAMREC_STATE__COMMIT_EVERY_CLICKS": "0",
 }
 """The engines' (Quix Streams', librdkafka's) own values of the memory settings."""
-COUNTERS = ("streamrec_clicks_accepted_total", "streamrec_clicks_duplicate_total", "streamrec_clicks_dead_lettered_total")
+COUNTERS = ("streamrec_clicks_accepted_total", "streamrec_clicks_duplicate_total",
+            "streamrec_clicks_dead_lettered_total")
 """What the stage has handled; the burst is all valid, so a dead letter is reported as a bench error."""
 
 
@@ -68,12 +69,13 @@ def produce_burst(bootstrap: str, topic: str, clicks: int, sessions: int, items:
     start_ts = time.time() - 3600.0
     step_s = 3000.0 / clicks
     started = time.perf_counter()
-    with ClickProducer(bootstrap, topic, {"linger.ms": 50, "batch.size": 1_000_000, "queue.buffering.max.kbytes": 262144}) as out:
+    config: dict[str, str | int] = {"linger.ms": 50, "batch.size": 1_000_000, "queue.buffering.max.kbytes": 262144}
+    with ClickProducer(bootstrap, topic, config) as out:
         for n in range(clicks):
             session = f"s{n % sessions}"
             out.send_raw(session.encode(), orjson.dumps({"event_id": f"e{n}", "session_id": session, "user_id": None,
-                                                         "item_id": f"i{rng.randrange(items)}", "ts": start_ts + n * step_s,
-                                                         "type": "view"}))
+                                                         "item_id": f"i{rng.randrange(items)}",
+                                                         "ts": start_ts + n * step_s, "type": "view"}))
         if out.flush(600) != 0 or out.failed:
             raise SystemExit("the burst was not fully delivered")
     elapsed_s.value = time.perf_counter() - started
@@ -134,11 +136,13 @@ class Result:
 
     def line(self) -> str:
         within = "within" if self.peak_rss_mb <= self.bound_mb else "ABOVE"
-        bound = "no bound (commit_every_clicks = 0)" if math.isinf(self.bound_mb) else f"{within} the bound {self.bound_mb:,.0f} MB"
+        bound = ("no bound (commit_every_clicks = 0)" if math.isinf(self.bound_mb)
+                 else f"{within} the bound {self.bound_mb:,.0f} MB")
         return (f"{self.label}: produced at {self.produce_rate:,.0f}/s; drained {self.processed:,.0f} clicks in "
-                f"{self.drain_s:,.0f} s ({self.first_quarter_rate:,.0f}/s first quarter, {self.last_quarter_rate:,.0f}/s "
-                f"last); stage peak RSS {self.peak_rss_mb:,.0f} MB (sampled peak {self.sampled_peak_rss_mb:,.0f} MB at "
-                f"{self.sampled_peak_at:,.0f} clicks; end {self.final_rss_mb:,.0f} MB), {bound}; "
+                f"{self.drain_s:,.0f} s ({self.first_quarter_rate:,.0f}/s first quarter, "
+                f"{self.last_quarter_rate:,.0f}/s last); stage peak RSS {self.peak_rss_mb:,.0f} MB "
+                f"(sampled peak {self.sampled_peak_rss_mb:,.0f} MB at {self.sampled_peak_at:,.0f} clicks; "
+                f"end {self.final_rss_mb:,.0f} MB), {bound}; "
                 f"broker peak {self.broker_peak_rss_mb:,.0f} MB; RocksDB folder {self.state_mb:,.0f} MB")
 
 
@@ -149,7 +153,8 @@ def rate_between(samples: list[tuple[float, float]], low: float, high: float) ->
     return (high - low) / max(t1 - t0, 1e-9)
 
 
-def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: int, env_overrides: dict[str, str]) -> Result:
+def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: int,
+                  env_overrides: dict[str, str]) -> Result:
     broker = EmbeddedBroker().start()
     state_dir = Path(tempfile.mkdtemp(prefix="overload-state-"))
     worker: subprocess.Popen[bytes] | None = None
@@ -157,7 +162,8 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
         tag = uuid.uuid4().hex[:8]
         port = free_port()
         env = {**os.environ, **env_overrides,
-               "STREAMREC_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers, "STREAMREC_KAFKA__TOPIC_PREFIX": f"ov{tag}.",
+               "STREAMREC_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+               "STREAMREC_KAFKA__TOPIC_PREFIX": f"ov{tag}.",
                "STREAMREC_KAFKA__CONSUMER_GROUP": f"ov{tag}", "STREAMREC_STATE__DIR": str(state_dir),
                "STREAMREC_STATE__ENGINE": args.engine, "STREAMREC_METRICS_PORT": str(port)}
         settings = stage_settings(env)
@@ -166,7 +172,8 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
         print(f"{label}: idle stage RSS {idle_mb:,.0f} MB (the bound's base: {STAGE_BASE_RSS_MB} MB)", flush=True)
         context = multiprocessing.get_context("spawn")
         elapsed = context.Value("d", 0.0)
-        producer = context.Process(target=produce_burst, args=(broker.bootstrap_servers, Topics(settings.kafka.topic_prefix).clicks,
+        clicks_topic = Topics(settings.kafka.topic_prefix).clicks
+        producer = context.Process(target=produce_burst, args=(broker.bootstrap_servers, clicks_topic,
                                                                args.clicks, sessions, items, elapsed))
         producer.start()
         producer.join()
@@ -178,7 +185,8 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
         command = [sys.executable, "-m", "streamrec"]
         if args.heap_probe_s:  # the same CLI, with bench/heap_probe.py sampling glibc's heap and RocksDB in the process
             probe_out = Path(tempfile.mkdtemp(prefix="overload-heap-")) / "heap.jsonl"
-            command = [sys.executable, str(Path(__file__).with_name("heap_probe.py")), str(probe_out), str(args.heap_probe_s)]
+            command = [sys.executable, str(Path(__file__).with_name("heap_probe.py")), str(probe_out),
+                       str(args.heap_probe_s)]
         worker = subprocess.Popen([*command, "worker", "--role", "stateful"], env=env)
         samples: list[tuple[float, float]] = []
         broker_peak_kb = 0
@@ -210,12 +218,14 @@ def run_key_space(label: str, args: argparse.Namespace, sessions: int, items: in
         quarter = processed / 4
         return Result(
             label=label, produce_rate=produce_rate, drain_s=samples[-1][0] - first,
-            first_quarter_rate=rate_between(samples, 1, quarter), last_quarter_rate=rate_between(samples, processed - quarter, processed),
+            first_quarter_rate=rate_between(samples, 1, quarter),
+            last_quarter_rate=rate_between(samples, processed - quarter, processed),
             peak_rss_mb=memory["VmHWM"] / 1024, sampled_peak_rss_mb=sampled_peak[0], sampled_peak_at=sampled_peak[1],
             final_rss_mb=memory["VmRSS"] / 1024, broker_peak_rss_mb=broker_peak_kb / 1024,
             state_mb=folder_mb(state_dir), processed=processed,
-            bound_mb=stateful_memory_bound_mb(settings, partitions_per_process=settings.kafka.partitions,
-                                              max_state_bytes=largest_state_bytes(settings, args.clicks, sessions, items)),
+            bound_mb=stateful_memory_bound_mb(
+                settings, partitions_per_process=settings.kafka.partitions,
+                max_state_bytes=largest_state_bytes(settings, args.clicks, sessions, items)),
         )
     finally:
         if worker is not None and worker.poll() is None:
@@ -291,11 +301,13 @@ def main() -> None:
     parser.add_argument("--max-drain-s", type=float, default=1800.0, help="stop waiting for the drain after this long")
     parser.add_argument("--only-large", action="store_true", help="skip the small key space")
     parser.add_argument("--heap-probe-s", type=float, default=0.0,
-                        help="sample the stage's glibc heap and RocksDB memory every this many seconds (bench/heap_probe.py)")
+                        help="sample the stage's glibc heap and RocksDB memory every this many seconds "
+                             "(bench/heap_probe.py)")
     args = parser.parse_args()
     overrides = LIBRARY_DEFAULTS if args.library_defaults else {}
     config = "library defaults" if args.library_defaults else "settings defaults"
-    results = [run_key_space(f"{args.sessions:,} sessions / {args.items:,} items ({config})", args, args.sessions, args.items, overrides)]
+    results = [run_key_space(f"{args.sessions:,} sessions / {args.items:,} items ({config})", args,
+                             args.sessions, args.items, overrides)]
     print(results[-1].line(), flush=True)
     if not args.only_large:
         results.append(run_key_space(f"{args.small_sessions:,} sessions / {args.small_items:,} items ({config})", args,

@@ -16,13 +16,13 @@ import json
 import os
 import platform
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from e2e import BenchPlan, BenchResult, System, measure, passthrough_system, streamrec_system
 from rich.console import Console
 from rich.table import Table
 
-from e2e import BenchPlan, BenchResult, System, measure, passthrough_system, streamrec_system
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.stages.engines.registry import engine_names
 
@@ -61,7 +61,8 @@ def results_table(results: list[BenchResult], fixed_rate_eps: float | None) -> T
 def verdict(result: BenchResult, fixed_rate_eps: float | None) -> str:
     """The issue's targets for the real pipeline: >= 5,000 events/s, p99 <= 100 ms at half that rate (2,500/s)."""
     ok_rate = result.max_eps >= TARGET_EPS
-    ok_p99 = fixed_rate_eps == TARGET_EPS / 2 and result.target_p99_ms is not None and result.target_p99_ms <= TARGET_P99_MS
+    ok_p99 = (fixed_rate_eps == TARGET_EPS / 2 and result.target_p99_ms is not None
+              and result.target_p99_ms <= TARGET_P99_MS)
     return (f"{result.system}: throughput {result.max_eps:,.0f}/s {'meets' if ok_rate else 'MISSES'} >= "
             f"{TARGET_EPS:,.0f}/s; p99 at {fixed_rate_eps or 0:,.0f}/s {_ms(result.target_p99_ms)} ms "
             f"{'meets' if ok_p99 else 'MISSES'} <= {TARGET_P99_MS:.0f} ms")
@@ -92,7 +93,7 @@ def main() -> None:
         if result.system.startswith("streamrec-"):
             console.print(verdict(result, plan.target_rate_eps))
     args.out.mkdir(parents=True, exist_ok=True)
-    record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
+    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
               "cpus": os.cpu_count(), "single_record_batches": args.single_record_batches,
               "results": [asdict(r) for r in results]}
     (args.out / "results.json").write_text(json.dumps(record, indent=2))

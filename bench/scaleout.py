@@ -30,8 +30,8 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 import urllib.request
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,8 +93,9 @@ class Worker:
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")} | settings_env(settings)
         with log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "streamrec", "worker", "--role", "all"], cwd=REPO_ROOT,
-                                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen([sys.executable, "-m", "streamrec", "worker", "--role", "all"],
+                                            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -124,7 +125,8 @@ class Worker:
 
     def gaps(self) -> dict[str, float]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.settings.metrics_port}/metrics", timeout=5) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.settings.metrics_port}/metrics",
+                                        timeout=5) as response:
                 text = response.read().decode()
         except OSError:
             return {}
@@ -138,7 +140,8 @@ class Worker:
 def first_answers_after(settings: Settings, since: float, partitions: set[int], timeout_s: float) -> dict[int, float]:
     """The emission time of the first answer to a request of each of `partitions` produced after `since`."""
     topic = Topics(settings.kafka.topic_prefix).recommendations
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": f"rec-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
+                         "group.id": f"rec-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     first: dict[int, float] = {}
     try:
@@ -198,14 +201,15 @@ def one_run(spec: RunSpec, warm: list[LoggedClick], judged: list[LoggedClick], r
                     killed["partitions"] = victim.answering()
                     killed["at"] = time.time()
                     victim.signal(signal.SIGKILL)
-                    print(f"[{spec.name}] SIGKILLed {victim.name} (answering partitions {killed['partitions']})", flush=True)
+                    print(f"[{spec.name}] SIGKILLed {victim.name} (answering partitions {killed['partitions']})",
+                          flush=True)
 
                 timer = threading.Timer(len(judged) / rate / 2, kill) if spec.kill else None
                 if timer is not None:
                     timer.start()
                 report = replayer.judge(judged, pacing=Pacing(rate_eps=rate), label=spec.name)
-                tally = replayer.latest.scorers[SCORER].overall if replayer.latest and SCORER in replayer.latest.scorers \
-                    else RankingMetrics()
+                tally = (replayer.latest.scorers[SCORER].overall
+                         if replayer.latest and SCORER in replayer.latest.scorers else RankingMetrics())
                 collector_gaps = dict(replayer.collector.guard.settled)
                 undelivered = replayer.producer.failed
             died = [w.name for w in workers[:-1] if not w.alive()] + \
@@ -289,7 +293,8 @@ def main() -> None:
             diff = paired_difference(tallies[result.name], tallies[baseline], metric, (result.name, baseline))
             result.paired[metric] = {"diff": diff.diff, "ci95": list(diff.ci95), "predictions": diff.predictions,
                                      "groups": diff.groups, "verdict": diff.verdict}
-    print(f"\n{dataset}, {len(judged):,} clicks judged at {args.rate:g}/s, {args.partitions} partitions, scorer {SCORER}")
+    print(f"\n{dataset}, {len(judged):,} clicks judged at {args.rate:g}/s, {args.partitions} partitions, "
+          f"scorer {SCORER}")
     print(f"{'run':<10} {'HR@20':>7} {'MRR@20':>7}  {'HR@20 - ' + baseline + ' [95%]':<34} "
           f"{'MRR@20 - ' + baseline + ' [95%]':<34} {'missing':>7} {'dup':>5}  gaps; recovery")
     for r in results:
@@ -297,8 +302,8 @@ def main() -> None:
                 (r.paired.get(m) for m in METRICS) if p] or ["(baseline)", ""]
         recovery = "; recovery " + ", ".join(f"p{p} {s:.1f} s" if s is not None else f"p{p} none" for p, s in
                                              r.recovery_s.items()) if r.recovery_s else ""
-        print(f"{r.name:<10} {r.metrics['HR@20']:>7.4f} {r.metrics['MRR@20']:>7.4f}  {pair[0]:<34} {pair[-1] if len(pair) > 1 else '':<34} "
-              f"{r.missing:>7} {r.duplicates:>5}  {r.gaps or 'none'}{recovery}")
+        print(f"{r.name:<10} {r.metrics['HR@20']:>7.4f} {r.metrics['MRR@20']:>7.4f}  {pair[0]:<34} "
+              f"{pair[-1] if len(pair) > 1 else '':<34} {r.missing:>7} {r.duplicates:>5}  {r.gaps or 'none'}{recovery}")
         if r.missing_event_ids:
             print(f"           missing: {', '.join(r.missing_event_ids)}")
         if r.undelivered:

@@ -75,7 +75,8 @@ def processed() -> float:
     being measured would pay 50 times a second.
     """
     counters = (metrics.CLICKS_ACCEPTED, metrics.CLICKS_DUPLICATE, metrics.CLICKS_DEAD_LETTERED)
-    return sum(s.value for counter in counters for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
+    return sum(s.value for counter in counters for m in counter.collect() for s in m.samples
+               if s.name.endswith("_total"))
 
 
 def run_stage_process(settings: Settings, engine: str, progress: Synchronized, cpu_s: Synchronized,
@@ -115,8 +116,9 @@ def stage_rate(settings: Settings, engine: str, total: int, processes: int) -> t
     for worker in workers:
         worker.start()
     start: tuple[float, float] | None = None
-    with Progress(TextColumn(f"stateful stage x{processes}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total}"),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn()) as bar:
+    with Progress(TextColumn(f"stateful stage x{processes}"), BarColumn(),
+                  TextColumn("{task.completed:.0f}/{task.total}"), TextColumn("{task.fields[rate]}"),
+                  TimeElapsedColumn()) as bar:
         task = bar.add_task("", total=total, rate="")
         while (done := sum(c.value for c in counters)) < total:
             if not all(w.is_alive() for w in workers):
@@ -169,7 +171,8 @@ def main() -> None:
                 kafka={"bootstrap_servers": args.bootstrap or broker.bootstrap_servers, "topic_prefix": f"bench{tag}.",
                        "consumer_group": f"bench{tag}", "session_timeout_ms": 2000,
                        "single_record_batches": args.single_record_batches,
-                       **({"fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS} if args.single_record_batches else {})},
+                       **({"fetch_wait_max_ms": SAFE_FETCH_WAIT_WITH_SINGLE_RECORD_BATCHES_MS}
+                          if args.single_record_batches else {})},
                 state={"dir": Path(state_dir)},
             )
             engine = args.engine or settings.state.engine

@@ -23,8 +23,8 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
 from streamrec.stream.harness.demo import shadow_settings, wait_for_groups, worker_process
-from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.harness.replay import DrainPolicy, replay
+from streamrec.stream.kafka import scoring_group, stateful_group
 
 SMALL = SyntheticSpec(users=20, sessions=80, items=60, intents=4, days=2.0)
 
@@ -68,7 +68,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     with EmbeddedBroker() as broker:
-        lost = [one_run(broker.bootstrap_servers, args.fetch_wait_ms, args.single_record_batches) for _ in range(args.runs)]
+        lost = [one_run(broker.bootstrap_servers, args.fetch_wait_ms, args.single_record_batches)
+                for _ in range(args.runs)]
     print(f"fetch_wait_max_ms={args.fetch_wait_ms} single_record_batches={args.single_record_batches}: "
           f"runs with a lost answer {sum(1 for n in lost if n)}/{len(lost)} (answers lost per run: {lost})")
 

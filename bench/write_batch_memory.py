@@ -25,7 +25,8 @@ class _MallInfo2(ctypes.Structure):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--states", type=int, default=10_000, help="states in one checkpoint (state.commit_every_clicks)")
+    parser.add_argument("--states", type=int, default=10_000,
+                        help="states in one checkpoint (state.commit_every_clicks)")
     parser.add_argument("--state-bytes", type=int, default=2_000, help="serialised size of one state")
     args = parser.parse_args()
     libc = ctypes.CDLL("libc.so.6")
