@@ -4,8 +4,8 @@
   (or of an existing cluster named by $STREAMREC_TEST_BOOTSTRAP_SERVERS). No Kafka mocks.
 - `make_settings(**groups)`: Settings for a fresh deployment on that broker: its own topic
   prefix, consumer group and state dir, a short session timeout (group joins take about half
-  of it), single-record batches (Tansu's watermarks) with the fetch wait they need, 2 partitions; keyword groups override
-  (`make_settings(scoring={"top_k": 5})`). `stream_settings` is `make_settings()` with topics created.
+  of it), single-record batches (Tansu's watermarks) with the fetch wait they need, 2 partitions; keyword groups
+  override (`make_settings(scoring={"top_k": 5})`). `stream_settings` is `make_settings()` with topics created.
 - `spawn_worker(settings, role=..., engine=...)`: `python -m streamrec worker` as a real
   subprocess configured only through STREAMREC_* env vars; SIGKILL-able; killed at teardown.
 - `tail_topic(settings, topic)`: a `TopicTail` reading a topic from its start; `wait_for(done)`

@@ -15,7 +15,8 @@ import pytest
 from streamrec.stream.broker import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-YOOCHOOSE_ROWS = "SessionId\tItemId\tTime\n" + "".join(f"{s}\t{100 + i}\t{1396300000 + 60 * i}\n" for s in (1, 2) for i in range(5))
+YOOCHOOSE_ROWS = "SessionId\tItemId\tTime\n" + "".join(f"{s}\t{100 + i}\t{1396300000 + 60 * i}\n"
+                                                       for s in (1, 2) for i in range(5))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:

@@ -69,7 +69,8 @@ def test_the_write_key_is_checked_never_echoed_and_printed_masked(monkeypatch: p
 
 
 def test_cors_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STREAMREC_API__CORS_ALLOW_ORIGINS", '["https://shop.example.com", "http://localhost:3000", "*"]')
+    monkeypatch.setenv("STREAMREC_API__CORS_ALLOW_ORIGINS",
+                       '["https://shop.example.com", "http://localhost:3000", "*"]')
     assert load_settings().api.cors_allow_origins == ["https://shop.example.com", "http://localhost:3000", "*"]
     for wrong in ("https://shop.example.com/", "shop.example.com", "https://shop.example.com/path"):
         with pytest.raises(pydantic.ValidationError, match="not an origin"):

@@ -45,7 +45,8 @@ def test_version_is_preset_content_hash_and_time(checkpoint: Checkpoint) -> None
 def test_changed_weights_change_the_hash(checkpoint: Checkpoint) -> None:
     state = {k: v.clone() for k, v in checkpoint.state_dict.items()}
     state["encoder.items.weight"][1, 0] += 1.0
-    changed = Checkpoint(checkpoint.preset, checkpoint.config, checkpoint.vocab, state, checkpoint.metrics, checkpoint.created)
+    changed = Checkpoint(checkpoint.preset, checkpoint.config, checkpoint.vocab, state, checkpoint.metrics,
+                         checkpoint.created)
     assert changed.content_hash != checkpoint.content_hash
 
 
@@ -103,14 +104,17 @@ def test_unloadable_files_raise_one_line_naming_the_file(
 def test_explicit_knn_parameters_override_the_presets() -> None:
     chosen = replace(knn_params(load_settings()), window=2, max_neighbours=7)
     assert chosen != CONTEXTGNN_KNN
-    assert train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", knn=chosen, dim=8, max_epochs=1).config.knn == chosen
-    assert train_checkpoint("srgnn", toy_split(), device="cpu", dim=8, max_epochs=1).config.knn == knn_params(load_settings())
+    trained = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", knn=chosen, dim=8, max_epochs=1)
+    assert trained.config.knn == chosen
+    srgnn = train_checkpoint("srgnn", toy_split(), device="cpu", dim=8, max_epochs=1)
+    assert srgnn.config.knn == knn_params(load_settings())
 
 
 def test_checkpoints_written_before_the_session_table_load_without_it(checkpoint: Checkpoint) -> None:
     """A config saved without `session_cooccurrence` (older checkpoints) builds the head without the
     session table, and the state dict of such a model loads strictly; the presets now have it."""
-    old = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1, session_cooccurrence=False)
+    old = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1,
+                           session_cooccurrence=False)
     saved = {k: v for k, v in old.config.to_dict().items() if k != "session_cooccurrence"}
     config = ModelConfig.from_dict(saved)
     assert config == old.config and not config.session_cooccurrence
@@ -120,12 +124,15 @@ def test_checkpoints_written_before_the_session_table_load_without_it(checkpoint
     assert checkpoint.config.session_cooccurrence and "head.session_index" in checkpoint.state_dict
 
 
-def test_a_file_written_before_the_session_table_keeps_its_version_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_written_before_the_session_table_keeps_its_version_stamp(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Checkpoints on disk from before `session_cooccurrence` existed load with their stamp (the hash
     leaves an added field out while it holds the value its absence means), and serve."""
-    old = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1, session_cooccurrence=False)
+    old = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1,
+                           session_cooccurrence=False)
     with monkeypatch.context() as before:  # the code before the field: its config had no such key
-        before.setattr(ModelConfig, "to_dict", lambda self: {k: v for k, v in asdict(self).items() if k != "session_cooccurrence"})
+        before.setattr(ModelConfig, "to_dict",
+                       lambda self: {k: v for k, v in asdict(self).items() if k != "session_cooccurrence"})
         path = old.save(tmp_path / "old.pt")
         stamp = old.version
     assert "session_cooccurrence" not in torch.load(path, weights_only=False)["config"]

@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from _toy_split import toy_split
 
 from streamrec.models.contextgnn import ContextGNNHead, cooccurrence_neighbours, session_neighbours
 from streamrec.models.graph.batch import collate_sessions
@@ -14,8 +15,6 @@ from streamrec.models.presets import preset
 from streamrec.models.train import _cooccurrence_tables, _initial_model, train_checkpoint
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.vocab import ItemVocabulary
-
-from _toy_split import toy_split
 
 
 def _random_sessions(seed: int, sessions: int = 60, items: int = 25) -> list[list[str]]:
@@ -92,7 +91,8 @@ def test_out_of_fold_tables_do_not_contain_the_folds_own_transitions() -> None:
     """Fold f's table is built without fold f's sequences, so their pairs are unseen there."""
     sequences = [[1, 2], [3, 4], [1, 5], [3, 6]]
     config = preset("grainrec-contextgnn", knn=_knn(4))
-    (_, _), (row_index, row_weight), _ = _cooccurrence_tables(config, 7, [s for i, s in enumerate(sequences) if i % 2 != 0])
+    (_, _), (row_index, row_weight), _ = _cooccurrence_tables(config, 7,
+                                                              [s for i, s in enumerate(sequences) if i % 2 != 0])
     assert 2 not in row_index[1][row_weight[1] > 0].tolist()  # [1, 2] is in fold 0
     assert 4 in row_index[3][row_weight[3] > 0].tolist()  # [3, 4] is in fold 1
     full_index, full_weight = cooccurrence_neighbours(sequences, 7, _knn(4), "row")
@@ -101,7 +101,8 @@ def test_out_of_fold_tables_do_not_contain_the_folds_own_transitions() -> None:
 
 def test_training_uses_fold_tables_and_serving_the_full_table() -> None:
     split = toy_split()
-    model = _initial_model(preset("grainrec-contextgnn", dim=8, knn=_knn(10)), ItemVocabulary(split.items), [[1, 2, 3], [1, 4, 3]])
+    model = _initial_model(preset("grainrec-contextgnn", dim=8, knn=_knn(10)), ItemVocabulary(split.items),
+                           [[1, 2, 3], [1, 4, 3]])
     assert model.head is not None
     model.head.set_fold_tables([[(torch.zeros_like(t), t * 0) for t in model.head.tables()[::2]]])  # empty tables
     inputs = model.encode([([1], [])])
@@ -117,5 +118,6 @@ def test_training_uses_fold_tables_and_serving_the_full_table() -> None:
 
 
 def test_toy_training_with_folds_still_learns_the_chains() -> None:
-    checkpoint = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=16, max_epochs=20, patience=20, batch_size=16, lr=0.01)
+    checkpoint = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=16, max_epochs=20, patience=20,
+                                  batch_size=16, lr=0.01)
     assert checkpoint.metrics["valid"]["HR@10"] == pytest.approx(1.0)

@@ -19,7 +19,8 @@ def item_table() -> torch.Tensor:
     return torch.randn(V, D, generator=torch.Generator().manual_seed(1)) * D**-0.5
 
 
-def make_memory(use_clusters: bool, target_attentive: bool, item_table: torch.Tensor, histories: list[list[int]], **kw: object) -> LongTermMemory:
+def make_memory(use_clusters: bool, target_attentive: bool, item_table: torch.Tensor, histories: list[list[int]],
+                **kw: object) -> LongTermMemory:
     torch.manual_seed(0)
     memory = LongTermMemory(D, C, use_clusters=use_clusters, target_attentive=target_attentive, num_clusters=3, **kw)  # type: ignore[arg-type]
     if use_clusters:
@@ -71,7 +72,8 @@ def test_users_without_history_get_exactly_the_short_term_scores(
     short = torch.randn(len(HISTORIES), D)
     candidates = torch.randint(1, V, (len(HISTORIES), 7)) if with_candidates else None
     logits = memory(batch_for(memory, HISTORIES), short, item_table, candidates)
-    expected = short @ item_table.T if candidates is None else (item_table[candidates] @ short.unsqueeze(-1)).squeeze(-1)
+    expected = (short @ item_table.T if candidates is None
+                else (item_table[candidates] @ short.unsqueeze(-1)).squeeze(-1))
     assert logits.shape == expected.shape
     assert torch.equal(logits[[1, 3]], expected[[1, 3]])
     assert not torch.allclose(logits[[0, 2, 4]], expected[[0, 2, 4]])  # the memory does change the others
@@ -85,7 +87,8 @@ def test_a_batch_without_any_history_is_the_short_term_model(item_table: torch.T
 
 
 @pytest.mark.parametrize("target_attentive", [False, True])
-def test_uneven_histories_batch_exactly_like_one_user_at_a_time(item_table: torch.Tensor, target_attentive: bool) -> None:
+def test_uneven_histories_batch_exactly_like_one_user_at_a_time(item_table: torch.Tensor,
+                                                                target_attentive: bool) -> None:
     """Padding of short memories to the longest one must not leak into any score."""
     memory = make_memory(False, target_attentive, item_table, HISTORIES).eval()
     short = torch.randn(len(HISTORIES), D)
@@ -98,7 +101,8 @@ def test_uneven_histories_batch_exactly_like_one_user_at_a_time(item_table: torc
 @pytest.mark.parametrize("read_softmax", [True, False])
 def test_target_attentive_scores_follow_eq_5_and_6(item_table: torch.Tensor, read_softmax: bool) -> None:
     """The blocked algebraic scoring equals eq. 5-6 written out per user and target."""
-    memory = make_memory(False, True, item_table, HISTORIES, read_softmax=read_softmax, block_elements=40).double().eval()
+    memory = make_memory(False, True, item_table, HISTORIES, read_softmax=read_softmax,
+                         block_elements=40).double().eval()
     table, short = item_table.double(), torch.randn(len(HISTORIES), D, dtype=torch.float64)
     batch = batch_for(memory, HISTORIES)
     logits = memory(batch, short, table)
@@ -114,11 +118,13 @@ def test_target_attentive_scores_follow_eq_5_and_6(item_table: torch.Tensor, rea
 
 
 @pytest.mark.parametrize("use_clusters,target_attentive", FLAGS)
-def test_candidate_scores_equal_the_full_catalogue_scores(item_table: torch.Tensor, use_clusters: bool, target_attentive: bool) -> None:
+def test_candidate_scores_equal_the_full_catalogue_scores(item_table: torch.Tensor, use_clusters: bool,
+                                                          target_attentive: bool) -> None:
     memory = make_memory(use_clusters, target_attentive, item_table, HISTORIES, block_elements=50).eval()
     short, batch = torch.randn(len(HISTORIES), D), batch_for(memory, HISTORIES)
     candidates = torch.randint(1, V, (len(HISTORIES), 9))
-    torch.testing.assert_close(memory(batch, short, item_table, candidates), memory(batch, short, item_table).gather(1, candidates))
+    torch.testing.assert_close(memory(batch, short, item_table, candidates),
+                               memory(batch, short, item_table).gather(1, candidates))
 
 
 @pytest.mark.parametrize("use_clusters,target_attentive", FLAGS)
@@ -135,7 +141,8 @@ def test_gradients_reach_every_parameter_the_table_and_the_session_vector(
         assert parameter.grad is not None, name
         assert torch.isfinite(parameter.grad).all() and parameter.grad.abs().sum() > 0, name
     assert short.grad is not None and (short.grad.abs().sum(1) > 0).all()
-    assert table.grad is not None and table.grad[1:13].abs().sum() > 0  # history items get gradient via the chunk encoder
+    # history items get gradient via the chunk encoder
+    assert table.grad is not None and table.grad[1:13].abs().sum() > 0
 
 
 def test_clustered_memory_links_users_through_shared_cluster_nodes(item_table: torch.Tensor) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from streamrec.models.popularity import popularity
-from streamrec.state.cooccurrence import CooccurrencePolicy
 from streamrec.models.scorer import Query, Scorer
+from streamrec.state.cooccurrence import CooccurrencePolicy
 
 
 def test_most_clicked_first_for_every_query() -> None:

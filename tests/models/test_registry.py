@@ -28,7 +28,8 @@ def test_streaming_baselines_persist_under_the_state_dir(tmp_path: Path) -> None
     scorer.observe([["a"], ["a", "b"]])
     close_scorer(scorer)
     assert stats_path(settings, "sknn", knn_params(settings).policy).is_dir()
-    assert stats_path(settings, "sknn", knn_params(settings).policy).parent == tmp_path / "scoring" / settings.kafka.consumer_group
+    assert (stats_path(settings, "sknn", knn_params(settings).policy).parent
+            == tmp_path / "scoring" / settings.kafka.consumer_group)
     again = build_scorer(settings)
     assert again.version == scorer.version and again.recommend([Query(session_items=["a"])], 1)[0][0][0] == "b"
     close_scorer(again)

@@ -65,7 +65,8 @@ def test_every_listed_scorer_claims_its_capabilities(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_scorer_claims_its_capabilities() -> None:
-    checkpoint = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1, patience=1, batch_size=16)
+    checkpoint = train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=8, max_epochs=1, patience=1,
+                                  batch_size=16)
     scorer = NeuralScorer(checkpoint, device="cpu")
     assert isinstance(scorer, Scorer) and _declared(scorer) == NEURAL
     assert scorer.trained_through is None, "declared, set only by the model-updates follower"
@@ -102,7 +103,8 @@ def _lookups_by_name(path: Path) -> list[str]:
     source = path.read_text()
     found = []
     for node in ast.walk(ast.parse(source, str(path))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr", "setattr"}:
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in {"getattr", "hasattr", "setattr"}):
             name = node.args[1] if len(node.args) >= 2 else None
             if isinstance(name, ast.Constant) and name.value in NAMES:
                 found.append(f"{path}:{node.lineno}: {node.func.id}(..., {name.value!r})")

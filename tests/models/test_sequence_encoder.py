@@ -1,4 +1,5 @@
-"""Self-attentive encoder: shapes, padding never leaks between sessions, order matters, a node's state is its latest click's."""
+"""Self-attentive encoder: shapes, padding never leaks between sessions, order matters, a node's state is its latest
+click's."""
 
 from __future__ import annotations
 

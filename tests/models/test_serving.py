@@ -16,7 +16,8 @@ from streamrec.models.train import train_checkpoint
 
 @pytest.fixture(scope="module")
 def checkpoint() -> Checkpoint:
-    return train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=16, max_epochs=25, patience=25, batch_size=16, lr=0.01)
+    return train_checkpoint("grainrec-contextgnn", toy_split(), device="cpu", dim=16, max_epochs=25, patience=25,
+                            batch_size=16, lr=0.01)
 
 
 class _Recorder:
@@ -54,14 +55,16 @@ def test_batches_answer_in_query_order(checkpoint: Checkpoint) -> None:
 def test_excluded_items_are_never_recommended(checkpoint: Checkpoint) -> None:
     scorer = NeuralScorer(checkpoint, device="cpu")
     chain = CHAINS[1]
-    ranked = scorer.recommend([Query(session_items=tuple(chain[:2]), exclude=frozenset({chain[2], "unknown"}))], k=19)[0]
+    query = Query(session_items=tuple(chain[:2]), exclude=frozenset({chain[2], "unknown"}))
+    ranked = scorer.recommend([query], k=19)[0]
     assert chain[2] not in {item for item, _ in ranked}
     assert len(ranked) == 19
 
 
 def test_unknown_items_never_raise(checkpoint: Checkpoint) -> None:
     scorer = NeuralScorer(checkpoint, device="cpu")
-    answers = scorer.recommend([Query(session_items=("nope",)), Query(session_items=("nope", "a")), Query(session_items=())], k=3)
+    answers = scorer.recommend([Query(session_items=("nope",)), Query(session_items=("nope", "a")),
+                                Query(session_items=())], k=3)
     assert [len(ranked) for ranked in answers] == [3, 3, 3]
     assert answers[1][0][0] == "b"  # the unknown click is skipped, "a" still answers
 
@@ -69,7 +72,8 @@ def test_unknown_items_never_raise(checkpoint: Checkpoint) -> None:
 def test_short_and_unknown_sessions_go_to_the_fallback(checkpoint: Checkpoint) -> None:
     fallback = _Recorder()
     scorer = NeuralScorer(checkpoint, device="cpu", fallback=fallback, fallback_max_length=1)
-    answers = scorer.recommend([Query(session_items=("a",)), Query(session_items=("a", "b")), Query(session_items=("zz", "yy"))], k=2)
+    answers = scorer.recommend([Query(session_items=("a",)), Query(session_items=("a", "b")),
+                                Query(session_items=("zz", "yy"))], k=2)
     assert answers[0] == [("fallback", 1.0)] and answers[2] == [("fallback", 1.0)]
     assert answers[1][0][0] == "c"
     assert [q.session_items for q in fallback.asked] == [("a",), ("zz", "yy")]

@@ -28,7 +28,8 @@ def test_model_overfits_deterministic_chains(name: str) -> None:
 def test_full_ladder_with_glad_memory_trains_and_serves() -> None:
     """The top of the ablation ladder: GLAD memory (clusters, target-attentive read) + ContextGNN."""
     long_users = toy_split()
-    checkpoint = train_checkpoint("contextgnn", long_users, device="cpu", window=2, chunk_size=2, **{**FAST, "max_epochs": 3})
+    checkpoint = train_checkpoint("contextgnn", long_users, device="cpu", window=2, chunk_size=2,
+                                  **{**FAST, "max_epochs": 3})
     assert checkpoint.metrics["valid"]["HR@20"] == 1.0
     scorer = NeuralScorer(checkpoint, device="cpu")
     ranked = scorer.recommend([Query(session_items=("c", "d"), history_items=("a", "b"))], k=3)[0]

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LAYOUT = {"streamrec": "streamrec", "stream": "streamrec/stream", "state": "streamrec/state", "models": "streamrec/models",
-          "config": "streamrec/config"}
+LAYOUT = {"streamrec": "streamrec", "stream": "streamrec/stream", "state": "streamrec/state",
+          "models": "streamrec/models", "config": "streamrec/config"}
 """Source folder -> where its modules must land in the wheel (the design card's layout)."""
 
 
@@ -58,8 +58,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (shutil.copytree(origin, src / name, ignore=shutil.ignore_patterns("__pycache__"))
          if origin.is_dir() else shutil.copy2(origin, src / name))
     dist = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(dist), str(src)],
-        cwd=dist)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+         "-w", str(dist), str(src)], cwd=dist)
     (built,) = dist.glob("streamrec-*.whl")
     return built
 
@@ -67,7 +67,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_holds_every_source_module(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"{target}/{path.relative_to(REPO / folder).as_posix()}"
-                for folder, target in LAYOUT.items() for path in (REPO / folder).rglob("*.py") if "__pycache__" not in path.parts}
+                for folder, target in LAYOUT.items() for path in (REPO / folder).rglob("*.py")
+                if "__pycache__" not in path.parts}
     assert sorted(expected - names) == []
 
 
@@ -84,8 +85,10 @@ def test_wheel_imports_and_serves_every_preset_in_a_fresh_venv(wheel: Path, tmp_
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
     python = venv / "bin" / "python"
-    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], cwd=tmp_path)
-    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).strip())
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        cwd=tmp_path)
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                    cwd=tmp_path).strip())
     (site / "test_venv_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     modules = sorted(
         name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
@@ -95,6 +98,6 @@ def test_wheel_imports_and_serves_every_preset_in_a_fresh_venv(wheel: Path, tmp_
     listing = tmp_path / "modules.txt"
     listing.write_text("\n".join(modules))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
-    out = run([str(python), "-I", str(Path(__file__).with_name("wheel_check.py")), str(listing), str(site), str(tmp_path)],
-              cwd=tmp_path, env=env)
+    out = run([str(python), "-I", str(Path(__file__).with_name("wheel_check.py")), str(listing), str(site),
+               str(tmp_path)], cwd=tmp_path, env=env)
     assert out.strip().endswith("ok"), out

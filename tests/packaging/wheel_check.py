@@ -22,9 +22,9 @@ for name in modules_file.read_text().split():
     module = importlib.import_module(name)
     assert Path(module.__file__).resolve().is_relative_to(site_packages), f"{name} came from {module.__file__}"
 
-import torch  # noqa: E402
-
 from dataclasses import replace  # noqa: E402
+
+import torch  # noqa: E402
 
 from streamrec.config import load_settings  # noqa: E402
 from streamrec.models.checkpoint import Checkpoint  # noqa: E402

@@ -1,6 +1,6 @@
 """Readers: each format on small inline files, malformed rows reported with line numbers."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,8 @@ def test_malformed_rows_are_skipped_and_reported_with_line_numbers(tmp_path: Pat
 def test_yoochoose_tsv_and_bad_time(tmp_path: Path) -> None:
     path = write(tmp_path, "yc.tsv", "SessionId\tItemId\tTime\n1\t100\t20.5\n1\t101\tnoon\n2\t100\t10.0\n")
     clicks, report = read_log_with_report(path, "yoochoose")
-    assert [(c.session_id, c.item_id, c.ts, c.user_id) for c in clicks] == [("2", "100", 10.0, None), ("1", "100", 20.5, None)]
+    assert [(c.session_id, c.item_id, c.ts, c.user_id) for c in clicks] == [("2", "100", 10.0, None),
+                                                                            ("1", "100", 20.5, None)]
     assert [(bad.line, "noon" in bad.reason) for bad in report.bad_rows] == [(3, True)]
 
 
@@ -74,8 +75,9 @@ def test_diginetica_times_users_and_in_session_order(tmp_path: Path) -> None:
         "4;NA;78;1000;yesterday\n"
     )
     clicks, report = read_log_with_report(write(tmp_path, "d.csv", text), "diginetica")
-    midnight = datetime(2016, 5, 9, tzinfo=timezone.utc).timestamp()
-    assert [(c.session_id, c.user_id, c.item_id) for c in clicks] == [("1", None, "31331"), ("1", None, "81766"), ("2", "194", "9654")]
+    midnight = datetime(2016, 5, 9, tzinfo=UTC).timestamp()
+    assert [(c.session_id, c.user_id, c.item_id) for c in clicks] == [("1", None, "31331"), ("1", None, "81766"),
+                                                                      ("2", "194", "9654")]
     assert clicks[0].ts == pytest.approx(midnight + 75.848)
     assert [bad.line for bad in report.bad_rows] == [5, 6]
 

@@ -124,7 +124,8 @@ def test_split_for_yoochoose_accepts_prefix_or_either_file(tmp_path: Path) -> No
     header = "SessionId\tItemId\tTime\n"
     (tmp_path / "yc.train.tsv").write_text(header + "1\ta\t1\n1\tb\t2\n2\tb\t3\n2\tc\t4\n")
     (tmp_path / "yc.test.tsv").write_text(header + "9\ta\t10\n9\tb\t11\n9\tc\t12\n")
-    splits = [split_for("yoochoose", tmp_path / name, "session-split") for name in ("yc", "yc.train.tsv", "yc.test.tsv")]
+    splits = [split_for("yoochoose", tmp_path / name, "session-split")
+              for name in ("yc", "yc.train.tsv", "yc.test.tsv")]
     assert splits[0] == splits[1] == splits[2]
     assert len(splits[0].test) == 2
 

@@ -8,7 +8,8 @@ T0 = 1_700_000_000.0
 POLICY = SessionPolicy(max_length=4, inactivity_gap_s=100.0, max_open_per_visitor=2, history_max_items=5)
 
 
-def click(n: int, session: str = "s1", item: str | None = None, user: str | None = "u1", ts: float | None = None) -> Click:
+def click(n: int, session: str = "s1", item: str | None = None, user: str | None = "u1",
+          ts: float | None = None) -> Click:
     return Click(event_id=f"{session}-{n}", session_id=session, user_id=user, item_id=item or f"i{n}",
                  ts=T0 + n if ts is None else ts)
 

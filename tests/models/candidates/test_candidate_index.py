@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from streamrec.config import load_settings
-from streamrec.models.knn import knn_params
 from streamrec.config.settings import ScoringSettings
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, CandidateIndexError, pack_rows, sidecar_path
 from streamrec.models.candidates import index as index_module
+from streamrec.models.knn import knn_params
 from streamrec.models.presets import preset
 from streamrec.models.recommender import SessionRecommender
 from streamrec.state.vocab import PAD_INDEX
@@ -67,7 +67,8 @@ def test_tiny_catalogue_pads_what_it_cannot_fill() -> None:
 
 
 def test_builds_from_a_models_item_table_and_round_trips_through_the_sidecar(tmp_path: Path) -> None:
-    model = SessionRecommender(preset("grainrec-contextgnn", dim=16, knn=knn_params(load_settings())), num_items=300).eval()
+    config = preset("grainrec-contextgnn", dim=16, knn=knn_params(load_settings()))
+    model = SessionRecommender(config, num_items=300).eval()
     index = CandidateIndex.build(model, CONFIG, model_version="m-1")
     assert index.num_items == 300 and index.dim == 16 and index.model_version == "m-1"
     queries = torch.randn(8, 16, generator=torch.Generator().manual_seed(2))

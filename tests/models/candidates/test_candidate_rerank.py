@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from streamrec.config import load_settings
 from streamrec.models.candidates import CandidateConfig, CandidateIndex, candidate_items, rerank, sidecar_path
 from streamrec.models.checkpoint import Checkpoint
-from streamrec.config import load_settings
 from streamrec.models.contextgnn import cooccurrence_neighbours, session_neighbours
 from streamrec.models.knn import knn_params
 from streamrec.models.presets import preset
@@ -34,15 +34,16 @@ def sequences(count: int, seed: int) -> list[list[int]]:
 
 
 def fitted_model(name: str) -> SessionRecommender:
-    """A randomly initialised model with co-occurrence tables of random sessions (the head's features are non-trivial)."""
+    """A randomly initialised model with co-occurrence tables of random sessions (the head's features are
+    non-trivial)."""
     torch.manual_seed(0)
     knn = replace(knn_params(load_settings()), window=3, max_neighbours=12)
     model = SessionRecommender(preset(name, dim=16, knn=knn), V).eval()
     log = sequences(400, seed=1)
     model.item_counts.copy_(torch.bincount(torch.tensor([i for s in log for i in s]), minlength=V).float())
     assert model.head is not None
-    model.head.set_neighbours(cooccurrence_neighbours(log, V, knn), cooccurrence_neighbours(log, V, knn, "row"), model.item_counts,
-                              session_neighbours(log, V, knn.max_neighbours))
+    model.head.set_neighbours(cooccurrence_neighbours(log, V, knn), cooccurrence_neighbours(log, V, knn, "row"),
+                              model.item_counts, session_neighbours(log, V, knn.max_neighbours))
     with torch.no_grad():  # every feature weighs in (a fresh head weighs only the kNN score)
         torch.nn.init.normal_(model.head.fusion[-1].weight, std=0.2)
         torch.nn.init.normal_(model.head.fusion[-1].bias, std=1.0)
@@ -117,7 +118,8 @@ def test_rows_the_model_may_not_rank_never_win_on_the_candidate_path() -> None:
 @pytest.fixture(scope="module")
 def trained() -> Checkpoint:
     split = leave_one_out(generate(SyntheticSpec(users=100, sessions=800, items=800, intents=20)))
-    return train_checkpoint("grainrec-contextgnn", split, device="cpu", dim=16, max_epochs=2, max_train_seconds=20.0, batch_size=64, lr=0.01)
+    return train_checkpoint("grainrec-contextgnn", split, device="cpu", dim=16, max_epochs=2, max_train_seconds=20.0,
+                            batch_size=64, lr=0.01)
 
 
 CANDIDATES = CandidateConfig(candidates_min_catalogue_items=1, hnsw_top_m=40)
@@ -126,7 +128,8 @@ CANDIDATES = CandidateConfig(candidates_min_catalogue_items=1, hnsw_top_m=40)
 def queries_of(checkpoint: Checkpoint, count: int) -> list[Query]:
     items = checkpoint.vocab.items
     generator = torch.Generator().manual_seed(8)
-    return [Query(session_items=tuple(items[i] for i in torch.randint(0, len(items), (4,), generator=generator).tolist())) for _ in range(count)]
+    draws = (torch.randint(0, len(items), (4,), generator=generator).tolist() for _ in range(count))
+    return [Query(session_items=tuple(items[i] for i in draw)) for draw in draws]
 
 
 def test_candidate_path_recommends_what_full_scoring_recommends(trained: Checkpoint) -> None:
@@ -150,7 +153,8 @@ def test_candidate_path_keeps_exclusions_and_unknown_items(trained: Checkpoint) 
     assert [len(r) for r in fast.recommend([Query(session_items=("nope",)), Query(session_items=())], k=3)] == [3, 3]
 
 
-def test_scorer_loads_the_sidecar_and_rebuilds_a_refused_one(trained: Checkpoint, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_scorer_loads_the_sidecar_and_rebuilds_a_refused_one(trained: Checkpoint, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     path = trained.save(tmp_path / "m.pt")
     model = trained.build_model()
     CandidateIndex.build(model, CANDIDATES, trained.version).save(sidecar_path(path))
@@ -176,7 +180,8 @@ def test_swap_index_replaces_the_reference_and_refuses_a_misfit(trained: Checkpo
 
 
 def test_sampled_softmax_training_gets_the_dense_gradients() -> None:
-    """Training with sampled negatives passes candidates too: the sparse features must back-propagate like the dense ones."""
+    """Training with sampled negatives passes candidates too: the sparse features must back-propagate like the dense
+    ones."""
     model = fitted_model("grainrec-contextgnn")
     model = SessionRecommender(replace(model.config, embedding_dropout=0.0), V).train()
     model.load_state_dict(fitted_model("grainrec-contextgnn").state_dict())

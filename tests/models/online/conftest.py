@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from streamrec.config import load_settings
-from streamrec.models.knn import knn_params
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.knn import knn_params
 from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import random
+from dataclasses import replace
 
 import torch
 
 from streamrec.config import load_settings
-from streamrec.models.knn import knn_params
 from streamrec.models.contextgnn import ContextGNNHead
+from streamrec.models.knn import knn_params
 from streamrec.models.online.cooccurrence import StreamingCooccurrence
 from streamrec.models.presets import preset
 from streamrec.models.train import _cooccurrence_tables
@@ -57,7 +56,8 @@ def test_click_by_click_counts_give_the_batch_tables() -> None:
     batch, batch_counts = _batch_head(sequences)
     streamed, counts, _ = _streamed_head(sequences)
     assert torch.equal(counts, batch_counts)
-    assert _rows(streamed.neighbour_index, streamed.neighbour_weight) == _rows(batch.neighbour_index, batch.neighbour_weight)
+    assert (_rows(streamed.neighbour_index, streamed.neighbour_weight)
+            == _rows(batch.neighbour_index, batch.neighbour_weight))
     assert _rows(streamed.knn_index, streamed.knn_weight) == _rows(batch.knn_index, batch.knn_weight)
     assert _rows(streamed.session_index, streamed.session_weight) == _rows(batch.session_index, batch.session_weight)
     assert torch.equal(streamed.session_count, batch.session_count)
@@ -112,7 +112,8 @@ def test_a_session_counts_each_pair_once_whatever_its_length() -> None:
     for t, item in enumerate(session):
         stats.observe(session[:t], item)
     assert stats.sessions is not None
-    assert stats.sessions.rows[1] == {2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0}  # 4 and 5 never next to 1: beyond the window
+    # 4 and 5 never next to 1: beyond the window
+    assert stats.sessions.rows[1] == {2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0}
     assert stats.sessions.sessions[1] == 1.0 and stats.sessions.sessions[2] == 1.0
     assert 4 not in stats.rows[1] and 5 not in stats.rows[1]  # the windowed counts do not see that far
     stats.observe([7], 1)  # a second session holding 1

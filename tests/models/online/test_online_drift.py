@@ -16,17 +16,21 @@ from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 
 def test_continual_learning_beats_the_frozen_checkpoint_after_drift_and_new_items() -> None:
     spec = SyntheticSpec(
-        seed=3, users=100, sessions=1600, items=200, intents=10, follow_prob=0.8, new_item_share=0.2, drift_share=0.5, drift_day=15.0
+        seed=3, users=100, sessions=1600, items=200, intents=10, follow_prob=0.8, new_item_share=0.2, drift_share=0.5,
+        drift_day=15.0,
     )
     clicks = generate(spec)
     drift_ts = spec.start_ts + spec.drift_day * 86_400.0
     before = [c for c in clicks if c.ts < drift_ts]
     after = [c for c in clicks if c.ts >= drift_ts]
     checkpoint = train_checkpoint(
-        "grainrec-contextgnn", split_sessions(sessions_of(before), [], 0.1), device="cpu", dim=16, max_epochs=2, knn=replace(knn_params(load_settings()), max_neighbours=20)
+        "grainrec-contextgnn", split_sessions(sessions_of(before), [], 0.1), device="cpu", dim=16, max_epochs=2,
+        knn=replace(knn_params(load_settings()), max_neighbours=20),
     )
     learner = ContinualLearner(checkpoint, OnlineSettings())
-    result = prequential(after, {"continual": Continual(learner), "frozen": Frozen(NeuralScorer(checkpoint, device="cpu"))}, chunk=32)
+    result = prequential(
+        after, {"continual": Continual(learner), "frozen": Frozen(NeuralScorer(checkpoint, device="cpu"))}, chunk=32
+    )
     continual, frozen = (result.metrics[name].summary() for name in ("continual", "frozen"))
     assert result.metrics["continual"].count == result.metrics["frozen"].count > 3000
     assert len(learner.vocab) > len(checkpoint.vocab)  # items released after training joined the catalogue

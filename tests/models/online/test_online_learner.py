@@ -89,7 +89,8 @@ def test_items_unseen_for_the_ttl_leave_the_ranking_and_their_rows_are_recycled(
 
 
 def test_replay_and_distillation_take_part_in_steps(tiny_checkpoint: Checkpoint) -> None:
-    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4, replay_mix=0.5, distillation_weight=1.0))
+    learner = ContinualLearner(tiny_checkpoint,
+                               OnlineSettings(micro_batch_size=4, replay_mix=0.5, distillation_weight=1.0))
     learner.add(_walk(["a", "b", "c", "d", "e"], T0))
     first = learner.step()
     assert first is not None and first.replayed_examples == 0  # nothing to replay yet
@@ -137,8 +138,10 @@ def test_prequential_publishing_and_restarting_keeps_learning(tiny_checkpoint: C
     from streamrec.models.online.prequential import Continual, prequential
     from streamrec.state.clicklog.types import LoggedClick
 
-    clicks = [LoggedClick(f"s{n}", None, item, T0 + 10 * n + t) for n in range(12) for t, item in enumerate(["a", "b", "z1", "z2"])]
-    restarted = Continual(ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4)), publish_every_steps=2, resume_on_publish=True)
+    clicks = [LoggedClick(f"s{n}", None, item, T0 + 10 * n + t)
+              for n in range(12) for t, item in enumerate(["a", "b", "z1", "z2"])]
+    restarted = Continual(ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4)),
+                          publish_every_steps=2, resume_on_publish=True)
     result = prequential(clicks, {"continual": restarted}, chunk=4)
     assert restarted.snapshots == restarted.steps // 2 > 0 and restarted.learner.steps == restarted.steps
     assert result.metrics["continual"].count == 36

@@ -18,7 +18,8 @@ def _neighbours(scorer: NeuralScorer, item: str) -> set[str]:
     head = scorer.model.head
     assert head is not None
     row = scorer.vocab.index(item)
-    index = torch.cat([head.knn_index[row][head.knn_weight[row] > 0], head.neighbour_index[row][head.neighbour_weight[row] > 0]])
+    index = torch.cat([head.knn_index[row][head.knn_weight[row] > 0],
+                       head.neighbour_index[row][head.neighbour_weight[row] > 0]])
     return {scorer.vocab.item(int(i)) for i in index}
 
 
