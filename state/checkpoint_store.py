@@ -97,7 +97,7 @@ class CheckpointStore:
                 continue
         return None
 
-    def publish(self, write: Callable[[Path], None], manifest: dict[str, Any]) -> StoredVersion:
+    def publish(self, write: Callable[[Path], object], manifest: dict[str, Any]) -> StoredVersion:
         """Write the next version: `write(path)` fills the checkpoint file, `manifest` is stored next to it.
 
         Returns the version with its sha256; older versions beyond `keep` are deleted afterwards.

@@ -66,7 +66,8 @@ def consumer_config(settings: Settings) -> dict[str, str | int]:
 
 
 def producer_config(settings: Settings) -> dict[str, str | int]:
-    """librdkafka producer settings: the record size limit; one record per batch where the broker's watermarks need it."""
+    """librdkafka producer settings: the record size limit; one record per batch where the broker's watermarks need
+    it."""
     config: dict[str, str | int] = {
         "linger.ms": settings.kafka.linger_ms,
         "message.max.bytes": settings.kafka.max_message_bytes,
@@ -196,11 +197,12 @@ def aiokafka_security(cluster: Cluster) -> dict[str, Any]:
     if protocol in ("SSL", "SASL_SSL"):
         security["ssl_context"] = _ssl_context(config)
     if protocol.startswith("SASL"):
-        mechanism = (config.get("sasl.mechanism") or config.get("sasl.mechanisms") or "GSSAPI").upper()  # librdkafka's default
+        # GSSAPI: librdkafka's default
+        mechanism = (config.get("sasl.mechanism") or config.get("sasl.mechanisms") or "GSSAPI").upper()
         if mechanism not in AIOKAFKA_SASL_MECHANISMS:
-            raise ClientConfigError(f"kafka.client_config: the faust engine's aiokafka clients cannot use sasl.mechanism "
-                                    f"{mechanism} from settings (they take {', '.join(AIOKAFKA_SASL_MECHANISMS)}); "
-                                    "use the quix engine for it")
+            raise ClientConfigError("kafka.client_config: the faust engine's aiokafka clients cannot use "
+                                    f"sasl.mechanism {mechanism} from settings (they take "
+                                    f"{', '.join(AIOKAFKA_SASL_MECHANISMS)}); use the quix engine for it")
         security["sasl_mechanism"] = mechanism
         if mechanism == "GSSAPI":
             security["sasl_kerberos_service_name"] = config.get("sasl.kerberos.service.name", "kafka")
@@ -225,7 +227,8 @@ def _ssl_context(config: Mapping[str, str]) -> ssl.SSLContext:
 
 
 def faust_credentials(cluster: Cluster) -> CredentialsT | None:
-    """faust's `broker_credentials` for `kafka.client_config` (None: a plain cluster); the same mapping as aiokafka's."""
+    """faust's `broker_credentials` for `kafka.client_config` (None: a plain cluster); the same mapping as
+    aiokafka's."""
     from faust.auth import GSSAPICredentials, SASLCredentials, SSLCredentials
 
     security = aiokafka_security(cluster)
@@ -259,7 +262,8 @@ def faust_broker(settings: Settings) -> dict[str, Any]:
 
 
 def build_aiokafka_consumer(cluster: Cluster, **kwargs: Any) -> aiokafka.AIOKafkaConsumer:
-    """An aiokafka consumer (faust's client library) with `kafka.client_config` mapped onto it; `kwargs` as aiokafka's."""
+    """An aiokafka consumer (faust's client library) with `kafka.client_config` mapped onto it; `kwargs` as
+    aiokafka's."""
     import aiokafka
 
     bootstrap = cluster if isinstance(cluster, str) else cluster.bootstrap_servers

@@ -17,7 +17,8 @@ CLICKS_DEAD_LETTERED = Counter(
 CLICKS_DUPLICATE = Counter(
     "streamrec_clicks_duplicate_total", "Redelivered clicks (event_id already in the session); state unchanged."
 )
-SESSIONS_CLOSED = Counter("streamrec_sessions_closed_total", "Sessions closed by inactivity or by the open-session cap.")
+SESSIONS_CLOSED = Counter("streamrec_sessions_closed_total",
+                          "Sessions closed by inactivity or by the open-session cap.")
 SCORING_REQUESTS_EMITTED = Counter(
     "streamrec_scoring_requests_emitted_total", "Scoring requests the stateful stage produced."
 )
@@ -27,7 +28,8 @@ HEAP_TRIM_SECONDS = Counter("streamrec_heap_trim_seconds_total", "Wall time spen
 # --- scoring stage --------------------------------------------------------------------
 RECOMMENDATIONS_EMITTED = Counter("streamrec_recommendations_emitted_total", "Recommendations produced.")
 SCORING_BATCH_SIZE = Histogram(
-    "streamrec_scoring_batch_size", "Scoring requests per model call.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    "streamrec_scoring_batch_size", "Scoring requests per model call.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 SCORING_BATCH_LATENCY = Histogram(
     "streamrec_scoring_batch_seconds",
@@ -40,13 +42,16 @@ CLICK_TO_RECOMMENDATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 FALLBACK_ANSWERS = Counter(
-    "streamrec_fallback_answers_total", "Recommendations the fallback (popularity) scorer made because the scorer raised."
+    "streamrec_fallback_answers_total", "Recommendations the fallback (popularity) scorer made because the scorer "
+    "raised."
 )
 SCORER_INFO = Info("streamrec_scorer", "The scorer this scoring stage serves: name, model version, device.")
 CLICKS_NOT_RELEARNED = Counter(
-    "streamrec_scoring_clicks_not_relearned_total", "Re-read or re-emitted scoring requests answered but not learned again."
+    "streamrec_scoring_clicks_not_relearned_total", "Re-read or re-emitted scoring requests answered but not learned "
+    "again."
 )
 CLICKS_RELEARNED_AT_START = Counter(
     "streamrec_scoring_clicks_relearned_at_start_total", "Scoring requests learned at start to catch the statistics up."
 )
-SCORER_ERRORS = Counter("streamrec_scorer_errors_total", "Model calls that raised (their requests are retried or dead-lettered).")
+SCORER_ERRORS = Counter("streamrec_scorer_errors_total",
+                        "Model calls that raised (their requests are retried or dead-lettered).")

@@ -14,7 +14,6 @@ from enum import Enum
 from typing import NamedTuple
 
 import orjson
-
 from pydantic import BaseModel, ConfigDict, Field
 
 CLICKS = "clicks"
@@ -106,7 +105,8 @@ class ScoringRequest(_Record):
     ts_received: float = Field(description="Wall clock when the stateful stage accepted the click (unix seconds).")
     session_items: list[str] = Field(description="The session's clicks, oldest first; the last is this click.")
     session_ts: list[float]
-    history_items: list[str] = Field(default_factory=list, description="The user's closed-session clicks, oldest first.")
+    history_items: list[str] = Field(default_factory=list,
+                                     description="The user's closed-session clicks, oldest first.")
     ts_produced: float | None = Field(
         None, description="Kafka timestamp of the click record (its produce time, unix seconds): the start of the "
         "click-to-recommendation latency the scoring stage measures."
@@ -138,7 +138,8 @@ class Recommendation(_Record):
 class ModelUpdate(_Record):
     """An announcement on `model-updates`: a version the trainer published to the checkpoint store."""
 
-    model: str = Field(description="Preset of the model; the record key (compaction keeps the last `keep_versions` per model).")
+    model: str = Field(description="Preset of the model; the record key (compaction keeps the last `keep_versions` per "
+                       "model).")
     sequence: int = Field(description="Store version number, increasing by one per publish.")
     version: str = Field(description="The checkpoint's version stamp (what recommendations carry).")
     path: str = Field(description="Checkpoint file in the store, readable by every scoring stage.")
@@ -315,7 +316,8 @@ def read_answer(value: bytes | None) -> Answer:
         doc = orjson.loads(value or b"")
         offset, through = doc.get("request_offset"), doc.get("trained_through")
         later = isinstance(offset, int) and isinstance(through, int) and trained_on_later_click(through, offset)
-        answer = Answer(doc["event_id"], doc["scorer"], doc["model_version"], [i["item_id"] for i in doc["items"]], later)
+        answer = Answer(doc["event_id"], doc["scorer"], doc["model_version"], [i["item_id"] for i in doc["items"]],
+                        later)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a recommendation: {exc}") from exc
     if not all(type(f) is str for f in (answer.event_id, answer.scorer, answer.model_version, *answer.item_ids)):

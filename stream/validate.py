@@ -98,7 +98,7 @@ class ClickValidator:
         return _check_type(doc.get("type", "view")) or self._check_ts(doc["ts"], now)
 
     def _check_ts(self, ts: object, now: float) -> Rejection | None:
-        if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        if isinstance(ts, bool) or not isinstance(ts, int | float):
             return Rejection(Reason.wrong_type, f"ts is {type(ts).__name__}, not a number")
         latest = now + self._limits.max_future_s
         if not self._limits.min_ts_s <= ts <= latest:
@@ -128,7 +128,8 @@ def _check_key(key: bytes | None, click: ClickEvent) -> ClickEvent | Rejection:
     expected = click.key.encode()
     if key != expected:
         shown = "no key" if key is None else f"key {key[:40]!r}"
-        return Rejection(Reason.key_mismatch, f"{shown}, expected {expected[:40]!r} (user_id when known, else session_id)")
+        return Rejection(Reason.key_mismatch,
+                         f"{shown}, expected {expected[:40]!r} (user_id when known, else session_id)")
     return click
 
 

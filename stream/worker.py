@@ -84,7 +84,7 @@ def run_stateful(settings: Settings, engine: str, stop: threading.Event) -> None
     def stage() -> None:
         try:
             stateful_runner(engine)(settings, stop)
-        except BaseException as exc:  # handed to the main thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             failure.append(exc)
         finally:
             stop.set()

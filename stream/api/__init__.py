@@ -32,12 +32,13 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     try:
         ensure_topics(settings)
     except KafkaException as exc:
-        raise SystemExit(f"cannot reach Kafka at {settings.kafka.bootstrap_servers} ({exc.args[0].str()}): start the broker "
-                         "or point STREAMREC_KAFKA__BOOTSTRAP_SERVERS at it") from None
+        raise SystemExit(f"cannot reach Kafka at {settings.kafka.bootstrap_servers} ({exc.args[0].str()}): start the "
+                         "broker or point STREAMREC_KAFKA__BOOTSTRAP_SERVERS at it") from None
     sys.setswitchinterval(_GIL_SWITCH_S)
     try:
         app = create_app(settings, port)
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from exc
-    logging.getLogger("streamrec.api").info("listening on http://%s:%d (dashboard /dashboard, API docs /docs)", host, port)
+    logging.getLogger("streamrec.api").info("listening on http://%s:%d (dashboard /dashboard, API docs /docs)",
+                                            host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

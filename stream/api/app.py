@@ -76,7 +76,8 @@ class _HttpMetrics:
 def _not_found(kind: str, ident: str, scorer: str, others: list[str]) -> JSONResponse:
     hint = f"; answers exist from {', '.join(others)} (add ?scorer=NAME)" if others else ""
     return JSONResponse(
-        {"detail": f"no recommendation for {kind} {ident!r} from scorer {scorer!r}{hint}", "scorers": others}, status_code=404
+        {"detail": f"no recommendation for {kind} {ident!r} from scorer {scorer!r}{hint}", "scorers": others},
+        status_code=404,
     )
 
 
@@ -94,7 +95,8 @@ _ANSWER_DOC: dict[int | str, dict[str, Any]] = {
     200: {"model": Recommendation, "description": "The latest answer: items, scorer and model_version."},
     404: {"description": "No answer for this id from this scorer (yet); `scorers` lists those that did answer."},
 }
-_CLICK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": ClickEvent.model_json_schema()}}}}
+_CLICK_BODY = {"requestBody": {"required": True,
+                               "content": {"application/json": {"schema": ClickEvent.model_json_schema()}}}}
 
 
 def create_app(settings: Settings, port: int | None = None) -> FastAPI:
@@ -113,7 +115,8 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
         parts.update(store=store, feed=feed, sink=sink, sampler=sampler)
         feed.start()
         sampler.start()
-        log.info("serving %s's answers (others by ?scorer=); store %s", primary, store_path(settings, port or settings.api.port))
+        log.info("serving %s's answers (others by ?scorer=); store %s", primary,
+                 store_path(settings, port or settings.api.port))
         try:
             yield
         finally:
@@ -124,7 +127,8 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
             metrics.REGISTRY.unregister(collector)
 
     app = FastAPI(title="streamrec", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Latest recommendations per session and user, click intake, health, metrics, live dashboard.")
+                  description="Latest recommendations per session and user, click intake, health, metrics, live "
+                              "dashboard.")
     app.add_middleware(_HttpMetrics)
     add_cors(app, settings.api)  # last: the outermost, so a 401 carries CORS headers too
 
@@ -137,16 +141,21 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
         return Response(raw, media_type="application/json")
 
     @app.get("/sessions/{session_id:path}/recommendations", responses=_ANSWER_DOC, tags=["recommendations"])
-    async def session_recommendations(session_id: str, scorer: str | None = Query(None, description="Default: api.scorer.")) -> Response:
+    async def session_recommendations(
+        session_id: str, scorer: str | None = Query(None, description="Default: api.scorer.")
+    ) -> Response:
         """The latest recommendations for a session (answer to its latest click seen)."""
         return lookup("s", session_id, scorer)
 
     @app.get("/users/{user_id:path}/recommendations", responses=_ANSWER_DOC, tags=["recommendations"])
-    async def user_recommendations(user_id: str, scorer: str | None = Query(None, description="Default: api.scorer.")) -> Response:
+    async def user_recommendations(
+        user_id: str, scorer: str | None = Query(None, description="Default: api.scorer.")
+    ) -> Response:
         """The latest recommendations for any session of a logged-in user."""
         return lookup("u", user_id, scorer)
 
-    @app.post("/clicks", status_code=202, tags=["clicks"], openapi_extra=_CLICK_BODY, dependencies=write_guard(settings.api),
+    @app.post("/clicks", status_code=202, tags=["clicks"], openapi_extra=_CLICK_BODY,
+              dependencies=write_guard(settings.api),
               responses={401: {"description": "api.write_api_key is set and X-API-Key is missing or wrong: `detail`."},
                          422: {"description": "Refused: `reason` (stream/validate.py Reason) and `detail`."},
                          503: {"description": "The broker did not acknowledge the click; retry."}})
@@ -172,7 +181,8 @@ def create_app(settings: Settings, port: int | None = None) -> FastAPI:
         reachable = ok_at is not None and time.monotonic() - ok_at < BROKER_STALE_S
         assigned = feed.health.assigned.get(feed.topics.recommendations, 0) > 0
         return {"status": "ok" if reachable and assigned else "unavailable", "broker_reachable": reachable,
-                "consumer_assigned": assigned, "assigned_partitions": dict(feed.health.assigned), "lag": dict(feed.health.lag),
+                "consumer_assigned": assigned, "assigned_partitions": dict(feed.health.assigned),
+                "lag": dict(feed.health.lag),
                 "caught_up": feed.health.caught_up, "error": feed.health.error}
 
     @app.get("/healthz", tags=["operations"])

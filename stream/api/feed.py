@@ -18,13 +18,21 @@ import time
 from dataclasses import dataclass, field
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    TIMESTAMP_NOT_AVAILABLE,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from streamrec.config import Settings
 from streamrec.stream.api import metrics
 from streamrec.stream.api.live import LiveStats
-from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.api.store import RecommendationStore, StoredAnswer, decode_recommendation
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.kafka import build_consumer, reader_group
 from streamrec.stream.topics import ClickEvent, ModelUpdate, Topics
 from streamrec.stream.validate import ClickValidator
@@ -147,7 +155,8 @@ class ApiFeed:
             stored = self._store.offset(topic, partition)
             try:
                 if stored is None:
-                    stored, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_BROKER_TIMEOUT_S)
+                    stored, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                                     timeout=_BROKER_TIMEOUT_S)
                 self._consumer.seek(TopicPartition(topic, partition, stored))
                 self._guard.expect(topic, partition, stored)
                 self._next[(topic, partition)] = stored
@@ -157,7 +166,8 @@ class ApiFeed:
     def _refresh_lag(self) -> None:
         lag: dict[str, int] = {}
         for (topic, partition), next_offset in list(self._next.items()):
-            _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_BROKER_TIMEOUT_S, cached=False)
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_BROKER_TIMEOUT_S,
+                                                           cached=False)
             lag[topic] = lag.get(topic, 0) + max(high - next_offset, 0)
         self._mark_broker_ok()
         self.health.lag = lag
@@ -224,7 +234,8 @@ class ApiFeed:
         try:
             self._stats.on_model_update(ModelUpdate.model_validate_json(message.value() or b""))
         except ValueError as exc:  # pydantic's ValidationError is one
-            log.warning("skipping model update %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), exc)
+            log.warning("skipping model update %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(),
+                        exc)
 
     def _dead_letter(self, message: Message) -> None:
         try:

@@ -118,7 +118,8 @@ class Sampler:
 
     def __init__(self, settings: ApiSettings, stats: LiveStats, api_lag: Callable[[], dict[str, int]]) -> None:
         self.history = History(settings.history_points)
-        self.workers: dict[str, WorkerFigures] = {name: WorkerFigures(error="not scraped yet") for name in settings.worker_metrics}
+        self.workers: dict[str, WorkerFigures] = {name: WorkerFigures(error="not scraped yet")
+                                                  for name in settings.worker_metrics}
         self._settings = settings
         self._stats = stats
         self._api_lag = api_lag
@@ -157,11 +158,13 @@ class Sampler:
                 now = time.monotonic()
                 before = self._previous.get(name)
                 if before is not None and now > before[0]:
-                    point["trainer.examples/s"] = max(figures.trainer_examples_total - before[1], 0.0) / (now - before[0])
+                    trained = max(figures.trainer_examples_total - before[1], 0.0)
+                    point["trainer.examples/s"] = trained / (now - before[0])
                 self._previous[name] = (now, figures.trainer_examples_total)
                 point["trainer.loss"] = figures.trainer_loss
                 point["trainer.skipped"] = figures.trainer_skipped
         self.history.add(time.time(), point)
 
     def workers_dict(self) -> dict[str, dict[str, object]]:
-        return {name: vars(figures) | {"url": self._settings.worker_metrics.get(name)} for name, figures in sorted(self.workers.items())}
+        return {name: vars(figures) | {"url": self._settings.worker_metrics.get(name)}
+                for name, figures in sorted(self.workers.items())}

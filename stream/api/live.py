@@ -115,15 +115,18 @@ class LiveStats:
             self._sessions.move_to_end(session_id)
         return session
 
-    def _judge(self, session: _Session, scorer: str, event_id: str, items: tuple[str, ...], next_item: str) -> tuple[str, bool]:
+    def _judge(self, session: _Session, scorer: str, event_id: str, items: tuple[str, ...],
+               next_item: str) -> tuple[str, bool]:
         session.judged.append((scorer, event_id))
         hit = next_item in items
         self._hits.setdefault(scorer, deque(maxlen=self._settings.hit_rate_window)).append(hit)
         rank = items.index(next_item) + 1 if hit else None
-        self._reciprocal_ranks.setdefault(scorer, deque(maxlen=self._settings.hit_rate_window)).append(1.0 / rank if rank else 0.0)
+        ranks = self._reciprocal_ranks.setdefault(scorer, deque(maxlen=self._settings.hit_rate_window))
+        ranks.append(1.0 / rank if rank else 0.0)
         return scorer, hit
 
-    def on_click(self, event_id: str, session_id: str, item_id: str, produced_at_s: float | None) -> list[tuple[str, bool]]:
+    def on_click(self, event_id: str, session_id: str, item_id: str,
+                 produced_at_s: float | None) -> list[tuple[str, bool]]:
         """Count a valid click; it judges every answer to the session's previous click. Returns (scorer, hit)."""
         judged: list[tuple[str, bool]] = []
         with self._lock:
@@ -167,7 +170,8 @@ class LiveStats:
         items = answer.item_ids[: self._settings.hit_rate_k]
         clicks = [event for event, _ in session.clicks]
         if answer.event_id in clicks[:-1]:  # answered after the session's next click: judge by that click
-            self._judge(session, answer.scorer, answer.event_id, items, session.clicks[clicks.index(answer.event_id) + 1][1])
+            next_item = session.clicks[clicks.index(answer.event_id) + 1][1]
+            self._judge(session, answer.scorer, answer.event_id, items, next_item)
             return
         session.waiting[key] = items
         if len(session.waiting) > 4 * _RECENT_CLICKS:
@@ -206,7 +210,8 @@ class LiveStats:
         return result
 
     def sample(self) -> dict[str, float | None]:
-        """One chart point: clicks/s and answers/s since the previous sample, latency per scorer over it, HR/MRR windows."""
+        """One chart point: clicks/s and answers/s since the previous sample, latency per scorer over it, HR/MRR
+        windows."""
         now = time.monotonic()
         with self._lock:
             span = max(now - self._sampled_at, 1e-3)

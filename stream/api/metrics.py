@@ -29,23 +29,29 @@ HTTP_LATENCY = Histogram(
     "streamrec_api_http_request_seconds", "Time to answer one HTTP request, by route template.", ["route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0), registry=REGISTRY,
 )
-CLICKS_POSTED = Counter("streamrec_api_clicks_posted_total", "Clicks POSTed and acknowledged by the broker.", registry=REGISTRY)
+CLICKS_POSTED = Counter("streamrec_api_clicks_posted_total", "Clicks POSTed and acknowledged by the broker.",
+                        registry=REGISTRY)
 CLICKS_REFUSED = Counter(
-    "streamrec_api_clicks_refused_total", "POSTed clicks refused with 422, by validation reason.", ["reason"], registry=REGISTRY
+    "streamrec_api_clicks_refused_total", "POSTed clicks refused with 422, by validation reason.", ["reason"],
+    registry=REGISTRY,
 )
 CLICKS_SEEN = Counter("streamrec_api_clicks_seen_total", "Valid clicks read from the clicks topic.", registry=REGISTRY)
 ANSWERS_SEEN = Counter(
-    "streamrec_api_recommendations_seen_total", "Recommendations read from the topic, by scorer.", ["scorer"], registry=REGISTRY
+    "streamrec_api_recommendations_seen_total", "Recommendations read from the topic, by scorer.", ["scorer"],
+    registry=REGISTRY,
 )
 ANSWERS_INVALID = Counter(
-    "streamrec_api_recommendations_invalid_total", "Records on the recommendations topic that did not decode (skipped, logged).",
+    "streamrec_api_recommendations_invalid_total", "Records on the recommendations topic that did not decode (skipped, "
+    "logged).",
     registry=REGISTRY,
 )
 DEAD_LETTERS_SEEN = Counter(
-    "streamrec_api_dead_letters_seen_total", "Dead letters read from clicks.dlq, by reason.", ["reason"], registry=REGISTRY
+    "streamrec_api_dead_letters_seen_total", "Dead letters read from clicks.dlq, by reason.", ["reason"],
+    registry=REGISTRY,
 )
 JUDGED = Counter(
-    "streamrec_api_prequential_judged_total", "Clicks judged against the scorer's standing answer, by scorer and outcome.",
+    "streamrec_api_prequential_judged_total", "Clicks judged against the scorer's standing answer, by scorer and "
+    "outcome.",
     ["scorer", "hit"], registry=REGISTRY,
 )
 END_TO_END = Histogram(
@@ -63,17 +69,20 @@ class LiveCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
         hit_rate = GaugeMetricFamily(
-            "streamrec_api_hit_rate", "Prequential HR@k over the last api.hit_rate_window judged clicks, by scorer.", labels=["scorer"]
+            "streamrec_api_hit_rate", "Prequential HR@k over the last api.hit_rate_window judged clicks, by scorer.",
+            labels=["scorer"],
         )
         for scorer, (value, _) in self._stats.hit_rates().items():
             if value is not None:
                 hit_rate.add_metric([scorer], value)
         yield hit_rate
-        lag = GaugeMetricFamily("streamrec_api_consumer_lag", "Records not yet read by this API, by topic.", labels=["topic"])
+        lag = GaugeMetricFamily("streamrec_api_consumer_lag", "Records not yet read by this API, by topic.",
+                                labels=["topic"])
         for topic, value in sorted(self._lag().items()):
             lag.add_metric([topic], value)
         yield lag
-        model = InfoMetricFamily("streamrec_api_model", "The model version of each scorer's latest answer.", labels=["scorer"])
+        model = InfoMetricFamily("streamrec_api_model", "The model version of each scorer's latest answer.",
+                                 labels=["scorer"])
         for scorer, version in sorted(self._stats.model_versions.items()):
             model.add_metric([scorer], {"model_version": version})
         yield model

@@ -22,6 +22,8 @@ from pathlib import Path
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
+from streamrec.state.rocks import raw_keys
+
 _SEP = "\x00"
 """Separates key parts; ids are JSON strings checked to hold no NUL (see `decode_recommendation`)."""
 
@@ -144,7 +146,7 @@ class RecommendationStore:
         """Scorers with an answer for the session (kind "s") or user (kind "u") `ident`."""
         prefix = f"{kind}{_SEP}{ident}{_SEP}".encode()
         found = []
-        for key in self._db.keys(from_key=prefix):
+        for key in raw_keys(self._db, prefix):
             if not key.startswith(prefix):
                 break
             found.append(key[len(prefix):].decode())

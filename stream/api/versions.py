@@ -83,7 +83,8 @@ class VersionTimeline:
         """serving (per scorer: version, since, age of the version), announcements, swaps."""
         serving: dict[str, dict[str, object]] = {}
         for scorer, (_, version) in sorted(self._latest.items()):
-            since = self._first.get(scorer, {}).get(version)
+            seen = self._first.get(scorer)
+            since = seen.get(version) if seen is not None else None
             announced = self._updates.get(version)
             born = announced.published_at if announced else since
             serving[scorer] = {"version": version, "serving_since": since,

@@ -77,7 +77,8 @@ class ClickProducer:
     def __enter__(self) -> ClickProducer:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.flush()
 
 
@@ -102,7 +103,8 @@ def _check_line(line: str, validator: ClickValidator, now: float) -> ClickEvent 
     return f"{checked.reason.value}: {checked.detail}" if isinstance(checked, Rejection) else click
 
 
-def produce_lines(lines: Iterable[str], producer: ClickProducer, validator: ClickValidator, err: TextIO) -> ProduceReport:
+def produce_lines(lines: Iterable[str], producer: ClickProducer, validator: ClickValidator,
+                  err: TextIO) -> ProduceReport:
     """Produce every valid JSON click line; report each invalid one on `err` with its line number."""
     report = ProduceReport()
     started = last_rate = time.monotonic()

@@ -15,8 +15,8 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 
 from streamrec.config.settings import Settings
 from streamrec.stream.clients.gaps import GapGuard
-from streamrec.stream.kafka import build_consumer, consumer_config, reader_group
 from streamrec.stream.harness.prequential import PhaseTally
+from streamrec.stream.kafka import build_consumer, consumer_config, reader_group
 from streamrec.stream.topics import Answer, DeadLetter, Topics, read_answer
 
 _MIN_POLL_S = 0.001
@@ -71,7 +71,8 @@ class OutputCollector:
         """
         names = (self.topics.recommendations, self.topics.dlq)
         metadata = self._consumer.list_topics(timeout=_METADATA_TIMEOUT_S).topics
-        wanted = [TopicPartition(t, p, since_ms) for t in names for p in (metadata[t].partitions if t in metadata else {})]
+        wanted = [TopicPartition(t, p, since_ms)
+                  for t in names for p in (metadata[t].partitions if t in metadata else {})]
         if len(wanted) == 0:
             raise RuntimeError(f"topics {names} do not exist on the broker (start a worker first, it creates them)")
         offsets = self._consumer.offsets_for_times(wanted, timeout=_METADATA_TIMEOUT_S)

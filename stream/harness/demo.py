@@ -75,7 +75,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         for field_name, field_value in fields.items():
             if field_value is not None:
                 key = f"STREAMREC_{name.upper()}" + (f"__{field_name.upper()}" if field_name else "")
-                if isinstance(field_value, (dict, list)):  # pydantic-settings parses complex values as JSON
+                if isinstance(field_value, dict | list):  # pydantic-settings parses complex values as JSON
                     env[key] = json.dumps(field_value)
                 else:
                     env[key] = str(field_value).lower() if isinstance(field_value, bool) else str(field_value)
@@ -130,7 +130,8 @@ class ManagedProcess:
                 continue
         process.poll()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.stop()
 
 
@@ -200,19 +201,22 @@ def shadow_settings(settings: Settings, scorer: str) -> Settings:
 
 
 def _roles(preset: str) -> dict[str, str]:
-    return {preset + ONLINE_SUFFIX: "continual", preset: "frozen twin", **{name: "shadow" for name in DEMO_SHADOW_SCORERS}}
+    return {preset + ONLINE_SUFFIX: "continual", preset: "frozen twin",
+            **{name: "shadow" for name in DEMO_SHADOW_SCORERS}}
 
 
 def _fleet_settings(base: Settings, tmp: Path, broker: str, engine: str, checkpoint: Path,
                     preset: str) -> tuple[Settings, Settings, list[Settings], dict[str, Settings]]:
     """Settings of the primary (continual) stage, the frozen twin, the baselines, and of every process by name."""
     overrides = demo_overrides(broker, tmp / "state", engine, session_timeout_ms=_DEMO_SESSION_TIMEOUT_MS)
-    ports = {name: free_port() for name in ("worker", "shadow-frozen", *(f"shadow-{s}" for s in DEMO_SHADOW_SCORERS), "trainer")}
+    ports = {name: free_port()
+             for name in ("worker", "shadow-frozen", *(f"shadow-{s}" for s in DEMO_SHADOW_SCORERS), "trainer")}
     settings = base.model_copy(update={
         "kafka": base.kafka.model_copy(update=overrides["kafka"]),
         "state": base.state.model_copy(update=overrides["state"]),
         "scoring": base.scoring.model_copy(update={"checkpoint_path": checkpoint, "device": "cpu"}),
-        "training": base.training.model_copy(update={"checkpoint_dir": tmp / "store", "device": "cpu", "start_from": "latest"}),
+        "training": base.training.model_copy(update={"checkpoint_dir": tmp / "store", "device": "cpu",
+                                                     "start_from": "latest"}),
         "api": base.api.model_copy(update={
             "scorer": preset + ONLINE_SUFFIX,
             "worker_metrics": {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}}),
@@ -227,7 +231,8 @@ def _fleet_settings(base: Settings, tmp: Path, broker: str, engine: str, checkpo
     by_name = {"worker": settings, "shadow-frozen": frozen, **{f"shadow-{b.scoring.scorer}": b for b in baselines},
                "trainer": settings}
     by_name = {name: s.model_copy(update={"metrics_port": ports[name]}) for name, s in by_name.items()}
-    return by_name["worker"], by_name["shadow-frozen"], [by_name[f"shadow-{b.scoring.scorer}"] for b in baselines], by_name
+    shadows = [by_name[f"shadow-{b.scoring.scorer}"] for b in baselines]
+    return by_name["worker"], by_name["shadow-frozen"], shadows, by_name
 
 
 def _wait_for_line(process: ManagedProcess, pattern: str, timeout_s: float) -> None:
@@ -235,7 +240,8 @@ def _wait_for_line(process: ManagedProcess, pattern: str, timeout_s: float) -> N
     deadline = time.monotonic() + timeout_s
     while not re.search(pattern, process.log_path.read_text(errors="replace")):
         if time.monotonic() > deadline or not process.alive():
-            raise RuntimeError(f"{process.name}: no '{pattern}' in its log after {timeout_s:.0f} s; see {process.log_path}")
+            raise RuntimeError(f"{process.name}: no '{pattern}' in its log after {timeout_s:.0f} s; see "
+                               f"{process.log_path}")
         time.sleep(0.5)
 
 
@@ -246,7 +252,8 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 def _keep_running(settings: Settings, judged: Sequence[LoggedClick], fleet: Sequence[ManagedProcess],
                   api_url: str, loop: bool, console: Console) -> None:
     """Until Ctrl-C (or a process dies): the dashboard stays up; with `loop`, the judged clicks are sent again."""
-    console.print(f"\n[bold]demo: running. Dashboard {api_url}/dashboard, API docs {api_url}/docs; Ctrl-C stops everything.[/]")
+    console.print(f"\n[bold]demo: running. Dashboard {api_url}/dashboard, API docs {api_url}/docs; Ctrl-C stops "
+                  "everything.[/]")
     rate = settings.demo.rate_eps
     with ClickProducer.from_settings(settings) as producer:
         round_number = 0
@@ -259,7 +266,8 @@ def _keep_running(settings: Settings, judged: Sequence[LoggedClick], fleet: Sequ
                 if delay > 0:
                     time.sleep(delay)
                 producer.send(ClickEvent(event_id=f"demo-r{round_number}-{index}", session_id=click.session_id,
-                                         user_id=click.user_id, item_id=click.item_id, ts=click.ts, type=ClickType(click.type)))
+                                         user_id=click.user_id, item_id=click.item_id, ts=click.ts,
+                                         type=ClickType(click.type)))
                 if index % 500 == 0:
                     producer.flush(0)  # serves delivery reports
                     _check_alive(fleet)
@@ -282,7 +290,8 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
     """
     console = Console()
     base = load_settings()
-    base = base.model_copy(update={"demo": base.demo.model_copy(update={k: v for k, v in (demo or {}).items() if v is not None})})
+    given = {k: v for k, v in (demo or {}).items() if v is not None}
+    base = base.model_copy(update={"demo": base.demo.model_copy(update=given)})
     clicks = load_clicks(dataset, fmt) if dataset is not None else sorted(generate(DEMO_SYNTHETIC), key=lambda c: c.ts)
     demo_log = split_log(clicks, load_clicks(warm, fmt) if warm is not None else None, base.demo)
     console.print(f"demo: {len(demo_log.warm):,} warm-up clicks (train the starting model, replayed unjudged), "
@@ -298,10 +307,11 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
             ensure_topics(settings)
             fleet = [worker_process("worker", "all", engine, settings, report_dir),
                      worker_process("shadow-frozen", "scoring", engine, frozen, report_dir),
-                     *(worker_process(f"shadow-{b.scoring.scorer}", "scoring", engine, b, report_dir) for b in baselines)]
+                     *(worker_process(f"shadow-{b.scoring.scorer}", "scoring", engine, b, report_dir)
+                       for b in baselines)]
             trainer = worker_process("trainer", "trainer", engine, by_name["trainer"], report_dir)
-            console.print(f"demo: broker {broker.bootstrap_servers}; starting {len(fleet)} workers, the trainer and the API "
-                          f"({engine}; logs in {report_dir})")
+            console.print(f"demo: broker {broker.bootstrap_servers}; starting {len(fleet)} workers, the trainer and "
+                          f"the API ({engine}; logs in {report_dir})")
             with ExitStack() as running:
                 for process in fleet:
                     running.enter_context(process)
@@ -310,7 +320,8 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
                 console.print(f"demo: live dashboard {api_url}/dashboard (API docs {api_url}/docs)")
                 wait_for_groups(settings, [stateful_group(settings), scoring_group(settings), scoring_group(frozen),
                                            *(scoring_group(b) for b in baselines)], fleet)
-                with Replayer(settings, drain=DrainPolicy(idle_s=30.0, scorers=len(fleet)), console=console) as replayer:
+                drain = DrainPolicy(idle_s=30.0, scorers=len(fleet))
+                with Replayer(settings, drain=drain, console=console) as replayer:
                     replayer.warm_up(demo_log.warm, str(warm or dataset or "synthetic"))
                     running.enter_context(trainer)  # from the stream's end: it learns the judged clicks, each once
                     _wait_for_line(trainer, "starting from|resuming from", _READY_TIMEOUT_S)
@@ -318,14 +329,16 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
                                             dataset=str(dataset or "synthetic"), fmt=fmt, label="judged")
                 del replayer  # its clients close now, not after the broker is gone
                 print_report(report, console)
-                time.sleep(2 * settings.api.history_interval_s)  # the dashboard's last chart point covers the replay's end
+                # the dashboard's last chart point covers the replay's end
+                time.sleep(2 * settings.api.history_interval_s)
                 figures = demo_figures(report, _roles(preset), fetch_stats(api_url))
                 print_demo_report(figures, console)
                 paths = write_report(report, report_dir) + write_demo_report(figures, report_dir)
                 console.print("wrote " + ", ".join(str(p) for p in paths))
                 if not exit_after_report:
                     try:
-                        _keep_running(settings, demo_log.judged, [*fleet, trainer, api], api_url, settings.demo.loop, console)
+                        _keep_running(settings, demo_log.judged, [*fleet, trainer, api], api_url, settings.demo.loop,
+                                      console)
                     except KeyboardInterrupt:
                         console.print("demo: stopping the API, the trainer, the workers and the broker")
     finally:

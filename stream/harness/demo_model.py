@@ -68,9 +68,9 @@ def _check_trainable(warm: Sequence[LoggedClick]) -> None:
 
 def cache_key(warm: Sequence[LoggedClick], budget_s: float) -> str:
     """Digest of everything the starting model depends on: the warm clicks, the preset, the budget, the versions."""
-    import torch
-
     from importlib.metadata import version
+
+    import torch
 
     digest = hashlib.sha256()
     for part in (_CACHE_FORMAT, PRESET, f"{budget_s:g}", version("streamrec"), torch.__version__):
@@ -85,7 +85,8 @@ def starting_model(warm: Sequence[LoggedClick], settings: DemoSettings, console:
     cache = Path(os.path.expanduser(settings.checkpoint_cache_dir))
     path = cache / f"{PRESET}-{cache_key(warm, settings.train_budget_s)}.pt"
     if path.is_file():
-        console.print(f"demo: starting model from the cache, {path} (trained once on the warm clicks; delete it to retrain)")
+        console.print(f"demo: starting model from the cache, {path} (trained once on the warm clicks; delete it to "
+                      "retrain)")
         return path
     from streamrec.models.train import train_checkpoint
     from streamrec.state.clicklog.protocols import recent_split

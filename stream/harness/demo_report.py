@@ -47,7 +47,8 @@ def demo_figures(report: ReplayReport, roles: Mapping[str, str], stats: Mapping[
             "role": roles.get(s.scorer, "other"), "scorer": s.scorer, "HR@20": s.metrics.get("HR@20"),
             "MRR@20": s.metrics.get("MRR@20"), "p50_ms": s.latency.p50_ms, "p99_ms": s.latency.p99_ms,
             "answered": s.recommended, "judged": s.judged, "missing": s.missing,
-            "versions_served": s.model_versions_seen, "answers_trained_on_later_clicks": s.answers_trained_on_later_clicks,
+            "versions_served": s.model_versions_seen,
+            "answers_trained_on_later_clicks": s.answers_trained_on_later_clicks,
             "latency_is": "QUEUEING" if "QUEUEING" in verdict else "service", "verdict": verdict,
         })
     paired = [p.to_dict() for p in report.paired]
@@ -58,7 +59,8 @@ def demo_figures(report: ReplayReport, roles: Mapping[str, str], stats: Mapping[
     if len(updates) >= 2 and updates[-1]["published_at"] > updates[0]["published_at"]:
         examples_per_s = ((updates[-1]["examples_trained"] - updates[0]["examples_trained"])
                           / (updates[-1]["published_at"] - updates[0]["published_at"]))
-    trainer = next((w for w in stats.get("workers", {}).values() if w.get("trainer_examples_total") is not None), {})
+    trainer: Mapping[str, Any] = next(
+        (w for w in stats.get("workers", {}).values() if w.get("trainer_examples_total") is not None), {})
     return {
         "started_at": started, "rate_eps": report.rate_eps, "judged_clicks": report.counts.sent,
         "warm_clicks": report.counts.warm_sent, "scorers": scorers, "paired": paired,
@@ -92,7 +94,8 @@ def _paired_lines(figures: Mapping[str, Any]) -> list[str]:
     lines = []
     for p in figures["paired"]:
         low, high = p["ci95"]
-        verdict = p.get("verdict") or ("tie" if low <= 0 <= high else (f"{p['a']} beats {p['b']}" if low > 0 else f"{p['b']} beats {p['a']}"))
+        verdict = p.get("verdict") or ("tie" if low <= 0 <= high
+                                       else (f"{p['a']} beats {p['b']}" if low > 0 else f"{p['b']} beats {p['a']}"))
         lines.append(f"{p['a']} - {p['b']} {p['metric']}: {p['diff']:+.4f} [{low:+.4f}, {high:+.4f}] "
                      f"({p['predictions']:,} clicks, {p['groups']:,} sessions): {verdict}")
     return lines
@@ -100,13 +103,15 @@ def _paired_lines(figures: Mapping[str, Any]) -> list[str]:
 
 def _facts(figures: Mapping[str, Any]) -> list[str]:
     return [
-        f"judged {figures['judged_clicks']:,} clicks at {_f(figures['rate_eps'], 0)} clicks/s after {figures['warm_clicks']:,} "
-        "warm-up clicks (unjudged; the starting model trained on them)",
+        f"judged {figures['judged_clicks']:,} clicks at {_f(figures['rate_eps'], 0)} clicks/s after "
+        f"{figures['warm_clicks']:,} warm-up clicks (unjudged; the starting model trained on them)",
         f"versions announced by the trainer: {figures['versions_announced']}; hot swaps seen: {figures['swaps']} "
-        f"(announcement -> first answer: median {_f(figures['swap_delay_s_median'], 2)} s, max {_f(figures['swap_delay_s_max'], 2)} s)",
+        f"(announcement -> first answer: median {_f(figures['swap_delay_s_median'], 2)} s, max "
+        f"{_f(figures['swap_delay_s_max'], 2)} s)",
         f"trainer: {_f(figures['trainer_examples_per_s'], 1)} examples/s between its first and last version; "
         f"skipped examples {_f(figures['trainer_examples_skipped'], 0)}; last loss {_f(figures['trainer_loss'], 3)}",
-    ] + ([] if figures["api_answered"] else ["(the API did not answer /stats: versions and trainer figures are missing)"])
+    ] + ([] if figures["api_answered"]
+         else ["(the API did not answer /stats: versions and trainer figures are missing)"])
 
 
 def print_demo_report(figures: Mapping[str, Any], console: Console) -> None:
@@ -123,7 +128,8 @@ def print_demo_report(figures: Mapping[str, Any], console: Console) -> None:
 def write_demo_report(figures: Mapping[str, Any], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     md = ["# streamrec demo", "", "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD),
-          *("| " + " | ".join(row) + " |" for row in _rows(figures)), "", "## Paired differences (95% bootstrap interval over sessions)", "",
+          *("| " + " | ".join(row) + " |" for row in _rows(figures)), "",
+          "## Paired differences (95% bootstrap interval over sessions)", "",
           *(f"- {line}" for line in _paired_lines(figures)), "", *(f"- {line}" for line in _facts(figures)), "",
           "Per-scorer details, timeline and latency plots: [report.md](report.md).", ""]
     paths = [folder / "demo.md", folder / "demo.json"]

@@ -16,7 +16,13 @@ import numpy as np
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.paired import PairedDifference, paired_differences
 from streamrec.state.ranking_metrics import RankingMetrics
-from streamrec.stream.harness.report import MISSING_IDS_LISTED, LatencyHistogram, LatencySummary, ScorerReport, TimelineWindow
+from streamrec.stream.harness.report import (
+    MISSING_IDS_LISTED,
+    LatencyHistogram,
+    LatencySummary,
+    ScorerReport,
+    TimelineWindow,
+)
 from streamrec.stream.topics import Answer, ClickEvent, ClickType
 
 MAX_WINDOWS = 20

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter, time
 
@@ -151,7 +151,7 @@ class Replayer:
             dataset=dataset, fmt=fmt, warm_dataset=self._warm_dataset,
             bootstrap_servers=self.settings.kafka.bootstrap_servers, topic_prefix=self.settings.kafka.topic_prefix,
             speed=pacing.speed, rate_eps=pacing.rate_eps,
-            started_at=datetime.fromtimestamp(started_wall, tz=timezone.utc).isoformat(timespec="seconds"),
+            started_at=datetime.fromtimestamp(started_wall, tz=UTC).isoformat(timespec="seconds"),
             send_duration_s=send_s, total_duration_s=total_s,
             send_rate_eps=len(clicks) / send_s if send_s > 0 else 0.0,
             counts=ReplayCounts(sent=len(clicks), dlq=phase.dlq, warm_sent=self._warm_sent, warm_dlq=self._warm_dlq,
@@ -191,7 +191,8 @@ class Replayer:
         task = self._bar.add_task(f"{label}: answered", total=phase.size, rate="")
         started = perf_counter()
         while not phase.complete(policy.scorers) and perf_counter() - started < policy.max_s:
-            if perf_counter() - self.collector.last_arrival > policy.idle_s and perf_counter() - started > policy.idle_s:
+            if (perf_counter() - self.collector.last_arrival > policy.idle_s
+                    and perf_counter() - started > policy.idle_s):
                 break
             self.collector.pump(until=perf_counter() + 0.25)
             self._bar.update(task, completed=phase.answered_by_all(), rate=", ".join(phase.scorer_names()))
@@ -249,7 +250,8 @@ def replay_command(
     console = Console()
     clicks = load_clicks(dataset, fmt, limit)
     warm_clicks = load_clicks(warm, fmt) if warm is not None else []
-    console.print(f"replaying {len(clicks):,} clicks ({len(warm_clicks):,} warm-up) via {settings.kafka.bootstrap_servers}")
+    console.print(f"replaying {len(clicks):,} clicks ({len(warm_clicks):,} warm-up) via "
+                  f"{settings.kafka.bootstrap_servers}")
     report = replay(
         settings, clicks, warm=warm_clicks, pacing=Pacing(speed=speed, rate_eps=rate_eps), console=console,
         dataset=str(dataset or "synthetic"), fmt=fmt, warm_dataset=str(warm) if warm else None,

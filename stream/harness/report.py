@@ -15,14 +15,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: workers, CI and containers have no display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.table import Table
 
-from streamrec.models.evaluate import paired_table  # noqa: E402
-from streamrec.state.paired import PairedDifference  # noqa: E402
+from streamrec.models.evaluate import paired_table
+from streamrec.state.paired import PairedDifference
 
 HEADLINE_METRICS = ("HR@10", "HR@20", "MRR@20")
 """The prequential metrics every view shows, in this order."""
@@ -75,7 +75,8 @@ class TimelineWindow(_Model):
     metrics: dict[str, float]
     latency_p50_ms: float | None
     latency_p99_ms: float | None
-    throughput_eps: float | None = Field(description="Answers to this window's clicks per second of their arrival span.")
+    throughput_eps: float | None = Field(
+        description="Answers to this window's clicks per second of their arrival span.")
 
 
 MISSING_IDS_LISTED = 100
@@ -87,9 +88,11 @@ class ScorerReport(_Model):
 
     scorer: str
     first_model_version: str = Field(description="model_version stamped on the first answer received.")
-    last_model_version: str = Field(description="model_version of the last answer received (online learning moves it on).")
+    last_model_version: str = Field(description="model_version of the last answer received (online learning moves it "
+                                    "on).")
     model_versions_seen: int = Field(description="Distinct model_version stamps among the answers.")
-    model_versions: list[str] = Field(default_factory=list, description="Those stamps, in the order they first answered.")
+    model_versions: list[str] = Field(default_factory=list,
+                                      description="Those stamps, in the order they first answered.")
     answers_trained_on_later_clicks: int = Field(
         0, description="Answers made by a model version that had trained on a later request of the same partition "
         "(a prequential leak; the hot-swap guard keeps it at 0)."
@@ -263,12 +266,14 @@ def plot_timeline(report: ReplayReport, path: Path) -> None:
     for s in report.scorers:
         x = [w.clicks_sent for w in s.timeline]
         for metric, style in (("HR@20", "-"), ("MRR@20", "--")):
-            quality.plot(x, [w.metrics.get(metric, np.nan) for w in s.timeline], style, marker=".", label=f"{s.scorer} {metric}")
+            quality.plot(x, [w.metrics.get(metric, np.nan) for w in s.timeline], style, marker=".",
+                         label=f"{s.scorer} {metric}")
         p50 = [np.nan if w.latency_p50_ms is None else w.latency_p50_ms for w in s.timeline]
         p99 = [np.nan if w.latency_p99_ms is None else w.latency_p99_ms for w in s.timeline]
         latency.plot(x, p50, "-", marker=".", label=f"{s.scorer} p50")
         latency.plot(x, p99, "--", marker=".", label=f"{s.scorer} p99")
-        rate.plot(x, [np.nan if w.throughput_eps is None else w.throughput_eps for w in s.timeline], marker=".", label=s.scorer)
+        rate.plot(x, [np.nan if w.throughput_eps is None else w.throughput_eps for w in s.timeline], marker=".",
+                  label=s.scorer)
     quality.set(ylabel="prequential metric", title=f"replay of {report.dataset}: metrics over the stream")
     latency.set(ylabel="latency (ms, log)", yscale="log")
     rate.set(ylabel="answers / s to the window's clicks", xlabel="clicks sent")
@@ -288,9 +293,11 @@ def plot_latency_histogram(report: ReplayReport, path: Path) -> None:
         colour = f"C{index}"
         ax.stairs(s.latency_histogram.counts, s.latency_histogram.edges_ms, color=colour, linewidth=1.5,
                   label=f"{s.scorer} (n={s.latency.count:,})")
-        for name, value, style in (("p50", s.latency.p50_ms, ":"), ("p95", s.latency.p95_ms, "--"), ("p99", s.latency.p99_ms, "-.")):
+        for name, value, style in (("p50", s.latency.p50_ms, ":"), ("p95", s.latency.p95_ms, "--"),
+                                   ("p99", s.latency.p99_ms, "-.")):
             if value is not None:
-                ax.axvline(value, linestyle=style, color=colour, linewidth=1, label=f"{s.scorer} {name} = {value:,.1f} ms")
+                ax.axvline(value, linestyle=style, color=colour, linewidth=1,
+                           label=f"{s.scorer} {name} = {value:,.1f} ms")
     used = [e for s in report.scorers for e, n in zip(s.latency_histogram.edges_ms, s.latency_histogram.counts) if n]
     if used:
         ax.set_xlim(min(used) / 2, max(used) * 4)

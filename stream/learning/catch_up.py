@@ -26,8 +26,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer, persist_scorer
 from streamrec.stream import metrics
-from streamrec.stream.kafka import build_consumer, consumer_config, relearn_group
 from streamrec.stream.clients.gaps import GapGuard
+from streamrec.stream.kafka import build_consumer, consumer_config, relearn_group
 from streamrec.stream.learning.ledger_gate import LedgerGate
 from streamrec.stream.learning.whole_stream import LEARNING_STAGE, decode_requests
 from streamrec.stream.topics import Topics
@@ -39,7 +39,8 @@ _STALL_TIMEOUT_S = 30.0
 """Give up re-learning (and serve with what was learned) when no record arrives for this long."""
 
 
-def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], gate: LedgerGate, stop: threading.Event) -> int:
+def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], gate: LedgerGate,
+             stop: threading.Event) -> int:
     """Learn the scoring requests between the statistics' watermarks and `group_id`'s committed offsets.
 
     Returns how many clicks the first scorer learned. A no-op when no scorer persists its
@@ -50,7 +51,8 @@ def catch_up(settings: Settings, group_id: str, scorers: Sequence[Scorer], gate:
     try:
         ranges = _behind(probe, topic, scorers, gate)
     except KafkaException as exc:  # the broker is unreachable: the stage's own consumer will say so too
-        log.warning("could not compare the statistics with the committed offsets (%s); serving without re-learning", exc)
+        log.warning("could not compare the statistics with the committed offsets (%s); serving without re-learning",
+                    exc)
         return 0
     finally:
         probe.close()
@@ -93,7 +95,8 @@ def _behind(probe: Consumer, topic: str, scorers: Sequence[Scorer], gate: Ledger
 
 def read_ranges(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer],
                 gate: LedgerGate, batch_size: int, stop: threading.Event) -> int:
-    """Learn [start, end) of each partition in `ranges` with `reader` (assigned here); the clicks the first scorer learned.
+    """Learn [start, end) of each partition in `ranges` with `reader` (assigned here); the clicks the first scorer
+    learned.
 
     Offsets a fetch skipped are read again (stream/clients/gaps.py), so a range is learned whole."""
     guard = GapGuard(LEARNING_STAGE)
@@ -132,10 +135,11 @@ def read_ranges(reader: Consumer, topic: str, ranges: dict[int, tuple[int, int]]
     return learned
 
 
-def relearn(settings: Settings, group_id: str, topic: str, ranges: dict[int, tuple[int, int]], scorers: Sequence[Scorer],
-            gate: LedgerGate, stop: threading.Event) -> int:
+def relearn(settings: Settings, group_id: str, topic: str, ranges: dict[int, tuple[int, int]],
+            scorers: Sequence[Scorer], gate: LedgerGate, stop: threading.Event) -> int:
     """`read_ranges` with a reader of its own (outside every group, never committing)."""
-    reader = build_consumer(settings.kafka, relearn_group(group_id), {  # never commits: only assigned partitions are read
+    # never commits: only assigned partitions are read
+    reader = build_consumer(settings.kafka, relearn_group(group_id), {
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         **consumer_config(settings),

@@ -41,8 +41,8 @@ from pydantic import ValidationError
 from streamrec.config import Settings
 from streamrec.models.scorer import Scorer
 from streamrec.stream.clients.gaps import GapGuard
-from streamrec.stream.learning.ledger_gate import LedgerGate, source_name
 from streamrec.stream.kafka import build_consumer, consumer_config, reader_group
+from streamrec.stream.learning.ledger_gate import LedgerGate, source_name
 from streamrec.stream.topics import ScoringRequest
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ class WholeStreamReader:
             self._consumer.incremental_assign(wanted)
 
     def _low(self, partition: int) -> int:
-        low, _ = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=_METADATA_TIMEOUT_S)
+        low, _ = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition),
+                                                      timeout=_METADATA_TIMEOUT_S)
         return int(low)
 
     def rebalanced(self, mine: Iterable[int], starts: dict[int, int],

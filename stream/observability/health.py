@@ -113,7 +113,8 @@ def wait_for_broker(settings: Settings, stop: threading.Event) -> bool:
             log.error("no Kafka broker reachable at %s after %d attempts in %.0f s (health.broker_wait_max_s); %s",
                       servers, attempt, waited_s, start_hint(settings))
             return False
-        log.warning("broker at %s not reachable (attempt %d, %s); retrying in %.1f s", servers, attempt, result.reason, delay_s)
+        log.warning("broker at %s not reachable (attempt %d, %s); retrying in %.1f s", servers, attempt,
+                    result.reason, delay_s)
         if stop.wait(delay_s):
             return False
         delay_s = min(delay_s * 2, health.broker_retry_max_ms / 1000)
@@ -157,7 +158,8 @@ class HealthMonitor:
                 continue
             if unhealthy_since is None:
                 unhealthy_since = now
-                exit_in = f"exiting in {health.broker_lost_exit_s:.0f} s unless it recovers" if health.broker_lost_exit_s else "staying up"
+                exit_in = (f"exiting in {health.broker_lost_exit_s:.0f} s unless it recovers"
+                           if health.broker_lost_exit_s else "staying up")
                 log.error("unhealthy: broker at %s: %s; %s", servers, result.reason, exit_in)
             down_s = now - unhealthy_since
             UNHEALTHY_SECONDS.set(down_s)
@@ -177,7 +179,8 @@ class ShutdownDeadline:
     Children started with `die_with_parent` go with it.
     """
 
-    def __init__(self, stop: threading.Event, timeout_s: float, status: Callable[[], int | None] = lambda: None) -> None:
+    def __init__(self, stop: threading.Event, timeout_s: float,
+                 status: Callable[[], int | None] = lambda: None) -> None:
         self._stop = stop
         self._timeout_s = timeout_s
         self._status = status

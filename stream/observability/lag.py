@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-
 from prometheus_client import Gauge
 
 from streamrec.stream.kafka import Cluster, build_consumer
@@ -27,9 +26,11 @@ from streamrec.stream.kafka import Cluster, build_consumer
 log = logging.getLogger(__name__)
 
 _LABELS = ["stage", "topic", "partition"]
-CONSUMER_LAG = Gauge("streamrec_consumer_lag", "Records behind: high watermark - committed offset, per stage and partition.", _LABELS)
+CONSUMER_LAG = Gauge("streamrec_consumer_lag",
+                     "Records behind: high watermark - committed offset, per stage and partition.", _LABELS)
 COMMITTED_OFFSET = Gauge("streamrec_consumer_committed_offset", "Offset the stage's consumer group committed.", _LABELS)
-HIGH_WATERMARK = Gauge("streamrec_consumer_high_watermark", "Partition high watermark seen by the stage's consumer.", _LABELS)
+HIGH_WATERMARK = Gauge("streamrec_consumer_high_watermark", "Partition high watermark seen by the stage's consumer.",
+                       _LABELS)
 
 
 class LagRecorder:

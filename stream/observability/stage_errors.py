@@ -12,7 +12,8 @@ class ConfigurationError(ValueError):
 
 
 def check_scorer(settings: Settings) -> None:
-    """Raise ConfigurationError, listing the valid choices, unless `scoring` names a scorer or an existing checkpoint."""
+    """Raise ConfigurationError, listing the valid choices, unless `scoring` names a scorer or an existing
+    checkpoint."""
     from streamrec.models.registry import list_scorers
 
     scoring = settings.scoring

@@ -5,8 +5,8 @@ evictions) and a checkpoint's serialised states free in its heaps, and hands pag
 from the top of a heap. Under a long burst over a large key space the freed memory is
 interleaved with live blocks, so the stateful stage's resident memory crept above everything
 its settings bound (`bench/overload.py --heap-probe-s` samples glibc's mallinfo2 in the stage:
-the free part of the heap grew past the live part; docs/benchmarks.md, "Stateful stage under a burst"). `malloc_trim(0)` walks
-every arena and releases each whole free page (madvise MADV_DONTNEED); it takes milliseconds,
+the free part of the heap grew past the live part; docs/benchmarks.md, "Stateful stage under a burst"). `malloc_trim(0)`
+walks every arena and releases each whole free page (madvise MADV_DONTNEED); it takes milliseconds,
 so the stage calls it every `state.heap_trim_interval_ms` from its processing thread.
 
 Trimming cannot help blocks that never leave the heap: glibc serves allocations above its mmap

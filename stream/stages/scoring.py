@@ -29,6 +29,7 @@ from streamrec.config import Settings
 from streamrec.models.registry import build_popularity, build_scorer
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, persist_scorer, reads_history
 from streamrec.stream import metrics
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.kafka import (
     build_consumer,
     build_producer,
@@ -37,6 +38,11 @@ from streamrec.stream.kafka import (
     producer_config,
     scoring_group,
 )
+from streamrec.stream.learning.catch_up import catch_up, relearn
+from streamrec.stream.learning.ledger_gate import LedgerGate
+from streamrec.stream.learning.whole_stream import WholeStreamReader
+from streamrec.stream.observability.lag import lag_config
+from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
 from streamrec.stream.topics import (
     DeadLetter,
     DeadLetterLimits,
@@ -47,12 +53,6 @@ from streamrec.stream.topics import (
     encode_recommendation,
     without_original,
 )
-from streamrec.stream.clients.gaps import GapGuard
-from streamrec.stream.learning.catch_up import catch_up, relearn
-from streamrec.stream.learning.ledger_gate import LedgerGate
-from streamrec.stream.learning.whole_stream import WholeStreamReader
-from streamrec.stream.observability.lag import lag_config
-from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
 from streamrec.stream.updates.follower import follow_updates, provenance
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,8 @@ class ScoringStage:
         for tp in mine:
             start = starts.get(tp.partition)
             if start is None:  # nothing committed: auto.offset.reset (earliest) starts at the log's beginning
-                start, _ = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=_METADATA_TIMEOUT_S)
+                start, _ = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition),
+                                                          timeout=_METADATA_TIMEOUT_S)
             self._guard.expect(topic, tp.partition, start)
         if self._reader is not None:
             def fill(ranges: dict[int, tuple[int, int]]) -> None:
@@ -260,7 +261,8 @@ class ScoringStage:
 
     def _score(self, decoded: Decoded) -> list[Output]:
         requests = decoded.requests
-        queries = [Query(session_items=r.session_items, history_items=r.history_items, user_id=r.user_id) for r in requests]
+        queries = [Query(session_items=r.session_items, history_items=r.history_items, user_id=r.user_id)
+                   for r in requests]
         metrics.SCORING_BATCH_SIZE.observe(len(queries))
         with metrics.SCORING_BATCH_LATENCY.time():
             answers = self._recommend(queries)

@@ -66,7 +66,8 @@ def _ensure_topic(settings: Settings) -> None:
 def read_deployment(settings: Settings) -> tuple[str | None, str | None]:
     """(the cluster's deployment id, or None when it has none yet; the broker's cluster id where reported)."""
     topic = deployment_topic(settings)
-    consumer = build_consumer(settings.kafka, identity_group(), {"enable.auto.commit": False, "enable.partition.eof": True})
+    consumer = build_consumer(settings.kafka, identity_group(),
+                              {"enable.auto.commit": False, "enable.partition.eof": True})
     try:
         metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S)
         cluster_id = metadata.cluster_id or None
@@ -101,7 +102,8 @@ def claim_deployment(settings: Settings) -> str:
     producer.flush(_TIMEOUT_S)
     found, _ = read_deployment(settings)
     if found is None:
-        raise StaleStateError(f"could not record a deployment id in {deployment_topic(settings)}; is the broker healthy?")
+        raise StaleStateError(f"could not record a deployment id in {deployment_topic(settings)}; is the broker "
+                              "healthy?")
     return found
 
 
@@ -117,14 +119,15 @@ def check_local_state(settings: Settings) -> None:
             if cluster is not None:
                 raise StaleStateError(f"local state in {directory} records no cluster and this cluster already has "
                                       f"deployment {cluster}, so it may come from elsewhere: {clear}")
-            log.warning("local state in %s records no cluster (written before this check); adopting it for this cluster",
-                        directory)
+            log.warning("local state in %s records no cluster (written before this check); "
+                        "adopting it for this cluster", directory)
         deployment = cluster or claim_deployment(settings)
         write_identity(directory, StateIdentity(deployment, cluster_id, settings.kafka.topic_prefix))
         return
     if cluster is None:
         raise StaleStateError(f"local state in {directory} was built against deployment {local.deployment_id}, but the "
-                              f"cluster at {settings.kafka.bootstrap_servers} has none (a new or emptied cluster): {clear}")
+                              f"cluster at {settings.kafka.bootstrap_servers} has none (a new or emptied cluster): "
+                              f"{clear}")
     if cluster != local.deployment_id:
-        raise StaleStateError(f"local state in {directory} was built against deployment {local.deployment_id}, not this "
-                              f"cluster's {cluster}: {clear}")
+        raise StaleStateError(f"local state in {directory} was built against deployment {local.deployment_id}, not "
+                              f"this cluster's {cluster}: {clear}")

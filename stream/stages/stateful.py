@@ -86,7 +86,7 @@ def encode_scoring_request(
     oldest session clicks, until it fits: the producer would refuse it, and stop the stage, otherwise.
     """
     end = len(session.event_ids) - session.event_ids[::-1].index(click.event_id)
-    request = {
+    request: dict[str, Any] = {
         "event_id": click.event_id,
         "session_id": click.session_id,
         "user_id": click.user_id,

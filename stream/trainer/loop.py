@@ -62,13 +62,16 @@ class Trainer:
             self.positions = {int(p): int(o) for p, o in latest.manifest["trained_through"].items()}
             self.reader.last_click_ts = latest.manifest.get("last_click_ts")
             self.learner.pending.extend(_decode_pending(latest.manifest.get("pending", [])))
-            log.info("resuming from %s (#%d) at offsets %s", latest.manifest["version"], latest.sequence, self.positions)
-            self.publisher.announce(stored_update(latest, time.time()))  # in case the crash came before the announcement
+            log.info("resuming from %s (#%d) at offsets %s", latest.manifest["version"], latest.sequence,
+                     self.positions)
+            # in case the crash came before the announcement
+            self.publisher.announce(stored_update(latest, time.time()))
         else:
             base = settings.training.base_checkpoint or settings.scoring.checkpoint_path
             if base is None or not Path(base).is_file():
                 raise SystemExit(f"the trainer needs a checkpoint to start from: {base or 'none set'} is not a file; "
-                                 "set training.base_checkpoint (or scoring.checkpoint_path) to one `streamrec train` wrote")
+                                 "set training.base_checkpoint (or scoring.checkpoint_path) to one `streamrec train` "
+                                 "wrote")
             self.learner = ContinualLearner(Checkpoint.load(Path(base)), online, device=device)
             self.positions = self._start_offsets()
             log.info("starting from %s at offsets %s (%s)", base, self.positions, settings.training.start_from)
@@ -88,7 +91,8 @@ class Trainer:
             raise SystemExit(f"cannot read topic {self.topic}: {metadata.error}")
         offsets = {}
         for partition in sorted(metadata.partitions):
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=_TOPIC_TIMEOUT_S)
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition),
+                                                             timeout=_TOPIC_TIMEOUT_S)
             offsets[partition] = high if self.settings.training.start_from == "latest" else max(low, 0)
         return offsets
 

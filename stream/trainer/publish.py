@@ -79,9 +79,9 @@ class Publisher:
         stored = self.store.publish(lambda path: checkpoint.save(path), manifest)
         index = self.candidates(checkpoint, stored.path) if self.candidates else None
         update = ModelUpdate(
-            model=checkpoint.preset, sequence=stored.sequence, version=checkpoint.version, path=str(stored.path.resolve()),
-            sha256=stored.sha256, trained_through=trained_through, last_click_ts=last_click_ts,
-            examples_trained=examples, steps=steps, published_at=time.time(),
+            model=checkpoint.preset, sequence=stored.sequence, version=checkpoint.version,
+            path=str(stored.path.resolve()), sha256=stored.sha256, trained_through=trained_through,
+            last_click_ts=last_click_ts, examples_trained=examples, steps=steps, published_at=time.time(),
             candidates_path=None if index is None else str(index.resolve()),
         )
         self.announce(update)

@@ -51,7 +51,8 @@ _MAX_STAGED = 4
 
 def provenance(scorer: Scorer, message: Message) -> Provenance:
     """Partition/offset of the answered request and how far `scorer`'s version trained on that partition."""
-    trained = scorer.trained_through if isinstance(scorer, NeuralScorer) else None  # only a checkpoint trains on the stream
+    # only a checkpoint trains on the stream
+    trained = scorer.trained_through if isinstance(scorer, NeuralScorer) else None
     partition = message.partition() or 0
     return Provenance(partition, message.offset() or 0, None if trained is None else trained.get(partition, 0))
 
@@ -99,7 +100,7 @@ class ModelUpdates:
                     if message.error() is None:
                         self._read(message.value())
                 self._prepare()
-        except Exception:  # noqa: BLE001 - the stage keeps serving the version it has
+        except Exception:  # the stage keeps serving the version it has
             log.exception("model-updates follower stopped; this stage keeps serving %s", self._serving.version)
         finally:
             self._consumer.close()
@@ -169,7 +170,8 @@ class ModelUpdates:
         return current
 
     def _answered_past(self, update: ModelUpdate, consumer: Consumer) -> bool:
-        """Whether the next request this stage answers, on every partition it owns, is after what `update` trained on."""
+        """Whether the next request this stage answers, on every partition it owns, is after what `update` trained
+        on."""
         assignment = [tp for tp in consumer.assignment() if tp.topic == self.topics.scoring_requests]
         if not assignment:
             return False

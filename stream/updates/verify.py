@@ -49,7 +49,7 @@ def load_verified(update: ModelUpdate, serving: NeuralScorer, smoke_queries: int
         raise Refused("checksum", f"{path} hashes to {sha[:12]}, announced {update.sha256[:12]}")
     try:
         checkpoint = Checkpoint.load(path)
-    except Exception as exc:  # noqa: BLE001 - any failure to load is a bad file
+    except Exception as exc:  # any failure to load is a bad file
         raise Refused("format", f"{path}: {exc}") from exc
     if checkpoint.version != update.version:
         raise Refused("format", f"{path} holds {checkpoint.version}, announced {update.version}")
@@ -58,7 +58,7 @@ def load_verified(update: ModelUpdate, serving: NeuralScorer, smoke_queries: int
     try:  # builds the candidate index here (off the scoring loop) when the catalogue needs one and none shipped
         candidate = NeuralScorer(checkpoint, device=str(serving.device), fallback=None, batch_size=serving.batch_size,
                                  candidates=serving.candidates, index=index)
-    except Exception as exc:  # noqa: BLE001 - e.g. weights whose shapes do not fit the config
+    except Exception as exc:  # e.g. weights whose shapes do not fit the config
         raise Refused("incompatible", f"{update.version} does not build: {exc}") from exc
     smoke_test(candidate, smoke_queries)
     return candidate
@@ -83,9 +83,11 @@ def check_compatible(new: Checkpoint, serving: Checkpoint) -> None:
     differing = sorted(k for k in old_config if k not in RECIPE_FIELDS and old_config[k] != new_config.get(k))
     if differing:
         raise Refused("incompatible", f"architecture differs in {', '.join(differing)}")
-    moved = [item for item in serving.vocab.items if new.vocab.index(item) not in (PAD_INDEX, serving.vocab.index(item))]
+    moved = [item for item in serving.vocab.items
+             if new.vocab.index(item) not in (PAD_INDEX, serving.vocab.index(item))]
     if moved:
-        raise Refused("vocabulary", f"{len(moved)} items (e.g. {moved[0]!r}) changed rows: not a descendant of the serving version")
+        raise Refused("vocabulary",
+                      f"{len(moved)} items (e.g. {moved[0]!r}) changed rows: not a descendant of the serving version")
 
 
 def smoke_test(scorer: NeuralScorer, queries: int) -> None:
@@ -98,7 +100,7 @@ def smoke_test(scorer: NeuralScorer, queries: int) -> None:
     batch = [Query(session_items=[item]) for item in chosen]
     try:
         answers = scorer.recommend(batch, SMOKE_K)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise Refused("smoke", f"recommend raised {exc!r}") from exc
     if len(answers) != len(batch) or not all(answers):
         raise Refused("smoke", "an answer of the smoke batch is empty")

@@ -108,4 +108,5 @@ def memory_bound_mb(shape: MemoryShape, settings: Settings, partitions_per_proce
     checkpoint_mb = (state.commit_every_clicks * CHECKPOINT_COPIES * max_state_bytes / MIB
                      if shape.checkpoint_holds_states else 0.0)
     return (STAGE_BASE_RSS_MB + caches * state.rocksdb_block_cache_mb + memtables_mb
-            + (kafka.producer_buffer_kbytes + CONSUMER_BUFFER_COPIES * kafka.consumer_buffer_kbytes) / 1024 + checkpoint_mb)
+            + (kafka.producer_buffer_kbytes + CONSUMER_BUFFER_COPIES * kafka.consumer_buffer_kbytes) / 1024
+            + checkpoint_mb)

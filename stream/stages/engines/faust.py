@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import aiokafka
 import faust
@@ -33,8 +33,8 @@ from faust.worker import Worker
 from streamrec.config import Settings
 from streamrec.stream.admin import topic_config
 from streamrec.stream.kafka import Cluster, build_aiokafka_consumer, faust_broker, stateful_group
-from streamrec.stream.stages.engines.common import rocksdb_memory, stop_when_set
 from streamrec.stream.observability.lag import GroupLagPoller
+from streamrec.stream.stages.engines.common import rocksdb_memory, stop_when_set
 from streamrec.stream.stages.stateful import StatefulStep
 from streamrec.stream.topics import Topics
 
@@ -110,7 +110,7 @@ class _Checkpoints:
             try:
                 # A failed delivery raises here: nothing is committed and the stage crashes (and is restarted).
                 await asyncio.wait_for(asyncio.gather(*pending), timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("records still unacknowledged after %.0f s; offsets left uncommitted", timeout_s)
                 return
             if offsets and await commit(offsets):
@@ -138,7 +138,7 @@ async def _read_skipped(cluster: Cluster, tp: TP, start: int, end: int) -> list[
     return records
 
 
-class _Table(faust.Table):  # type: ignore[misc]
+class _Table(faust.Table[bytes, Any]):
     """A Table that hands each changelog record's delivery future to `on_changelog_sent`."""
 
     on_changelog_sent: Callable[[Awaitable[Any]], None] | None = None
@@ -150,7 +150,7 @@ class _Table(faust.Table):  # type: ignore[misc]
         return future
 
 
-def _raw_schema() -> faust.Schema:
+def _raw_schema() -> faust.Schema[bytes, bytes]:
     """Bytes in, bytes out (a fresh instance each time: faust updates the schemas it is given)."""
     return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
@@ -183,10 +183,11 @@ def build_app(settings: Settings) -> faust.App:
         Table=_Table,
     )
     step = StatefulStep(settings)
-    table = app.Table(f"{step.topics.clicks}-visitors", default=None, partitions=kafka.partitions,
-                      key_type=bytes, extra_topic_configs=topic_config(settings), options=table_options(settings))
+    table = cast(_Table, app.Table(f"{step.topics.clicks}-visitors", default=None, partitions=kafka.partitions,
+                                   key_type=bytes, extra_topic_configs=topic_config(settings),
+                                   options=table_options(settings)))  # a _Table: the app's Table class
     # faust's own view of the committed offsets, read from the broker when partitions are assigned.
-    checkpoints = _Checkpoints(lambda tp: app.consumer._committed_offset.get(tp))
+    checkpoints = _Checkpoints(lambda tp: app.consumer._committed_offset.get(tp))  # type: ignore[attr-defined]
     produced: list[Awaitable[Any]] = []
     """Delivery futures of the records the current click produced (its changelog entry, then its output)."""
     table.on_changelog_sent = produced.append
@@ -201,8 +202,10 @@ def build_app(settings: Settings) -> faust.App:
     async def fold(tp: TP, offset: int, key: bytes | None, value: bytes | None, epoch: int,
                    ts_produced: float | None = None) -> None:
         stored = table.get(key) if key is not None else None
-        result = step.record(step.step(key, value, stored, time.time(), partition=tp.partition, offset=offset, ts_produced=ts_produced))
+        result = step.record(step.step(key, value, stored, time.time(), partition=tp.partition, offset=offset,
+                                       ts_produced=ts_produced))
         if result.state is not None:
+            assert key is not None  # a click without a key is refused (stream/validate.py): it has no state
             table[key] = result.state
         produced.append(await outputs[result.output.topic].send(key=result.output.key, value=result.output.value))
         checkpoints.processed(tp, offset, epoch, produced)
@@ -226,15 +229,16 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.timer(app.conf.broker_commit_interval)
     async def commit_clicks() -> None:
-        await checkpoints.checkpoint(app.consumer._commit)
+        await checkpoints.checkpoint(app.consumer._commit)  # type: ignore[attr-defined]
 
-    @app.on_partitions_revoked.connect
+    # faust types a receiver as taking (sender, *args, signal=..., **kwargs), not the arguments it is sent
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
         checkpoints.forget(revoked)
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def final_checkpoint(app: faust.App, **_: Any) -> None:
-        await checkpoints.checkpoint(app.consumer._commit, timeout_s=_FINAL_CHECKPOINT_TIMEOUT_S)
+        await checkpoints.checkpoint(app.consumer._commit, timeout_s=_FINAL_CHECKPOINT_TIMEOUT_S)  # type: ignore[attr-defined]
 
     return app
 

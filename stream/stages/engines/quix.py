@@ -15,19 +15,18 @@ import threading
 import time
 from typing import Any
 
+from confluent_kafka import TopicPartition
 from quixstreams import Application, message_context
-from quixstreams.models import Serializer, SerializationContext, Topic, TopicConfig
+from quixstreams.models import SerializationContext, Serializer, Topic, TopicConfig
 from quixstreams.state import State
 from quixstreams.state.rocksdb import RocksDBOptions
 
-from confluent_kafka import TopicPartition
-
 from streamrec.config import Settings
-from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.admin import topic_config
+from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.kafka import quix_clients, stateful_group
-from streamrec.stream.stages.engines.common import rocksdb_memory, stop_when_set
 from streamrec.stream.observability.lag import lag_config
+from streamrec.stream.stages.engines.common import rocksdb_memory, stop_when_set
 from streamrec.stream.stages.stateful import Output, StatefulStep
 from streamrec.stream.topics import Topics
 
@@ -76,7 +75,8 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
     """The Quix application of the stateful stage: clicks -> state -> scoring requests | DLQ."""
     kafka = settings.kafka
     app = _Application(
-        **quix_clients(settings, lag_config("stateful", (Topics(kafka.topic_prefix).clicks,), settings.health.lag_interval_ms)),
+        **quix_clients(settings, lag_config("stateful", (Topics(kafka.topic_prefix).clicks,),
+                                            settings.health.lag_interval_ms)),
         consumer_group=stateful_group(settings),
         auto_offset_reset="earliest",
         state_dir=settings.state.dir,
@@ -87,7 +87,8 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
     step = StatefulStep(settings)
     app.offset_watch = watch = GapGuard(STATEFUL_STAGE)
     config = TopicConfig(
-        num_partitions=kafka.partitions, replication_factor=kafka.replication_factor, extra_config=topic_config(settings)
+        num_partitions=kafka.partitions, replication_factor=kafka.replication_factor,
+        extra_config=topic_config(settings),
     )
     clicks = app.topic(step.topics.clicks, value_deserializer="bytes", key_deserializer="bytes", config=config)
     outputs: dict[str, Topic] = {
@@ -95,7 +96,7 @@ def build_application(settings: Settings) -> tuple[Application, StatefulStep]:
         for name in (step.topics.scoring_requests, step.topics.dlq)
     }
 
-    def process(value: bytes | None, key: bytes | None, ts_ms: int, _headers: Any, state: State) -> Output:
+    def process(value: bytes | None, key: bytes | None, ts_ms: int, _headers: Any, state: State[str, Any]) -> Output:
         context = message_context()
         watch.see(step.topics.clicks, context.partition, context.offset)
         ts_produced = ts_ms / 1000 if ts_ms and ts_ms > 0 else None

@@ -40,11 +40,13 @@ class Engine(Protocol):
         ...
 
     def run(self, settings: Settings, stop: threading.Event | None = None) -> None:
-        """Run the stateful stage until `stop` is set (or SIGTERM/SIGINT on the main thread), committing on the way out."""
+        """Run the stateful stage until `stop` is set (or SIGTERM/SIGINT on the main thread), committing on the way
+        out."""
         ...
 
     def check(self, settings: Settings) -> None:
-        """Raise ConfigurationError, with the line to show, for settings this engine cannot honour (before it starts)."""
+        """Raise ConfigurationError, with the line to show, for settings this engine cannot honour (before it
+        starts)."""
         ...
 
     def memory_bound_mb(self, settings: Settings, partitions_per_process: int, max_state_bytes: int) -> float:
@@ -114,5 +116,6 @@ def get_engine(name: str) -> Engine:
 
 
 def stateful_memory_bound_mb(settings: Settings, partitions_per_process: int, max_state_bytes: int) -> float:
-    """`Engine.memory_bound_mb` of the engine `state.engine` names (on faust an estimate: `MemoryShape.bound_is_estimate`)."""
+    """`Engine.memory_bound_mb` of the engine `state.engine` names (on faust an estimate:
+    `MemoryShape.bound_is_estimate`)."""
     return get_engine(settings.state.engine).memory_bound_mb(settings, partitions_per_process, max_state_bytes)
