@@ -19,7 +19,8 @@ FAST = {"dim": 16, "max_epochs": 4, "patience": 4, "batch_size": 16, "lr": 0.01,
 
 def chain_split() -> Split:
     train = tuple(TrainSequence(items=tuple(chain[start:]), user_id=None) for chain in CHAINS * 4 for start in (0, 1))
-    examples = tuple(Example(session_items=tuple(chain[: t + 1]), target=chain[t + 1]) for chain in CHAINS for t in range(4))
+    examples = tuple(Example(session_items=tuple(chain[: t + 1]), target=chain[t + 1])
+                     for chain in CHAINS for t in range(4))
     items = tuple(sorted({i for chain in CHAINS for i in chain}))
     return Split(protocol="toy", train=train, valid=examples, test=examples, items=items)
 

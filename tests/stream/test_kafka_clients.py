@@ -62,9 +62,11 @@ def test_security_settings_reach_every_client_config() -> None:
     assert kafka.connection_config(settings.kafka) == expected
     consumer = kafka.consumer_settings(settings.kafka, kafka.scoring_group(settings), kafka.consumer_config(settings))
     assert consumer.items() >= {**expected, "group.id": "streamrec-scoring"}.items()
-    assert kafka.producer_settings(settings.kafka, kafka.producer_config(settings)).items() >= {**expected, "acks": "all"}.items()
+    producer = kafka.producer_settings(settings.kafka, kafka.producer_config(settings))
+    assert producer.items() >= {**expected, "acks": "all"}.items()
     quix = kafka.quix_clients(settings)  # Quix builds its admin client from the producer's extra config
-    assert quix["consumer_extra_config"].items() >= SASL_SSL.items() and quix["producer_extra_config"].items() >= SASL_SSL.items()
+    assert quix["consumer_extra_config"].items() >= SASL_SSL.items()
+    assert quix["producer_extra_config"].items() >= SASL_SSL.items()
     # bare bootstrap servers (the embedded broker, a web app's plain client) get no security keys
     assert kafka.connection_config("127.0.0.1:9092") == {"bootstrap.servers": "127.0.0.1:9092"}
     assert kafka.connection_config(load_settings().kafka) == {"bootstrap.servers": "127.0.0.1:9092"}
@@ -88,7 +90,8 @@ def test_faust_and_aiokafka_get_the_same_security_settings() -> None:
     assert (security["sasl_plain_username"], security["sasl_plain_password"]) == ("streamrec", "s3cret-password")
     assert isinstance(security["ssl_context"], ssl.SSLContext) and security["ssl_context"].check_hostname
     faust_auth = credentials_to_aiokafka_auth(kafka.faust_credentials(cluster))  # what faust hands aiokafka
-    assert {k: v for k, v in faust_auth.items() if k != "ssl_context"} == {k: v for k, v in security.items() if k != "ssl_context"}
+    assert ({k: v for k, v in faust_auth.items() if k != "ssl_context"}
+            == {k: v for k, v in security.items() if k != "ssl_context"})
     assert isinstance(faust_auth["ssl_context"], ssl.SSLContext)
     settings = load_settings(kafka={"client_config": SASL_SSL})
     assert kafka.faust_broker(settings)["broker_credentials"] is not None
@@ -114,9 +117,11 @@ def test_keys_aiokafka_cannot_honour_are_refused_for_the_faust_engine() -> None:
         kafka.aiokafka_security(oauth_config)
     kafka.quix_clients(load_settings(kafka={"client_config": oauth_config.client_config}))  # librdkafka takes every key
     with pytest.raises(ClientConfigError, match="OAUTHBEARER"):
-        kafka.aiokafka_security(KafkaSettings(client_config={"security.protocol": "SASL_SSL", "sasl.mechanism": "OAUTHBEARER"}))
+        kafka.aiokafka_security(KafkaSettings(client_config={"security.protocol": "SASL_SSL",
+                                                             "sasl.mechanism": "OAUTHBEARER"}))
     with pytest.raises(ClientConfigError, match="cannot read a certificate"):
-        kafka.aiokafka_security(KafkaSettings(client_config={"security.protocol": "SSL", "ssl.ca.location": "/no/such/ca.pem"}))
+        kafka.aiokafka_security(KafkaSettings(client_config={"security.protocol": "SSL",
+                                                             "ssl.ca.location": "/no/such/ca.pem"}))
 
 
 def test_secrets_are_printed_masked_and_still_reach_child_processes() -> None:

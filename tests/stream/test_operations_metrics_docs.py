@@ -56,14 +56,16 @@ def registered() -> dict[str, str]:
     unknown = sorted({f"{c.__module__}.{c.__qualname__}" for c in subclasses(Collector)
                       if c.__module__.startswith("streamrec.")} - set(KNOWN_COLLECTORS))
     if unknown:
-        raise SystemExit(f"Collector classes this test does not run (add them to KNOWN_COLLECTORS and collect them): {unknown}")
+        raise SystemExit("Collector classes this test does not run (add them to KNOWN_COLLECTORS and collect them): "
+                         f"{unknown}")
     families = [*REGISTRY.collect(), *api_metrics.REGISTRY.collect(),
                 *api_metrics.LiveCollector(LiveStats(ApiSettings()), dict).collect()]
     out: dict[str, str] = {}
     for family in families:
         if family.name.startswith("streamrec_"):
             exposed = _exposed(family.name, family.type)
-            assert out.get(exposed, family.type) == family.type, f"{exposed} registered as {out[exposed]} and {family.type}"
+            assert out.get(exposed, family.type) == family.type, (f"{exposed} registered as {out[exposed]} and "
+                                                                  f"{family.type}")
             out[exposed] = family.type
     return out
 
@@ -92,7 +94,8 @@ def test_the_operations_metric_table_lists_every_registered_metric_with_its_type
     assert len(code) > 40, f"only {len(code)} metrics found: the package's modules were not all imported?"
     assert sorted(set(code) - set(docs)) == [], f"registered but missing from {DOC.name}'s metric table"
     assert sorted(set(docs) - set(code)) == [], f"in {DOC.name}'s metric table but not registered by the code"
-    differing = {name: f"documented {kind}, registered {code[name]}" for name, kind in docs.items() if code[name] != kind}
+    differing = {name: f"documented {kind}, registered {code[name]}"
+                 for name, kind in docs.items() if code[name] != kind}
     assert differing == {}, f"{DOC.name}'s metric table gives other types than the code"
 
 

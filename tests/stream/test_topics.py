@@ -23,7 +23,8 @@ def _request() -> ScoringRequest:
 def test_encoded_recommendation_is_a_valid_recommendation() -> None:
     value = encode_recommendation(_request(), [("c", 0.9), ("d", 0.25)], "sknn", "sknn-abc-c10", 1_700_000_002.0)
     rec = Recommendation.model_validate_json(value)
-    assert (rec.event_id, rec.session_id, rec.user_id, rec.scorer, rec.model_version) == ("e7", "s1", "u1", "sknn", "sknn-abc-c10")
+    assert (rec.event_id, rec.session_id, rec.user_id, rec.scorer,
+            rec.model_version) == ("e7", "s1", "u1", "sknn", "sknn-abc-c10")
     assert [(i.item_id, i.score) for i in rec.items] == [("c", 0.9), ("d", 0.25)]
     assert (rec.ts_event, rec.ts_emitted) == (1_700_000_000.5, 1_700_000_002.0)
 
@@ -47,14 +48,14 @@ def test_read_answer_refuses_what_is_not_a_recommendation(value: bytes | None) -
 def test_topic_names_carry_the_deployment_prefix() -> None:
     topics = Topics("shop1.")
     assert topics.clicks == "shop1.clicks" and topics.recommendations == "shop1.recommendations"
-    assert set(topics.all) == {"shop1.clicks", "shop1.recommendations", "shop1.clicks.dlq", "shop1.streamrec.scoring-requests",
-                           "shop1.streamrec.model-updates"}
+    assert set(topics.all) == {"shop1.clicks", "shop1.recommendations", "shop1.clicks.dlq",
+                               "shop1.streamrec.scoring-requests", "shop1.streamrec.model-updates"}
 
 
 def test_answers_carry_whether_their_version_trained_on_a_later_click() -> None:
     def answer(offset: int, trained_through: int | None) -> bool:
-        value = encode_recommendation(_request(), [("c", 0.9)], "default", "v1", 0.0,
-                                      provenance=Provenance(partition=1, offset=offset, trained_through=trained_through))
+        provenance = Provenance(partition=1, offset=offset, trained_through=trained_through)
+        value = encode_recommendation(_request(), [("c", 0.9)], "default", "v1", 0.0, provenance=provenance)
         assert Recommendation.model_validate_json(value).request_offset == offset
         return read_answer(value).trained_on_later_click
 

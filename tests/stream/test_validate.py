@@ -51,9 +51,12 @@ def test_anonymous_click_is_keyed_by_session_and_type_defaults_to_view() -> None
         (b"u1", b"\xff\xfe{}", Reason.not_utf8),
         (b"u1", b'{"event_id": ', Reason.not_json),
         (b"u1", body()[:-1] + b',"x":"\\ud800"}', Reason.not_json),
-        (b"u1", b'{"event_id":"e1","session_id":"s1","user_id":"u1","item_id":"i1","ts":NaN}', Reason.non_finite_number),
-        (b"u1", b'{"event_id":"e1","session_id":"s1","user_id":"u1","item_id":"i1","ts":1e999}', Reason.non_finite_number),
-        (b"u1", b'{"event_id":"e1","session_id":"s1","user_id":"u1","item_id":"i1","ts":-Infinity}', Reason.non_finite_number),
+        (b"u1", b'{"event_id":"e1","session_id":"s1","user_id":"u1","item_id":"i1","ts":NaN}',
+         Reason.non_finite_number),
+        (b"u1", b'{"event_id":"e1","session_id":"s1","user_id":"u1","item_id":"i1","ts":1e999}',
+         Reason.non_finite_number),
+        (b"u1", b'{"event_id":"e1","session_id":"s1","user_id":"u1","item_id":"i1","ts":-Infinity}',
+         Reason.non_finite_number),
         (b"u1", b'"just a string"', Reason.not_an_object),
         (b"u1", body(item_id=...), Reason.missing_field),
         (b"u1", body(ts=...), Reason.missing_field),
@@ -73,7 +76,8 @@ def test_anonymous_click_is_keyed_by_session_and_type_defaults_to_view() -> None
         (None, body(), Reason.key_mismatch),
     ],
 )
-def test_malformed_records_are_rejected_with_their_reason(key: bytes | None, value: bytes | None, reason: Reason) -> None:
+def test_malformed_records_are_rejected_with_their_reason(key: bytes | None, value: bytes | None,
+                                                          reason: Reason) -> None:
     rejection = VALIDATOR.parse(key, value, NOW)
     assert isinstance(rejection, Rejection)
     assert rejection.reason is reason, rejection.detail
@@ -95,7 +99,8 @@ def test_dead_letter_carries_reason_and_original_bytes() -> None:
     assert base64.b64decode(letter.original_b64) == raw_value
     assert (letter.original_size, letter.original_sha256) == (len(raw_value), hashlib.sha256(raw_value).hexdigest())
     assert letter.original_key_b64 is not None and base64.b64decode(letter.original_key_b64) == raw_key
-    assert (letter.source_topic, letter.source_partition, letter.source_offset, letter.ts_dead) == ("t.clicks", 1, 42, NOW)
+    assert (letter.source_topic, letter.source_partition, letter.source_offset,
+            letter.ts_dead) == ("t.clicks", 1, 42, NOW)
 
 
 

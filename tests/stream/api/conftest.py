@@ -73,7 +73,8 @@ class ApiProcess:
 
 @pytest.fixture
 def spawn_api(tmp_path: Path) -> Iterator[Callable[..., ApiProcess]]:
-    """Start API subprocesses (`port` to reuse one, e.g. for a restart; `host` to listen on); all are killed at teardown."""
+    """Start API subprocesses (`port` to reuse one, e.g. for a restart; `host` to listen on); all are killed at
+    teardown."""
     started: list[ApiProcess] = []
 
     def spawn(settings: Settings, port: int | None = None, host: str = "127.0.0.1") -> ApiProcess:

@@ -21,8 +21,8 @@ from confluent_kafka import Producer
 from streamrec.config import Settings
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.stream.admin import ensure_topics
-from streamrec.stream.harness.demo import shadow_settings
 from streamrec.stream.clients.producer import ClickProducer
+from streamrec.stream.harness.demo import shadow_settings
 from streamrec.stream.topics import ClickEvent, Topics
 
 pytestmark = pytest.mark.slow
@@ -57,11 +57,13 @@ def _numeric(text: str) -> bool:
 def test_dashboard_shows_live_numbers(make_settings: Callable[..., Settings], spawn_worker: Callable,
                                       spawn_api: Callable, tmp_path: Path) -> None:
     if CHROMIUM is None:
-        pytest.skip("no chromium on PATH: `apt-get install -y chromium` (make setup does it when root) to run the dashboard test")
+        pytest.skip("no chromium on PATH: `apt-get install -y chromium` (make setup does it when root) to run the "
+                    "dashboard test")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed: `pip install playwright` (the project's `test` extra) to run the dashboard test")
+        pytest.skip("playwright is not installed: `pip install playwright` (the project's `test` extra) to run the "
+                    "dashboard test")
 
     settings = make_settings(kafka=FAST_KAFKA)
     ensure_topics(settings)
@@ -88,7 +90,8 @@ def test_dashboard_shows_live_numbers(make_settings: Callable[..., Settings], sp
                     shown[f"version-{name}"] = row.query_selector(".version").inner_text()
                 return shown
 
-            deadline = time.monotonic() + 180  # a loaded CI machine starts workers slowly; a pass leaves as soon as all shows
+            # a loaded CI machine starts workers slowly; a pass leaves as soon as all shows
+            deadline = time.monotonic() + 180
             shown = figures()
             while time.monotonic() < deadline:
                 shown = figures()

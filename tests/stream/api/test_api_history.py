@@ -15,9 +15,9 @@ from streamrec.stream.topics import ModelUpdate
 
 
 def _update(sequence: int, version: str, at: float) -> ModelUpdate:
-    return ModelUpdate(model="default", sequence=sequence, version=version, path=f"/store/v{sequence}.ckpt", sha256="0" * 64,
-                       trained_through={0: 10 * sequence}, last_click_ts=None, examples_trained=100 * sequence,
-                       steps=sequence, published_at=at)
+    return ModelUpdate(model="default", sequence=sequence, version=version, path=f"/store/v{sequence}.ckpt",
+                       sha256="0" * 64, trained_through={0: 10 * sequence}, last_click_ts=None,
+                       examples_trained=100 * sequence, steps=sequence, published_at=at)
 
 
 def test_history_pads_a_series_that_starts_later_and_keeps_the_last_points() -> None:

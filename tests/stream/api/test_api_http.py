@@ -28,7 +28,8 @@ def _click(session: str, item: str, user: str | None = None) -> dict[str, object
             "ts": time.time(), "type": "view"}
 
 
-def _poll_answer(api: ApiProcess, path: str, event_id: str, timeout_s: float = 60.0, **params: str) -> tuple[dict, float]:
+def _poll_answer(api: ApiProcess, path: str, event_id: str, timeout_s: float = 60.0,
+                 **params: str) -> tuple[dict, float]:
     """GET `path` until it answers `event_id`; the body and the seconds it took."""
     started = time.monotonic()
     body: dict = {}
@@ -65,7 +66,7 @@ def test_get_returns_the_recommendation_for_a_posted_click(
 
     # A few clicks so the kNN has co-occurrences; the last one is the one we time.
     latencies = []
-    for step, item in enumerate(["i1", "i2", "i3", "i1", "i2"]):
+    for item in ["i1", "i2", "i3", "i1", "i2"]:
         click = _click("s-http", item, user="u-http")
         posted = api.client.post("/clicks", content=orjson.dumps(click))
         assert posted.status_code == 202, posted.text
@@ -74,7 +75,8 @@ def test_get_returns_the_recommendation_for_a_posted_click(
         latencies.append(waited_s)
     print(f"POST /clicks -> GET shows its recommendation: {', '.join(f'{s * 1000:.0f} ms' for s in latencies)}")
     warm = sorted(latencies[1:])  # the first click also waits for the stages' first fetches
-    assert warm[len(warm) // 2] < 1.0, f"median POST -> GET {warm[len(warm) // 2]:.2f} s after warm-up (the target: within a second)"
+    assert warm[len(warm) // 2] < 1.0, (f"median POST -> GET {warm[len(warm) // 2]:.2f} s after warm-up "
+                                        "(the target: within a second)")
     assert worker.alive and shadow.alive
 
     assert body["session_id"] == "s-http" and body["user_id"] == "u-http"
@@ -96,7 +98,8 @@ def test_get_returns_the_recommendation_for_a_posted_click(
     exposition = api.client.get("/metrics").text
     assert "streamrec_api_clicks_posted_total 6.0" in exposition
     assert 'streamrec_api_model_info{model_version=' in exposition
-    assert 'streamrec_api_http_requests_total{route="/sessions/{session_id:path}/recommendations",status="200"}' in exposition
+    assert ('streamrec_api_http_requests_total{route="/sessions/{session_id:path}/recommendations",status="200"}'
+            in exposition)
     assert api.client.get("/openapi.json").json()["paths"]["/clicks"]["post"]["requestBody"]
 
 

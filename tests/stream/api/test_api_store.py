@@ -16,13 +16,15 @@ from streamrec.stream.api.store import RecommendationStore, StoredAnswer, decode
 def _answer(session: str, event: str, ts_event: float, scorer: str = "sknn", items: tuple[str, ...] = ("i1",),
             user: str | None = None) -> StoredAnswer:
     return decode_recommendation(orjson.dumps({
-        "session_id": session, "user_id": user, "event_id": event, "items": [{"item_id": i, "score": 1.0} for i in items],
+        "session_id": session, "user_id": user, "event_id": event,
+        "items": [{"item_id": i, "score": 1.0} for i in items],
         "scorer": scorer, "model_version": f"{scorer}-v1", "ts_event": ts_event, "ts_emitted": ts_event + 0.5,
     }))
 
 
 @pytest.mark.parametrize("raw", [b"", b"[]", b'{"session_id": "s"}', orjson.dumps({
-    "session_id": "", "user_id": None, "event_id": "e", "items": [], "scorer": "x", "model_version": "v", "ts_event": 1, "ts_emitted": 1}),
+    "session_id": "", "user_id": None, "event_id": "e", "items": [], "scorer": "x", "model_version": "v", "ts_event": 1,
+    "ts_emitted": 1}),
     orjson.dumps({"session_id": "s", "user_id": 3, "event_id": "e", "items": [], "scorer": "x", "model_version": "v",
                   "ts_event": 1, "ts_emitted": 1})])
 def test_undecodable_recommendations_are_refused_with_a_reason(raw: bytes) -> None:
@@ -32,8 +34,8 @@ def test_undecodable_recommendations_are_refused_with_a_reason(raw: bytes) -> No
 
 def test_newest_answer_wins_per_scorer_and_offsets_survive_a_reopen(tmp_path: Path) -> None:
     store = RecommendationStore(tmp_path / "api")
-    store.apply([_answer("s1", "e2", 20.0, user="u1"), _answer("s1", "e1", 10.0), _answer("s1", "e2", 20.0, scorer="pop")],
-                {("recs", 0): 3})
+    store.apply([_answer("s1", "e2", 20.0, user="u1"), _answer("s1", "e1", 10.0),
+                 _answer("s1", "e2", 20.0, scorer="pop")], {("recs", 0): 3})
     store.apply([_answer("s1", "e0", 5.0)], {("recs", 0): 4})  # redelivered older answer: kept out
     assert orjson.loads(store.session("s1", "sknn") or b"")["event_id"] == "e2"
     assert orjson.loads(store.user("u1", "sknn") or b"")["event_id"] == "e2"

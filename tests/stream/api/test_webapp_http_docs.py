@@ -132,7 +132,8 @@ def test_http_console_example_runs_as_written(
         while body.get("event_id") != last_click["event_id"]:
             if "event_id" not in body:  # 404 until the session's first answer: {"detail": ..., "scorers": [...]}
                 assert set(body) == {"detail", "scorers"}, (step.command, body)
-            assert time.monotonic() < deadline, f"{step.command!r} never answered {last_click['event_id']}: {body}\n{api.log()[-2000:]}"
+            assert time.monotonic() < deadline, (f"{step.command!r} never answered {last_click['event_id']}: {body}\n"
+                                                 f"{api.log()[-2000:]}")
             time.sleep(0.1)
             body = curl(step, api)
         assert set(body) == set(documented), (step.command, body)

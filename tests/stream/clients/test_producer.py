@@ -84,8 +84,9 @@ def test_cli_produce_exits_nonzero_on_bad_lines(stream_settings: Settings, tail_
 
 
 def recommendation(event_id: str, session: str = "s1") -> bytes:
-    return Recommendation(session_id=session, user_id=None, event_id=event_id, items=[ScoredItem(item_id="i", score=1.0)],
-                          scorer="sknn", model_version="v", ts_event=1.0, ts_emitted=2.0).model_dump_json().encode()
+    return Recommendation(session_id=session, user_id=None, event_id=event_id,
+                          items=[ScoredItem(item_id="i", score=1.0)], scorer="sknn", model_version="v",
+                          ts_event=1.0, ts_emitted=2.0).model_dump_json().encode()
 
 
 def test_feed_decodes_skips_garbage_and_drops_redeliveries(stream_settings: Settings) -> None:

@@ -104,7 +104,8 @@ def test_every_kafka_example_is_found() -> None:
 
 def test_producer_examples_run(docs_deployment: Settings) -> None:
     broker = docs_deployment.kafka.bootstrap_servers
-    raw = run_python(block_with("def track_click") + "\ntrack_click('docs-s1', 'sku-1')\nassert producer.flush(30) == 0\n",
+    raw = run_python(block_with("def track_click") + "\ntrack_click('docs-s1', 'sku-1')\nassert producer.flush(30) == "
+                     "0\n",
                      broker)
     assert raw.returncode == 0, raw.stderr
     typed = run_python(block_with("ClickProducer"), broker)

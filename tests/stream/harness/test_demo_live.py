@@ -1,4 +1,5 @@
-"""`streamrec demo` left running (no --exit): versions hot-swapped, the dashboard in headless Chromium, Ctrl-C stops all.
+"""`streamrec demo` left running (no --exit): versions hot-swapped, the dashboard in headless Chromium, Ctrl-C stops
+all.
 
 The whole design on a short stream: the starting model trained on the warm half within a small
 budget, the trainer publishing every few seconds, the continual stage hot-swapping, the frozen
@@ -48,7 +49,8 @@ def _write_events_csv(path: Path) -> None:
 def _wait_for(condition, timeout_s: float, what: str, demo: subprocess.Popen, output: Path):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert demo.poll() is None, f"the demo exited ({demo.returncode}) while waiting for {what}:\n{output.read_text()[-4000:]}"
+        assert demo.poll() is None, (f"the demo exited ({demo.returncode}) while waiting for {what}:\n"
+                                     f"{output.read_text()[-4000:]}")
         value = condition()
         if value:
             return value
@@ -59,11 +61,13 @@ def _wait_for(condition, timeout_s: float, what: str, demo: subprocess.Popen, ou
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="the process check reads /proc")
 def test_demo_keeps_running_with_swaps_on_the_dashboard_until_ctrl_c(tmp_path: Path) -> None:
     if CHROMIUM is None:
-        pytest.skip("no chromium on PATH: `apt-get install -y chromium` (make setup does it when root) to run the dashboard test")
+        pytest.skip("no chromium on PATH: `apt-get install -y chromium` (make setup does it when root) to run the "
+                    "dashboard test")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed: `pip install playwright` (the project's `test` extra) to run the dashboard test")
+        pytest.skip("playwright is not installed: `pip install playwright` (the project's `test` extra) to run the "
+                    "dashboard test")
 
     events = tmp_path / "events.csv"
     _write_events_csv(events)
@@ -80,8 +84,8 @@ def test_demo_keeps_running_with_swaps_on_the_dashboard_until_ctrl_c(tmp_path: P
             cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     screenshot = tmp_path / "dashboard.png"
     try:
-        url = _wait_for(lambda: (m := re.search(r"dashboard (http://[\d.]+:\d+)/dashboard", output.read_text())) and m.group(1),
-                        240, "dashboard URL", demo, output)
+        url = _wait_for(lambda: (m := re.search(r"dashboard (http://[\d.]+:\d+)/dashboard", output.read_text()))
+                        and m.group(1), 240, "dashboard URL", demo, output)
         with httpx.Client(base_url=url, timeout=10.0) as client:
             def two_versions_served() -> dict | None:
                 try:
@@ -109,12 +113,14 @@ def test_demo_keeps_running_with_swaps_on_the_dashboard_until_ctrl_c(tmp_path: P
                     "trainer": page.inner_text("#trainer-examples-per-s"),
                     "status": page.inner_text("#status"),
                     "version": page.inner_text("#serving-version"),
-                    "scorers": sorted(r.get_attribute("data-scorer") for r in page.query_selector_all("#scorers tr[data-scorer]")),
+                    "scorers": sorted(r.get_attribute("data-scorer")
+                                      for r in page.query_selector_all("#scorers tr[data-scorer]")),
                 }
 
             def ready() -> bool:
                 s = shown()
-                return (min(s["points"].values()) >= 3 and s["swaps"] >= 1 and NUMBER.match(s["trainer"].strip()) is not None
+                return (min(s["points"].values()) >= 3 and s["swaps"] >= 1
+                        and NUMBER.match(s["trainer"].strip()) is not None
                         and float(s["trainer"].replace(",", "")) > 0)
 
             deadline = time.monotonic() + 90

@@ -15,7 +15,7 @@ from streamrec.models.train import train_checkpoint
 from streamrec.stream.harness.demo import DEMO_SHADOW_SCORERS, shadow_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models"))
-from _toy_split import toy_split  # noqa: E402
+from _toy_split import toy_split
 
 
 @pytest.fixture(scope="module")

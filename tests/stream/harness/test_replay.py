@@ -54,7 +54,8 @@ def test_replay_judges_knn_and_shadow_popularity_on_the_same_stream(stream_setti
     assert by_scorer["sknn"].metrics["HR@20"] > by_scorer["pop"].metrics["HR@20"]
 
 
-def test_a_replayer_judges_consecutive_runs_apart_on_connected_clients(stream_settings: Settings, tmp_path: Path) -> None:
+def test_a_replayer_judges_consecutive_runs_apart_on_connected_clients(stream_settings: Settings,
+                                                                       tmp_path: Path) -> None:
     log = _small_log()
     warm, first, second = log[:100], log[100:250], log[250:330]
     with worker_process("worker", "all", "quix", stream_settings, tmp_path) as worker:
@@ -65,7 +66,8 @@ def test_a_replayer_judges_consecutive_runs_apart_on_connected_clients(stream_se
 
     for report, clicks in zip(reports, (first, second)):
         (sknn,) = report.scorers
-        assert (report.counts.sent, report.counts.warm_sent, report.warm_dataset) == (len(clicks), len(warm), "warm.tsv")
+        assert (report.counts.sent, report.counts.warm_sent, report.warm_dataset) == (len(clicks), len(warm),
+                                                                                      "warm.tsv")
         assert sknn.recommended == len(clicks) and sknn.missing == 0 and sknn.latency.count == len(clicks)
     assert reports[1].send_duration_s >= (len(second) - 1) / 400.0
 

@@ -118,7 +118,8 @@ def test_answers_by_a_version_trained_on_a_later_click_are_counted_with_the_vers
     from streamrec.stream.harness.prequential import PhaseTally
     from streamrec.stream.topics import Provenance, ScoringRequest, encode_recommendation, read_answer
 
-    clicks = [LoggedClick(session_id="s1", user_id=None, item_id=i, ts=1_700_000_000.0 + n) for n, i in enumerate("abc")]
+    clicks = [LoggedClick(session_id="s1", user_id=None, item_id=i, ts=1_700_000_000.0 + n)
+              for n, i in enumerate("abc")]
     phase = PhaseTally("r-m1-", clicks)
 
     def answer(index: int, version: str, offset: int, trained_through: int | None) -> None:

@@ -43,7 +43,8 @@ def clicks(prefix: str, sessions: int, length: int) -> list[dict[str, object]]:
 
 
 def produce(settings: Settings, batch: list[dict[str, object]], chunk: int = 0, pause_s: float = 0.0) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "batch.num.messages": 1, "linger.ms": 5})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "batch.num.messages": 1,
+                         "linger.ms": 5})
     topic = Topics(settings.kafka.topic_prefix).clicks
     for position, click in enumerate(batch, start=1):
         producer.produce(topic, key=str(click["session_id"]).encode(), value=orjson.dumps(click))
@@ -81,7 +82,8 @@ def learned_clicks(recommendation: Recommendation) -> int:
     return int(recommendation.model_version.rsplit("-c", 1)[1])
 
 
-def run_crash(settings: Settings, spawn_worker: Callable, tail_topic: Callable, delete_state: bool) -> tuple[int, int, str]:
+def run_crash(settings: Settings, spawn_worker: Callable, tail_topic: Callable,
+              delete_state: bool) -> tuple[int, int, str]:
     """Stream clicks, SIGKILL the worker mid-stream (optionally deleting state.dir), finish; (learned, sent, log)."""
     ensure_topics(settings)
     sent = clicks("s", SESSIONS, CLICKS_PER_SESSION)
@@ -94,7 +96,8 @@ def run_crash(settings: Settings, spawn_worker: Callable, tail_topic: Callable, 
     # so with the state folder deleted only the statistics' own recovery can bring it back.
     topics = Topics(settings.kafka.topic_prefix)
     assert wait_committed(settings, stateful_group(settings), topics.clicks, len(first)) >= len(first), worker.log()
-    assert wait_committed(settings, scoring_group(settings), topics.scoring_requests, len(first)) >= len(first), worker.log()
+    committed = wait_committed(settings, scoring_group(settings), topics.scoring_requests, len(first))
+    assert committed >= len(first), worker.log()
     feeder = threading.Thread(target=produce, args=(settings, second), kwargs={"chunk": 40, "pause_s": 0.05})
     feeder.start()
     tail.wait_for(lambda r: len(answered(r)) >= len(first) + len(second) // 3, timeout_s=120)
@@ -125,8 +128,8 @@ def test_a_killed_worker_learns_no_click_twice(make_settings: Callable[..., Sett
 
 
 @pytest.mark.slow
-def test_a_lost_state_folder_is_relearned_from_the_stream(make_settings: Callable[..., Settings], spawn_worker: Callable,
-                                                           tail_topic: Callable) -> None:
+def test_a_lost_state_folder_is_relearned_from_the_stream(make_settings: Callable[..., Settings],
+                                                           spawn_worker: Callable, tail_topic: Callable) -> None:
     settings = make_settings(scoring={"scorer": "sknn", "top_k": 5})
     learned, sent, log = run_crash(settings, spawn_worker, tail_topic, delete_state=True)
     assert learned == sent, log[-3000:]

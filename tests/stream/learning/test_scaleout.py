@@ -121,7 +121,8 @@ def test_a_joining_instance_catches_up_and_two_instances_hold_the_same_statistic
 
     worker_b = spawn_worker(b, role="scoring")
     # B has joined once A gave up a partition (A's reader then learns it); A keeps answering meanwhile
-    assert wait(lambda: re.search(r"answering \S+ partitions \[\d", worker_b.log()) is not None, 120), worker_b.log()[-3000:]
+    assert wait(lambda: re.search(r"answering \S+ partitions \[\d", worker_b.log()) is not None,
+                120), worker_b.log()[-3000:]
     produce(base, second)
     done = tail.wait_for(lambda r: {q.event_id for q in second} <= set(first_answers(r)), timeout_s=120)
     answered = first_answers(done)
@@ -132,7 +133,7 @@ def test_a_joining_instance_catches_up_and_two_instances_hold_the_same_statistic
 
     total = len(first) + len(second)
     for settings, worker in ((a, worker_a), (b, worker_b)):
-        assert wait(lambda: reported_learned(settings.metrics_port) == total, 60), worker.log()[-3000:]
+        assert wait(lambda port=settings.metrics_port: reported_learned(port) == total, 60), worker.log()[-3000:]
     assert worker_a.terminate() == 0 and worker_b.terminate() == 0
 
     stats_a, stats_b = open_stats(a), open_stats(b)

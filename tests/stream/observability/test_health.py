@@ -16,11 +16,11 @@ import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
+from ops_helpers import scrape, send_clicks, wait_until
 
 from streamrec.config import Settings
 from streamrec.stream.broker import EmbeddedBroker, free_port
 from streamrec.stream.topics import Topics
-from ops_helpers import scrape, send_clicks, wait_until
 
 FAST_RETRY = {"broker_retry_initial_ms": 200, "broker_retry_max_ms": 800}
 

@@ -51,7 +51,8 @@ def test_role_all_exports_every_stage_on_one_port(
     assert {"device", "model_version"} <= set(dict(next(iter(info))))
     assert _value(samples, "streamrec_fallback_answers_total") == 0.0
     assert _value(samples, "streamrec_healthy") == 1.0
-    assert (_value(samples, "streamrec_heap_trims_total") or 0) >= 1  # the stateful stage trims its heap (state.heap_trim_interval_ms)
+    # the stateful stage trims its heap (state.heap_trim_interval_ms)
+    assert (_value(samples, "streamrec_heap_trims_total") or 0) >= 1
     lag = _matching(samples, "streamrec_consumer_lag")
     assert {dict(labels)["partition"] for labels in lag} == {"0", "1"}, lag
     assert "Traceback" not in worker.log()

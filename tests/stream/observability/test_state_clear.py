@@ -28,7 +28,8 @@ def test_invalid_changelog_offset_is_explained_with_the_fix(tmp_path: Path) -> N
 
 
 def _state_clear(state_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")} | {"STREAMREC_STATE__DIR": str(state_dir)}
+    env = ({k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+           | {"STREAMREC_STATE__DIR": str(state_dir)})
     return subprocess.run([sys.executable, "-m", "streamrec", "state", "clear", "--yes"], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
 

@@ -106,7 +106,8 @@ def test_one_recommendation_per_request_stamped_with_the_scorer(settings: Settin
     assert all(rec.items for rec in recs_again if rec.event_id in {r.event_id for r in again})
 
 
-def test_an_answer_never_learned_from_its_own_click(make_settings: Callable[..., Settings], tail_topic: TailFactory) -> None:
+def test_an_answer_never_learned_from_its_own_click(make_settings: Callable[..., Settings],
+                                                    tail_topic: TailFactory) -> None:
     """Prequential honesty: a batch is learned only after it is answered.
 
     One partition holds click x1 -> x2 of one session, then click x1 of another; both are fetched
@@ -124,7 +125,8 @@ def test_an_answer_never_learned_from_its_own_click(make_settings: Callable[...,
     assert "x2" not in [i.item_id for i in recs[probe.event_id].items]
 
 
-def test_undecodable_requests_are_dead_lettered_and_the_rest_answered(settings: Settings, tail_topic: TailFactory) -> None:
+def test_undecodable_requests_are_dead_lettered_and_the_rest_answered(settings: Settings,
+                                                                      tail_topic: TailFactory) -> None:
     good = sessions_requests("ok", n_sessions=1)
     bad = [(b"k1", b"\xff not json"), (b"k2", b'{"event_id": "x"}'), (b"k3", b"")]
     produce(settings, bad)
@@ -147,7 +149,8 @@ class _NoCommitStage(ScoringStage):
         return None
 
 
-def test_at_least_once_across_a_crash_before_commit_and_a_clean_restart(settings: Settings, tail_topic: TailFactory) -> None:
+def test_at_least_once_across_a_crash_before_commit_and_a_clean_restart(settings: Settings,
+                                                                        tail_topic: TailFactory) -> None:
     first, second = sessions_requests("a"), sessions_requests("b")
     produce_requests(settings, first)
     tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)
@@ -186,7 +189,8 @@ class _BrokenScorer:
         raise RuntimeError("cannot learn either")
 
 
-def test_a_failing_scorer_is_replaced_by_the_fallback_and_no_click_is_lost(settings: Settings, tail_topic: TailFactory) -> None:
+def test_a_failing_scorer_is_replaced_by_the_fallback_and_no_click_is_lost(settings: Settings,
+                                                                           tail_topic: TailFactory) -> None:
     requests = sessions_requests("f", n_sessions=2)
     produce_requests(settings, requests)
     tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)

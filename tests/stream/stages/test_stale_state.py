@@ -47,7 +47,8 @@ def sessions_seen(tail: object, event_ids: set[str]) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 def test_a_state_folder_from_another_cluster_is_refused_not_reused(make_settings: Callable[..., Settings],
-                                                                    spawn_worker: Callable, tail_topic: Callable) -> None:
+                                                                    spawn_worker: Callable,
+                                                                    tail_topic: Callable) -> None:
     on_a = make_settings()
     ensure_topics(on_a)
     tail_a = tail_topic(on_a, Topics(on_a.kafka.topic_prefix).scoring_requests)

@@ -27,7 +27,8 @@ def raw(n: int, session: str = "s1", user: str | None = "u1", ts: float | None =
     return (user or session).encode(), orjson.dumps(body)
 
 
-def run(step: StatefulStep, records: list[tuple[bytes, bytes]], stored: dict | None = None) -> tuple[list[StepResult], dict | None]:
+def run(step: StatefulStep, records: list[tuple[bytes, bytes]],
+        stored: dict | None = None) -> tuple[list[StepResult], dict | None]:
     results = []
     for key, value in records:
         result = step.step(key, value, stored, NOW)
@@ -77,7 +78,8 @@ def test_malformed_record_goes_to_the_dlq_and_leaves_state_alone(settings: Setti
     assert result.state is None and result.rejection is not None
     assert result.output.topic == "x.clicks.dlq" and result.output.key == b"u1"
     letter = DeadLetter.model_validate_json(result.output.value)
-    assert (letter.reason, letter.source_topic, letter.source_partition, letter.source_offset) == ("not_json", "x.clicks", 3, 7)
+    assert (letter.reason, letter.source_topic, letter.source_partition,
+            letter.source_offset) == ("not_json", "x.clicks", 3, 7)
 
 
 def test_recording_a_step_counts_it_in_metrics(settings: Settings) -> None:

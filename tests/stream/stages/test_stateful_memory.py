@@ -34,11 +34,13 @@ def _produce_burst(settings: Settings) -> None:
     """CLICKS anonymous clicks round-robin over SESSIONS, an hour of event time (no session closes)."""
     rng = random.Random(10)
     start = time.time() - 3600
-    with ClickProducer(settings.kafka.bootstrap_servers, Topics(settings.kafka.topic_prefix).clicks, {"linger.ms": 50}) as clicks:
+    with ClickProducer(settings.kafka.bootstrap_servers, Topics(settings.kafka.topic_prefix).clicks,
+                       {"linger.ms": 50}) as clicks:
         for n in range(CLICKS):
             session = f"s{n % SESSIONS}"
             clicks.send_raw(session.encode(), orjson.dumps({"event_id": f"e{n}", "session_id": session,
-                                                            "item_id": f"i{rng.randrange(ITEMS)}", "ts": start + n * 3000 / CLICKS}))
+                                                            "item_id": f"i{rng.randrange(ITEMS)}",
+                                                            "ts": start + n * 3000 / CLICKS}))
         assert clicks.flush(120) == 0 and clicks.failed == 0
 
 
@@ -66,6 +68,7 @@ def test_stateful_stage_stays_under_its_memory_bound_through_a_burst(
     assert wait_until(drained, timeout_s=300, every_s=0.5), worker.log()
     peak_mb = _memory_kb(worker.process.pid)["VmHWM"] / 1024
     state_bytes = anonymous_state_bytes(settings, -(-CLICKS // SESSIONS), len(f"e{CLICKS}"))
-    bound_mb = stateful_memory_bound_mb(settings, partitions_per_process=settings.kafka.partitions, max_state_bytes=state_bytes)
+    bound_mb = stateful_memory_bound_mb(settings, partitions_per_process=settings.kafka.partitions,
+                                        max_state_bytes=state_bytes)
     assert peak_mb <= bound_mb, f"peak RSS {peak_mb:.0f} MB above the bound {bound_mb:.0f} MB"
     assert worker.terminate() == 0, worker.log()

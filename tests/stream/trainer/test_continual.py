@@ -37,7 +37,8 @@ def base_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _settings(make_settings: Callable[..., Settings], base_path: Path, store: Path, **groups: dict[str, Any]) -> Settings:
+def _settings(make_settings: Callable[..., Settings], base_path: Path, store: Path,
+              **groups: dict[str, Any]) -> Settings:
     settings = make_settings(
         scoring={"checkpoint_path": str(base_path), "device": "cpu", **groups.pop("scoring", {})},
         training={"checkpoint_dir": str(store), "device": "cpu", "publish_every_steps": 2, "publish_every_s": 1.0,
@@ -94,11 +95,13 @@ def test_publish_swap_refuse_crash_resume_and_a_new_item(
     assert published, f"no version announced; trainer log:\n{trainer.log()[-3000:]}"
     own = os.getpriority(os.PRIO_PROCESS, 0)  # nice adds to the niceness the worker inherits from this process
     assert settings.training.cpu_nice > 0
-    assert os.getpriority(os.PRIO_PROCESS, trainer.process.pid) == min(19, own + settings.training.cpu_nice)  # serving first
+    # serving first
+    assert os.getpriority(os.PRIO_PROCESS, trainer.process.pid) == min(19, own + settings.training.cpu_nice)
     more = clicks.sessions("p1b", [chain for chain in CHAINS])
     recommendations.wait_for(_answered(first + more), timeout_s=120)
     swapped = recommendations.wait_for(
-        lambda records: any(read_answer(r.value()).model_version != _base_version(records) for r in records), timeout_s=30)
+        lambda records: any(read_answer(r.value()).model_version != _base_version(records) for r in records),
+        timeout_s=30)
     assert {read_answer(r.value()).scorer for r in swapped} == {"default+online"}
 
     # 2. a corrupt version is announced: refused, the previous one keeps answering
@@ -116,7 +119,8 @@ def test_publish_swap_refuse_crash_resume_and_a_new_item(
     trainer.kill()
     while_dead = clicks.sessions("p2", [chain for chain in CHAINS * 2])
     records = recommendations.wait_for(_answered(while_dead), timeout_s=60)
-    dead_versions = {a.model_version for a in map(read_answer, (r.value() for r in records)) if a.event_id in set(while_dead)}
+    dead_versions = {a.model_version for a in map(read_answer, (r.value() for r in records))
+                     if a.event_id in set(while_dead)}
     announced = {u.version for u in _updates(updates.wait_for(lambda r: False, timeout_s=2))}
     assert "default-corrupt" not in dead_versions and dead_versions <= announced
 
@@ -172,11 +176,12 @@ def test_without_the_guard_answers_come_from_versions_trained_on_later_clicks(
         })
         before = len(recommendations.records)
         scorer = spawn_worker(stage, role="scoring")
-        records = recommendations.wait_for(lambda r: len(r) >= before + len(sent), timeout_s=240)
+        records = recommendations.wait_for(lambda r, before=before: len(r) >= before + len(sent), timeout_s=240)
         scorer.terminate()
         answers = [read_answer(r.value()) for r in records[before:]]
         missing = set(sent) - {a.event_id for a in answers}
-        assert not missing, f"guard={guard}: {len(missing)} of {len(sent)} unanswered; stage log:\n{scorer.log()[-3000:]}"
+        assert not missing, (f"guard={guard}: {len(missing)} of {len(sent)} unanswered; stage log:\n"
+                             f"{scorer.log()[-3000:]}")
         leaks[guard] = sum(a.trained_on_later_click for a in answers)
     assert leaks[False] > 0 and leaks[True] == 0, leaks
 

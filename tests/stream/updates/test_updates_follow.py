@@ -59,7 +59,8 @@ def _stage_consumer_at(settings: Settings, offset: int) -> Consumer:
     return consumer
 
 
-def test_a_lagging_stage_installs_the_newest_version_its_guard_allows(stream_settings: Settings, tmp_path: Path) -> None:
+def test_a_lagging_stage_installs_the_newest_version_its_guard_allows(stream_settings: Settings,
+                                                                      tmp_path: Path) -> None:
     """Version 1 trained through offset 5, version 2 through 100; the stage answered up to 12. Version 2 being
     staged must not hide version 1 (it used to replace it, and the stage served its start-up model until it
     had answered past version 2's point)."""

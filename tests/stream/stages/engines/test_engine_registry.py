@@ -54,7 +54,8 @@ def test_an_unknown_engine_is_refused_by_settings_in_one_line_naming_the_choices
         get_engine("flink")
 
 
-def test_a_registered_engine_is_accepted_everywhere_and_keeps_its_own_memory_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_registered_engine_is_accepted_everywhere_and_keeps_its_own_memory_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     third: Engine = _ThirdEngine()
     monkeypatch.setitem(ENGINES, third.name, third)
     settings = load_settings(state={"engine": "third"})
@@ -76,7 +77,8 @@ def test_worker_and_cli_list_the_registry() -> None:
 def test_the_faust_engine_refuses_client_settings_aiokafka_cannot_honour_before_it_starts() -> None:
     from streamrec.stream.kafka import ClientConfigError
 
-    settings = load_settings(kafka={"client_config": {"security.protocol": "SASL_SSL", "sasl.mechanism": "OAUTHBEARER"}})
+    settings = load_settings(kafka={"client_config": {"security.protocol": "SASL_SSL",
+                                                      "sasl.mechanism": "OAUTHBEARER"}})
     with pytest.raises(ClientConfigError, match="quix engine"):
         get_engine("faust").check(settings)
     get_engine("quix").check(settings)  # librdkafka takes every sasl.*/ssl.* key

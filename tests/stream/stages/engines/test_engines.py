@@ -40,7 +40,8 @@ def wait_committed(settings: Settings, at_least: int, timeout_s: float = 60.0) -
     """
     group = stateful_group(settings)
     consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
-    partitions = [TopicPartition(Topics(settings.kafka.topic_prefix).clicks, p) for p in range(settings.kafka.partitions)]
+    partitions = [TopicPartition(Topics(settings.kafka.topic_prefix).clicks, p)
+                  for p in range(settings.kafka.partitions)]
     deadline = time.monotonic() + timeout_s
     committed = 0
     try:
@@ -185,7 +186,8 @@ def test_malformed_clicks_go_to_dlq_and_valid_ones_are_answered(
 
     letters = [DeadLetter.model_validate_json(m.value())
                for m in tail_topic(settings, topics.dlq).wait_for(lambda r: len(r) >= len(bad))]
-    got = sorted(((_b64decode(d.original_key_b64), base64.b64decode(d.original_b64), d.reason) for d in letters), key=repr)
+    got = sorted(((_b64decode(d.original_key_b64), base64.b64decode(d.original_b64), d.reason) for d in letters),
+                 key=repr)
     assert got == sorted(((k, v or b"", reason) for k, v, reason in bad), key=repr), worker.log()
     assert all(d.detail for d in letters)
 
