@@ -61,8 +61,11 @@ def _detach_but_die_with_parent() -> None:
 class EmbeddedBroker:
     """A Tansu broker on 127.0.0.1 for the lifetime of a `with` block.
 
+    >>> from streamrec.config import load_settings
     >>> with EmbeddedBroker() as broker:
     ...     settings = load_settings(kafka={"bootstrap_servers": broker.bootstrap_servers})
+    >>> settings.kafka.bootstrap_servers.startswith("127.0.0.1:")
+    True
     """
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:

@@ -47,8 +47,12 @@ class RecentEvents:
 class RecommendationFeed:
     """Iterate Recommendations until `stop` is set (or forever).
 
+    >>> import threading
+    >>> from streamrec.config import load_settings
+    >>> stop = threading.Event()  # a web app sets it when it shuts down
+    >>> threading.Timer(2.0, stop.set).start()  # here: after two seconds
     >>> latest: dict[str, list[str]] = {}
-    >>> with RecommendationFeed.from_settings(load_settings(), group_id="webshop-frontend") as feed:
+    >>> with RecommendationFeed.from_settings(load_settings(), group_id="webshop-frontend", stop=stop) as feed:
     ...     for rec in feed:
     ...         latest[rec.session_id] = [item.item_id for item in rec.items]
     """

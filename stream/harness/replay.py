@@ -88,9 +88,14 @@ class Replayer:
     (the first second of a run on fresh clients did). Each `judge` call is one judged replay
     with its own report.
 
-    >>> with Replayer(settings) as replayer:
-    ...     replayer.warm_up(train_clicks)
-    ...     report = replayer.judge(test_clicks, pacing=Pacing(rate_eps=2500))
+    >>> from streamrec.config import load_settings
+    >>> from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
+    >>> clicks = sorted(generate(SyntheticSpec(users=20, sessions=80, items=60, days=2.0)), key=lambda c: c.ts)
+    >>> with Replayer(load_settings(), progress=False) as replayer:  # a worker answers the clicks
+    ...     replayer.warm_up(clicks[:200])
+    ...     report = replayer.judge(clicks[200:400], pacing=Pacing(rate_eps=2500))
+    >>> report.counts.sent, [(s.scorer, s.recommended, s.missing) for s in report.scorers]
+    (200, [('sknn', 200, 0)])
     """
 
     def __init__(self, settings: Settings, *, drain: DrainPolicy = DrainPolicy(), progress: bool = True,
