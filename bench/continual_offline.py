@@ -146,17 +146,19 @@ def _session_table(flag: str | None) -> bool | None:
 
 
 def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float,
-                     seed: int, head_knn: KnnParams, session_table: bool | None = None) -> Checkpoint:
-    """The warm-up model, cached per training cap, seed, head kNN parameters and session table (None: the preset's)."""
-    session_table = preset("default").session_cooccurrence if session_table is None else session_table
+                     seed: int, head_knn: KnnParams, session_table: bool | None = None,
+                     preset_name: str = "default") -> Checkpoint:
+    """The warm-up model of `preset_name`, cached per preset, training cap, seed, head kNN parameters and session
+    table (None: the preset's)."""
+    session_table = preset(preset_name).session_cooccurrence if session_table is None else session_table
     tables = "session" if session_table else "nosession"
-    path = REPORTS / f"warm-default-{max_train_seconds:.0f}s-seed{seed}-knn{head_knn.digest}-{tables}.pt"
+    path = REPORTS / f"warm-{preset_name}-{max_train_seconds:.0f}s-seed{seed}-knn{head_knn.digest}-{tables}.pt"
     if path.exists():
         return Checkpoint.load(path)
     from streamrec.models.train import train_checkpoint
 
     split = session_split(train_clicks, test_clicks)
-    checkpoint = train_checkpoint("default", split, device="cpu", seed=seed, knn=head_knn,
+    checkpoint = train_checkpoint(preset_name, split, device="cpu", seed=seed, knn=head_knn,
                                   max_train_seconds=max_train_seconds, session_cooccurrence=session_table)
     print(f"warm-up model: kNN parameters {checkpoint.config.knn}, {checkpoint.metrics}", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Where HR@20 is won and lost: the continual model and the online kNN by kind of target.
 
-    .venv/bin/python bench/hit_breakdown.py --data ../shared/data [--seed 0] [--session-table off]
+    .venv/bin/python bench/hit_breakdown.py --data ../shared/data [--seed 0] [--session-table off] [--preset NAME]
 
 The validation phase of bench/continual_offline.py (YooChoose-100k, the train file's latest 10% of
 sessions, prequential), with every judged click classed by its target against the warm-up model's
@@ -75,12 +75,14 @@ def main() -> None:
     parser.add_argument("--max-train-seconds", type=float, default=180.0)
     parser.add_argument("--session-table", choices=("on", "off"), default=None,
                         help="the warm-up model with or without the head's session table (default: the preset's)")
+    parser.add_argument("--preset", default="default", help="the warm-up model's preset (default: `default`)")
     args = parser.parse_args()
     train = read_log(args.data / "yoochoose-100k.train.tsv", "yoochoose")
     test = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
     fit, valid = offline._fit_valid_sessions(train)
     checkpoint = offline._warm_checkpoint(train, test, args.max_train_seconds, args.seed, offline._head_knn(""),
-                                          session_table=offline._session_table(args.session_table))
+                                          session_table=offline._session_table(args.session_table),
+                                          preset_name=args.preset)
     stream = [c for c in train if c.session_id in valid]
     knn = build_sknn(load_settings(), persist=False)
     knn.fit([s.items for s in sessions_of(train) if s.session_id in fit])
