@@ -125,3 +125,11 @@ def test_an_unknown_engine_is_one_line_naming_the_registered_ones() -> None:
     result = run_cli("worker", env={"STREAMREC_STATE__ENGINE": "flink"})
     output = assert_refused(result, 2, "STREAMREC_STATE__ENGINE", "'flink'", *engine_names())
     assert len(output.strip().splitlines()) == 1, output
+
+
+def test_an_unknown_engine_option_is_one_line_exit_2() -> None:
+    from streamrec.stream.stages.engines.registry import engine_names
+
+    result = run_cli("worker", "--engine", "flink")
+    output = assert_refused(result, 2, "unknown engine 'flink'", *engine_names())
+    assert len(output.strip().splitlines()) == 1, output
