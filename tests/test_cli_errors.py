@@ -133,3 +133,9 @@ def test_an_unknown_engine_option_is_one_line_exit_2() -> None:
     result = run_cli("worker", "--engine", "flink")
     output = assert_refused(result, 2, "unknown engine 'flink'", *engine_names())
     assert len(output.strip().splitlines()) == 1, output
+
+
+def test_the_demo_refuses_an_unknown_engine_before_starting_anything() -> None:
+    result = run_cli("demo", "--engine", "flink", "--exit")
+    output = assert_refused(result, 2, "unknown engine 'flink'")
+    assert len(output.strip().splitlines()) == 1 and "demo:" not in output, output
