@@ -62,7 +62,7 @@ def main() -> None:
     fit_ids, valid_ids = _fit_valid_sessions(train_clicks)
     head_knn = _head_knn(args.head_knn)
     checkpoint = _warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed, head_knn,
-                                  session_table=_session_table(args.session_table))
+                                  session_table=_session_table(args.session_table), preset_name=args.preset)
     valid_stream = [c for c in train_clicks if c.session_id in valid_ids]
     if args.phase == "valid":
         stream, judged = valid_stream, [True] * len(valid_stream)
@@ -179,6 +179,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--skip-test-clicks", type=int, default=0,
                         help="--phase test: the test file's first N clicks are learned, not judged (the streaming "
                              "bench sends its first --latency-clicks for the latency A/B and judges the rest)")
+    parser.add_argument("--preset", default="default", help="the warm-up model's preset (default: `default`)")
     parser.add_argument("--session-table", choices=("on", "off"), default=None,
                         help="the warm-up model with or without the head's session table (default: the preset's "
                              "ModelConfig.session_cooccurrence)")
