@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,8 +56,11 @@ def read_identity(directory: Path) -> StateIdentity | None:
 
 
 def write_identity(directory: Path, identity: StateIdentity) -> None:
-    """Record `identity` in `directory` (written whole, then renamed: never half a file)."""
+    """Record `identity` in `directory` (written whole, then renamed: never half a file).
+
+    Processes sharing a state folder (a worker and its shadow scoring stages) may record it at the same
+    moment: each writes its own partial file, so one's rename never takes the other's away."""
     directory.mkdir(parents=True, exist_ok=True)
-    partial = directory / (IDENTITY_FILE + ".partial")
+    partial = directory / f"{IDENTITY_FILE}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
     partial.write_text(json.dumps(asdict(identity), indent=1))
     os.replace(partial, directory / IDENTITY_FILE)
