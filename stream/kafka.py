@@ -85,14 +85,19 @@ def dead_letter_limits(settings: Settings) -> DeadLetterLimits:
 
 # --- builders -------------------------------------------------------------------------------------
 
+CLIENT_LOG_LEVEL = 4
+"""librdkafka's own stderr lines at warning and above (syslog levels; its default 6 adds info lines such as
+"Purging 1 unserved events from background queue" at close, which would land in a command's one-line errors).
+A client's `config` may set another `log_level`."""
+
 def consumer_settings(cluster: Cluster, group_id: str, config: Mapping[str, Any] | None = None) -> ClientConfig:
     """The whole config `build_consumer` hands librdkafka (`config` wins over the connection keys)."""
-    return {**connection_config(cluster), "group.id": group_id, **(config or {})}
+    return {**connection_config(cluster), "log_level": CLIENT_LOG_LEVEL, "group.id": group_id, **(config or {})}
 
 
 def producer_settings(cluster: Cluster, config: Mapping[str, Any] | None = None) -> ClientConfig:
     """The whole config `build_producer` hands librdkafka: acks=all unless `config` says otherwise."""
-    return {**connection_config(cluster), "acks": "all", **(config or {})}
+    return {**connection_config(cluster), "log_level": CLIENT_LOG_LEVEL, "acks": "all", **(config or {})}
 
 
 def build_consumer(cluster: Cluster, group_id: str, config: Mapping[str, Any] | None = None) -> Consumer:
@@ -107,7 +112,7 @@ def build_producer(cluster: Cluster, config: Mapping[str, Any] | None = None) ->
 
 def build_admin(cluster: Cluster, config: Mapping[str, Any] | None = None) -> AdminClient:
     """A librdkafka admin client (topics, configs, consumer groups)."""
-    return AdminClient({**connection_config(cluster), **(config or {})})
+    return AdminClient({**connection_config(cluster), "log_level": CLIENT_LOG_LEVEL, **(config or {})})
 
 
 # --- group and topic names ------------------------------------------------------------------------

@@ -131,3 +131,11 @@ def test_secrets_are_printed_masked_and_still_reach_child_processes() -> None:
     assert printed["sasl.username"] == "streamrec" and printed["ssl.ca.location"] == "/etc/kafka/ca.pem"
     passed = json.loads(settings_env(settings)["STREAMREC_KAFKA__CLIENT_CONFIG"])  # workers the demo and tests start
     assert passed["sasl.password"] == "s3cret-password"
+
+
+def test_librdkafka_info_lines_stay_off_a_commands_stderr_unless_a_client_asks() -> None:
+    """`streamrec produce` prints its one-line errors on stderr; librdkafka's info lines (e.g. at close) must not
+    join them (a CI run caught "Purging 1 unserved events" between them)."""
+    assert kafka.producer_settings("127.0.0.1:9092")["log_level"] == kafka.CLIENT_LOG_LEVEL == 4
+    assert kafka.consumer_settings("127.0.0.1:9092", "g")["log_level"] == 4
+    assert kafka.consumer_settings("127.0.0.1:9092", "g", {"log_level": 7})["log_level"] == 7
