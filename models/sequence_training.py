@@ -74,11 +74,16 @@ class SequenceChunks:
 
     def batches(self, batch_size: int) -> list[Tensor]:
         """Shuffled batches of row indices, rows of similar length together (bucketing), in shuffled order."""
-        order = torch.randperm(len(self))
-        runs = order.split(batch_size * BUCKET_BATCHES)
-        order = torch.cat([run[self.lengths[run].argsort(stable=True)] for run in runs]) if runs else order
+        order = sorted_in_runs(torch.randperm(len(self)), self.lengths, batch_size * BUCKET_BATCHES)
         batches = list(order.split(batch_size))
         return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+
+
+def sorted_in_runs(order: Tensor, lengths: Tensor, run_size: int) -> Tensor:
+    """`order` (shuffled indices) with each run of `run_size` sorted by `lengths[index]`: batches cut from it hold
+    similar lengths (little padding) while which indices meet still changes with every shuffle (bucketing)."""
+    runs = order.split(run_size)
+    return torch.cat([run[lengths[run].argsort(stable=True)] for run in runs]) if runs else order
 
 
 def train_sequences(
@@ -92,7 +97,7 @@ def train_sequences(
     chunks = SequenceChunks.of([s for s in sequences if len(s) > 1], config.window)
     optimiser = torch.optim.Adam(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     started, best_score, stale = time.monotonic(), -1.0, 0
-    best_state: State = _snapshot(model)
+    best_state: State = snapshot(model)
     best_metrics: dict[str, float] = {}
     for epoch in range(1, config.sequence_epochs + 1):
         out_of_time = _epoch(encoder, config, chunks, optimiser, device, epoch, started)
@@ -103,7 +108,7 @@ def train_sequences(
                       f"({time.monotonic() - started:.0f}s)")
         if score > best_score:
             best_score, best_metrics, best_state, stale = (
-                score, {**metrics, "sequence_epoch": epoch}, _snapshot(model), 0
+                score, {**metrics, "sequence_epoch": epoch}, snapshot(model), 0
             )
         else:
             stale += 1
@@ -154,5 +159,6 @@ def _two_tower_only(model: SessionRecommender) -> Iterator[None]:
         model.head = head
 
 
-def _snapshot(model: SessionRecommender) -> State:
+def snapshot(model: SessionRecommender) -> State:
+    """A detached copy of the model's state dict (the best epoch's weights, kept while training goes on)."""
     return {k: v.detach().clone() if isinstance(v, Tensor) else copy.deepcopy(v) for k, v in model.state_dict().items()}

@@ -11,7 +11,6 @@ epoch's weights are kept (patience `config.patience`), and the learning rate dec
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -32,7 +31,7 @@ from streamrec.models.device import MAX_TORCH_THREADS, resolve_device
 from streamrec.models.knn import knn_params
 from streamrec.models.presets import ModelConfig, preset
 from streamrec.models.recommender import Context, ModelInput, SessionRecommender
-from streamrec.models.sequence_training import train_sequences
+from streamrec.models.sequence_training import snapshot, sorted_in_runs, train_sequences
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.types import Example, Split, TrainSequence
 from streamrec.state.knn_params import KnnParams
@@ -212,10 +211,7 @@ def _optimise(
         console.print(f"epoch {epoch}: valid {_fmt(metrics)} ({time.monotonic() - started:.0f}s)")
         if score > best_score:
             best_score, best_metrics, stale = score, {**metrics, "epoch": epoch}, 0
-            best_state = {
-                k: v.detach().clone() if isinstance(v, Tensor) else copy.deepcopy(v)
-                for k, v in model.state_dict().items()
-            }
+            best_state = snapshot(model)
         else:
             stale += 1
         if stale >= config.patience or out_of_time:
@@ -275,8 +271,7 @@ def _fold_batches(examples: TrainExamples, batch_size: int, by_length: bool = Fa
     for fold in range(examples.num_folds):
         members = order[examples.folds[order] == fold]
         if by_length:
-            runs = members.split(batch_size * BUCKET_BATCHES)
-            members = torch.cat([run[examples.lengths[run].argsort(stable=True)] for run in runs])
+            members = sorted_in_runs(members, examples.lengths, batch_size * BUCKET_BATCHES)
         batches += [(fold, index) for index in members.split(batch_size)]
     shuffle = torch.randperm(len(batches)).tolist()
     return [batches[i] for i in shuffle]

@@ -38,7 +38,7 @@ from streamrec.stream.observability.health import (
     ShutdownDeadline,
     wait_for_broker,
 )
-from streamrec.stream.observability.stage_errors import ConfigurationError, check_scorer, explain_stage_error
+from streamrec.stream.observability.stage_errors import check_scorer, explain_stage_error
 from streamrec.stream.stages.engines.registry import engine_names, get_engine
 
 log = logging.getLogger("streamrec.worker")
@@ -192,8 +192,7 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
         return serve()
     settings = load_settings()
     engine = engine or settings.state.engine
-    if engine not in engine_names():
-        raise ConfigurationError(f"unknown engine {engine!r}; choose one of {', '.join(engine_names())}")
+    get_engine(engine)  # an unknown name: UnknownEngine, one line and exit 2, before any process starts
     if role in ("all", "stateful"):
         get_engine(engine).check(settings)  # ConfigurationError: one line, before any process starts
     if role in ("all", "scoring"):  # the trainer resumes from its store, and the stateful stage scores nothing

@@ -46,8 +46,7 @@ from streamrec.stream.harness.demo_report import demo_figures, fetch_stats, prin
 from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_clicks
 from streamrec.stream.harness.report import ReplayReport, print_report, write_report
 from streamrec.stream.kafka import build_admin, scoring_group, shadow_consumer_group, stateful_group
-from streamrec.stream.observability.stage_errors import ConfigurationError
-from streamrec.stream.stages.engines.registry import engine_names
+from streamrec.stream.stages.engines.registry import get_engine
 from streamrec.stream.topics import ONLINE_SUFFIX, ClickEvent, ClickType
 
 DEMO_SHADOW_SCORERS = ("sknn",)
@@ -290,8 +289,7 @@ def run_demo(dataset: Path | None, fmt: str, report_dir: Path, engine: str, warm
 
     `demo` overrides fields of the `demo` settings group (the command line's --rate, --train-seconds, --limit).
     """
-    if engine not in engine_names():  # checked before anything starts: one line, exit 2
-        raise ConfigurationError(f"unknown engine {engine!r}; choose one of {', '.join(engine_names())}")
+    get_engine(engine)  # an unknown name: UnknownEngine, one line and exit 2, before anything starts
     console = Console()
     base = load_settings()
     given = {k: v for k, v in (demo or {}).items() if v is not None}

@@ -10,7 +10,7 @@ import orjson
 from confluent_kafka import Message, Producer
 
 from streamrec.config import Settings
-from streamrec.stream.topics import Topics
+from streamrec.stream.topics import Recommendation, Topics
 
 GAP_S = 1800.0
 
@@ -71,3 +71,12 @@ def wait_event_ids(tail: object, wanted: int | set[str], timeout_s: float = 90.0
         return len(seen) >= wanted if isinstance(wanted, int) else wanted <= seen
 
     return event_ids(tail.wait_for(done, timeout_s))  # type: ignore[attr-defined]
+
+
+def first_answers(records: list[Message]) -> dict[str, Recommendation]:
+    """The first recommendation of each event_id (a redelivery repeats an earlier one)."""
+    first: dict[str, Recommendation] = {}
+    for message in records:
+        rec = Recommendation.model_validate_json(message.value())
+        first.setdefault(rec.event_id, rec)
+    return first

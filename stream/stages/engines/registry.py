@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from streamrec.stream.observability.stage_errors import ConfigurationError
 from streamrec.stream.stages.engines.common import MemoryShape, memory_bound_mb
 
 if TYPE_CHECKING:
@@ -107,12 +108,19 @@ def engine_names() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
+class UnknownEngine(ConfigurationError, KeyError):
+    """An engine name no entry has: a user's mistake (one line, exit 2) and a failed lookup."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def get_engine(name: str) -> Engine:
-    """The engine called `name`; KeyError naming the choices otherwise (settings validation refuses it first)."""
+    """The engine called `name`; UnknownEngine naming the choices otherwise (the worker's `--engine`, the demo's)."""
     try:
         return ENGINES[name]
     except KeyError:
-        raise KeyError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}") from None
+        raise UnknownEngine(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}") from None
 
 
 def stateful_memory_bound_mb(settings: Settings, partitions_per_process: int, max_state_bytes: int) -> float:

@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
+from traffic_helpers import first_answers
 
 from streamrec.config import Settings
 from streamrec.stream.admin import ensure_topics
@@ -54,15 +55,6 @@ def produce(settings: Settings, batch: list[dict[str, object]], chunk: int = 0, 
     assert producer.flush(30) == 0
 
 
-def answered(records: list[Message]) -> dict[str, Recommendation]:
-    """The first recommendation of each event_id."""
-    first: dict[str, Recommendation] = {}
-    for message in records:
-        rec = Recommendation.model_validate_json(message.value())
-        first.setdefault(rec.event_id, rec)
-    return first
-
-
 def wait_committed(settings: Settings, group: str, topic: str, at_least: int, timeout_s: float = 60.0) -> int:
     """Wait until `group` has committed offsets past `at_least` records of `topic` (all partitions together)."""
     consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
@@ -91,7 +83,7 @@ def run_crash(settings: Settings, spawn_worker: Callable, tail_topic: Callable,
     tail = tail_topic(settings, Topics(settings.kafka.topic_prefix).recommendations)
     worker = spawn_worker(settings)
     produce(settings, first)
-    tail.wait_for(lambda r: len(answered(r)) >= len(first), timeout_s=120)
+    tail.wait_for(lambda r: len(first_answers(r)) >= len(first), timeout_s=120)
     # Both stages commit the first phase before the crash: the stateful stage will not re-emit it,
     # so with the state folder deleted only the statistics' own recovery can bring it back.
     topics = Topics(settings.kafka.topic_prefix)
@@ -100,23 +92,23 @@ def run_crash(settings: Settings, spawn_worker: Callable, tail_topic: Callable,
     assert committed >= len(first), worker.log()
     feeder = threading.Thread(target=produce, args=(settings, second), kwargs={"chunk": 40, "pause_s": 0.05})
     feeder.start()
-    tail.wait_for(lambda r: len(answered(r)) >= len(first) + len(second) // 3, timeout_s=120)
+    tail.wait_for(lambda r: len(first_answers(r)) >= len(first) + len(second) // 3, timeout_s=120)
     worker.kill()  # the whole process group, under load: both stages die between commits
     feeder.join()
     if delete_state:
         shutil.rmtree(settings.state.dir)
     worker = spawn_worker(settings)
     wanted = {str(c["event_id"]) for c in sent}
-    records = tail.wait_for(lambda r: wanted <= set(answered(r)), timeout_s=180)
-    assert wanted <= set(answered(records)), worker.log()
+    records = tail.wait_for(lambda r: wanted <= set(first_answers(r)), timeout_s=180)
+    assert wanted <= set(first_answers(records)), worker.log()
     time.sleep(2.0)  # let re-emitted duplicates, if any, be answered (and learned or not) before the probe
     probe = clicks("probe", 1, 1)
     produce(settings, probe)
-    records = tail.wait_for(lambda r: "probe0-0" in answered(r), timeout_s=60)
-    assert "probe0-0" in answered(records), worker.log()
+    records = tail.wait_for(lambda r: "probe0-0" in first_answers(r), timeout_s=60)
+    assert "probe0-0" in first_answers(records), worker.log()
     log = worker.log()
     assert worker.terminate() == 0, log
-    return learned_clicks(answered(records)["probe0-0"]), len(wanted), log
+    return learned_clicks(first_answers(records)["probe0-0"]), len(wanted), log
 
 
 @pytest.mark.slow

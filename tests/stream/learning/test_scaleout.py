@@ -21,17 +21,17 @@ import re
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from traffic_helpers import first_answers
 
 from streamrec.config import Settings
 from streamrec.models.registry import build_sknn
 from streamrec.state.cooccurrence import CooccurrenceStats
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import free_port
-from streamrec.stream.topics import Recommendation, ScoringRequest, Topics
+from streamrec.stream.topics import ScoringRequest, Topics
 
 FIRST_SESSIONS, SECOND_SESSIONS, LENGTH = 30, 30, 6
 
@@ -94,14 +94,6 @@ def instance(settings: Settings, name: str) -> Settings:
     """The same deployment as another host would run it: its own state folder and metrics port."""
     state = settings.state.model_copy(update={"dir": settings.state.dir.parent / f"{settings.state.dir.name}-{name}"})
     return settings.model_copy(update={"state": state, "metrics_port": free_port()})
-
-
-def first_answers(records: list[Any]) -> dict[str, Recommendation]:
-    first: dict[str, Recommendation] = {}
-    for message in records:
-        rec = Recommendation.model_validate_json(message.value())
-        first.setdefault(rec.event_id, rec)
-    return first
 
 
 @pytest.mark.slow

@@ -55,13 +55,18 @@ def wait_committed(settings: Settings, at_least: int, timeout_s: float = 60.0) -
     return committed
 
 
+def _engine_settings(make_settings: Callable[..., Settings], engine: str) -> Settings:
+    """The engine under test, the popularity scorer, requests that carry history (it must survive too)."""
+    return make_settings(state={"engine": engine}, scoring={"scorer": "pop", "top_k": 5},
+                         history={"max_request_items": 200})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sigkill_mid_stream_loses_no_state(
     engine: str, make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
 ) -> None:
-    settings = make_settings(state={"engine": engine}, scoring={"scorer": "pop", "top_k": 5},
-                             history={"max_request_items": 200})  # requests carry history: it must survive too
+    settings = _engine_settings(make_settings, engine)
     _crash_twice_and_check_state(settings, engine, spawn_worker, tail_topic)
 
 
@@ -167,8 +172,7 @@ def malformed_records(now: float) -> list[tuple[bytes | None, bytes | None, str]
 def test_malformed_clicks_go_to_dlq_and_valid_ones_are_answered(
     engine: str, make_settings: Callable[..., Settings], spawn_worker: Callable, tail_topic: Callable
 ) -> None:
-    settings = make_settings(state={"engine": engine}, scoring={"scorer": "pop", "top_k": 5},
-                             history={"max_request_items": 200})  # requests carry history: it must survive too
+    settings = _engine_settings(make_settings, engine)
     ensure_topics(settings)
     topics = Topics(settings.kafka.topic_prefix)
     stream = make_stream(users=5, anonymous=5, length=6)
