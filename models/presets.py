@@ -57,6 +57,11 @@ class ModelConfig:
     """Dropout on item embeddings fed to the GNN (without it the embedding table memorises the tail)."""
     hidden_dropout: float = 0.2
     """Dropout inside the attention encoder's blocks (attention weights, feed-forward, residuals); unused by "graph"."""
+    lowpass_mix: float = 0.0
+    """Attention encoder only: weight alpha of the causal low-pass/high-pass filter mixed into every block's
+    attention output, alpha * filter + (1 - alpha) * attention (BSARec's "beyond self-attention"; 0: none)."""
+    lowpass_clicks: int = 10
+    """Width of that filter's low-pass: the mean of the latest this-many clicks' states (causal moving average)."""
     scale: float = 12.0
     """Logits are scale * cos(session, item): L2-normalised vectors keep popular items from dominating."""
     window: int = 20
@@ -149,7 +154,8 @@ if not_fields := RECIPE_FIELDS - {f.name for f in fields(ModelConfig)}:
     raise AssertionError(f"RECIPE_FIELDS names no ModelConfig field: {sorted(not_fields)}")
 
 LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False, "encoder": "graph", "hidden_dropout": 0.2,
-                                "sequence_epochs": 0, "sequence_train_seconds": 0.0}
+                                "sequence_epochs": 0, "sequence_train_seconds": 0.0,
+                                "lowpass_mix": 0.0, "lowpass_clicks": 10}
 """ModelConfig fields added after checkpoint format v2, with the value a checkpoint without them was trained with."""
 
 CONTEXTGNN_KNN = KnnParams(window=3, backward_weight=0.5, max_neighbours=100, half_life_clicks=0.0,

@@ -10,6 +10,18 @@ blocks and reads the next item off the last position:
     F_t   = LayerNorm(H^L_t)                               (the state after click t)
     r_v   = scale * cos(F_n, M_v)                          (eq. 7 with the shared item table; cosine as SessionEncoder)
 
+Optionally (`ModelConfig.lowpass_mix` alpha > 0) every block mixes a fixed filter into its attention
+output, as BSARec ("An Attentive Inductive Bias for Sequential Recommendation beyond the
+Self-Attention", Shin et al., AAAI 2024, https://arxiv.org/abs/2312.10325) does:
+
+    Z     = LN(H^{l-1})
+    low_t = mean(Z_{t-k+1..t})                              (low-pass: the latest k = lowpass_clicks states)
+    D     = low + beta^2 * (Z - low)                        (the high frequencies rescaled by a learned beta [d])
+    H^l   = H^{l-1} + Dropout(alpha * D + (1 - alpha) * Attention(Z)), then the feed-forward
+
+BSARec's low-pass keeps the lowest Fourier frequencies of the whole sequence, which reads clicks
+after t; a causal moving average is the low-pass that keeps the property below.
+
 One change from the paper: where SASRec adds an absolute position embedding to the input, the
 attention here carries a learned bias per head and distance i - j (as T5's relative positions,
 Raffel et al., JMLR 2020). With the causal mask, the state after click t then depends only on
@@ -54,7 +66,8 @@ class SelfAttentiveEncoder(nn.Module):
         """B[h, i - j]: what head h adds to the attention of click i on the click i - j clicks before it."""
         self.dropout = nn.Dropout(config.embedding_dropout)
         self.blocks = nn.ModuleList(
-            _Block(config.dim, config.heads, config.hidden_dropout) for _ in range(config.layers)
+            _Block(config.dim, config.heads, config.hidden_dropout, config.lowpass_mix, config.lowpass_clicks)
+            for _ in range(config.layers)
         )
         self.norm = nn.LayerNorm(config.dim)
 
@@ -93,12 +106,37 @@ class SelfAttentiveEncoder(nn.Module):
         return F.normalize(self.items(index), dim=-1)
 
 
-class _Block(nn.Module):
-    """Pre-norm block: x + Attention(LN(x)) then x + FFN(LN(x)), the FFN GELU of width 4d (SASRec eq. 5-6)."""
+class CausalBandFilter(nn.Module):
+    """z [B, L, d] -> low + beta^2 * (z - low) [B, L, d], low_t the mean of z over positions t-k+1..t (BSARec's
+    low/high-frequency split made causal: position t reads nothing after t, so right padding changes nothing)."""
 
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, clicks: int) -> None:
         super().__init__()
-        self.heads = heads
+        if clicks < 1:
+            raise ValueError(f"lowpass_clicks must be at least 1, got {clicks}")
+        self.clicks = clicks
+        self.sqrt_beta = nn.Parameter(torch.randn(1, 1, dim))
+        """Per-dimension gain of the high frequencies, squared (BSARec's sqrt(beta), randomly initialised)."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        length = z.size(1)
+        total = F.pad(z.cumsum(1), (0, 0, 1, 0))  # [B, L + 1, d], total[:, t] = sum of z[:, :t]
+        start = (torch.arange(1, length + 1, device=z.device) - self.clicks).clamp(min=0)
+        count = (torch.arange(1, length + 1, device=z.device) - start).view(1, -1, 1)
+        low = (total[:, 1:] - total[:, start]) / count
+        return low + self.sqrt_beta**2 * (z - low)
+
+
+class _Block(nn.Module):
+    """Pre-norm block: x + Attention(LN(x)) then x + FFN(LN(x)), the FFN GELU of width 4d (SASRec eq. 5-6);
+    with `mix` > 0 the attention output is mixed with `CausalBandFilter` (BSARec)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, mix: float = 0.0, lowpass_clicks: int = 10) -> None:
+        super().__init__()
+        if not 0.0 <= mix <= 1.0:
+            raise ValueError(f"lowpass_mix must be in [0, 1], got {mix}")
+        self.heads, self.mix = heads, mix
+        self.filter = CausalBandFilter(dim, lowpass_clicks) if mix > 0 else None
         self.attention_norm, self.ffn_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
         self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
@@ -108,12 +146,16 @@ class _Block(nn.Module):
     def forward(self, x: Tensor, bias: Tensor) -> Tensor:
         """x [B, L, d], bias [1, heads, L, L] (−inf where a query may not look) -> [B, L, d]."""
         batch, length, dim = x.shape
-        q, k, v = self.qkv(self.attention_norm(x)).view(batch, length, 3, self.heads, dim // self.heads).unbind(2)
+        z = self.attention_norm(x)
+        q, k, v = self.qkv(z).view(batch, length, 3, self.heads, dim // self.heads).unbind(2)
         attended = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias,
             dropout_p=self.attention_dropout if self.training else 0.0,
         )  # [B, heads, L, d / heads]
-        x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, length, dim)))
+        mixed = self.out(attended.transpose(1, 2).reshape(batch, length, dim))
+        if self.filter is not None:
+            mixed = self.mix * self.filter(z) + (1.0 - self.mix) * mixed
+        x = x + self.dropout(mixed)
         return x + self.dropout(self.ffn(self.ffn_norm(x)))
 
 
