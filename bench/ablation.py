@@ -69,7 +69,7 @@ def run_row(spec: str, split: Split, budget: float | None, device: str,
     name, overrides = parse_row(spec)
     started = time.perf_counter()
     if name in list_scorers():
-        scorer = build_model(name, split, device, seed, settings)
+        scorer, _ = build_model(name, split, device, seed, settings)
         epochs = None
     else:
         if budget is not None:

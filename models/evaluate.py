@@ -53,11 +53,13 @@ class ModelResult:
     predictions_per_s: float
     tally: RankingMetrics = field(repr=False, compare=False)
     """Every test prediction's rank by example and group, for the paired comparison (not serialised)."""
+    valid: dict[str, float] | None = None
+    """A neural model's validation metrics at its chosen epoch (what presets are chosen on); None for baselines."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "version": self.version, "metrics": self.metrics, "predictions": self.predictions,
-            "train_seconds": self.train_seconds, "predictions_per_s": self.predictions_per_s,
+            "train_seconds": self.train_seconds, "predictions_per_s": self.predictions_per_s, "valid": self.valid,
         }
 
 
@@ -83,7 +85,7 @@ def evaluate(
         for name in model_names:
             training = bar.add_task(f"training {name}", total=None)
             started = time.perf_counter()
-            scorer = build_model(name, split, device, seed, settings)
+            scorer, valid = build_model(name, split, device, seed, settings)
             train_seconds = time.perf_counter() - started
             bar.update(training, total=1, completed=1)
             task = bar.add_task(f"ranking {name}", total=len(split.test))
@@ -99,6 +101,7 @@ def evaluate(
                     train_seconds=train_seconds,
                     predictions_per_s=metrics.count / rank_seconds if rank_seconds > 0 else float("inf"),
                     tally=metrics,
+                    valid=valid,
                 )
             )
     return results
@@ -109,22 +112,26 @@ def known_models() -> list[str]:
     return [*list_scorers(), *PRESETS]
 
 
-def build_model(name: str, split: Split, device: str, seed: int, settings: Settings) -> Scorer:
-    """A trained Scorer: a baseline fitted on the train sequences, a checkpoint file loaded as it is (trained
-    earlier, on the same split's training part: `streamrec train` writes one), else a neural preset trained now."""
-    if _is_checkpoint(name):
-        from streamrec.models.checkpoint import Checkpoint
-        from streamrec.models.serving import NeuralScorer
-
-        return NeuralScorer(Checkpoint.load(Path(name)), device=device)
+def build_model(
+    name: str, split: Split, device: str, seed: int, settings: Settings
+) -> tuple[Scorer, dict[str, float] | None]:
+    """A trained Scorer and, for a neural model, its validation metrics: a baseline fitted on the train sequences,
+    a checkpoint file loaded as it is (trained earlier, on the same split's training part: `streamrec train` writes
+    one), else a neural preset trained now."""
     if name in list_scorers():
         scoring = settings.scoring.model_copy(update={"scorer": name, "checkpoint_path": None})
         scorer = build_scorer(settings.model_copy(update={"scoring": scoring}), persist=False)
         _fit_baseline(scorer, split.train)
-        return scorer
-    from streamrec.models.train import fit
+        return scorer, None
+    from streamrec.models.checkpoint import Checkpoint
+    from streamrec.models.serving import NeuralScorer
+    from streamrec.models.train import train_checkpoint
 
-    return fit(name, split, device, seed=seed)  # the preset's head kNN parameters (else the settings')
+    if _is_checkpoint(name):
+        checkpoint = Checkpoint.load(Path(name))
+    else:  # the preset's head kNN parameters (else the settings')
+        checkpoint = train_checkpoint(name, split, device=device, seed=seed)
+    return NeuralScorer(checkpoint, device=device), checkpoint.metrics.get("valid")
 
 
 def _is_checkpoint(name: str) -> bool:

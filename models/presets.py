@@ -170,9 +170,9 @@ _GLAD = replace(_GRAINREC, memory=True)
 _GLAD_CLUSTERS = replace(_GLAD, clusters=True)
 _GLAD_ATTENTIVE = replace(_GLAD_CLUSTERS, target_attentive=True)
 
-_SASREC = replace(_SRGNN, encoder="attention", layers=2, heads=2, window=50, embedding_dropout=0.3, hidden_dropout=0.3,
-                  lr=2e-3, lr_decay=1.0, max_epochs=200, patience=5, sequence_epochs=300,
-                  sequence_train_seconds=2400.0, max_train_seconds=1200.0)
+_SASREC = replace(_SRGNN, encoder="attention", dim=128, layers=2, heads=2, window=50, embedding_dropout=0.3,
+                  hidden_dropout=0.3, lowpass_mix=0.7, lowpass_clicks=10, lr=2e-3, lr_decay=1.0, max_epochs=200,
+                  patience=5, sequence_epochs=300, sequence_train_seconds=2400.0, max_train_seconds=1200.0)
 """The self-attentive presets learn in two stages: all-positions epochs of the encoder (cheap: one pass per
 sequence, up to 40 minutes on the 2-core CPU, as SASRec needs many epochs), then, with the ContextGNN head,
 the prefix loop trains the head from the best of them (up to 20 minutes); docs/models.md "Self-attentive

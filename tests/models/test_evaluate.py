@@ -66,6 +66,7 @@ def test_neural_preset_through_the_same_interface() -> None:
     tiny = recent_split(generate(SyntheticSpec(users=20, sessions=150, items=60, intents=4, seed=11)))
     (result,) = evaluate(tiny, ["srgnn"], device="cpu", progress=False)
     assert result.model == "srgnn" and result.version
+    assert result.valid is not None and "NDCG@20" in result.valid  # the validation that picked its epoch
     assert result.predictions == len(tiny.test)
     assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
 
@@ -99,4 +100,6 @@ def test_a_checkpoint_file_is_evaluated_as_it_is_not_retrained(tmp_path: Path) -
     report = json.loads(out.read_text())
     assert [m["model"] for m in report["models"]] == ["sknn", str(path)]
     assert report["models"][1]["version"] == Checkpoint.load(path).version
+    assert report["models"][1]["valid"] == pytest.approx(trained.metrics["valid"])  # what chose it, kept with it
+    assert report["models"][0]["valid"] is None  # a baseline has no validation epoch
     assert [(p["a"], p["b"]) for p in report["paired"]][0] == ("sknn", str(path))
