@@ -113,6 +113,10 @@ class ModelConfig:
     loop then trains the head from the best of these epochs; without one the model is done."""
     sequence_train_seconds: float = 0.0
     """Wall-clock cap of the all-positions stage (the prefix loop keeps its own `max_train_seconds`)."""
+    head_stage_encoder_lr: float = 1.0
+    """Attention encoder with a ContextGNN head only: the encoder's learning rate in the head stage (the prefix
+    loop after the all-positions stage), as a multiple of `lr`; the head always learns at `lr`. 0 freezes the
+    encoder there, 1 fine-tunes everything alike."""
     select_metric: str = "NDCG@20"
     """Validation metric for early stopping and model selection (a key of state/ranking_metrics.py `METRIC_NAMES`)."""
 
@@ -146,7 +150,7 @@ ENCODERS: tuple[str, ...] = ("graph", "attention")
 RECIPE_FIELDS: frozenset[str] = frozenset({
     "lr", "weight_decay", "batch_size", "max_epochs", "patience", "lr_decay_every", "lr_decay", "sampled_negatives",
     "max_train_seconds", "select_metric", "embedding_dropout", "hidden_dropout", "sequence_epochs",
-    "sequence_train_seconds",
+    "sequence_train_seconds", "head_stage_encoder_lr",
 })
 """ModelConfig fields of the training recipe: they may differ between versions of one model (a hot swap
 checks only the others, stream/updates/verify.py); every other field is architecture."""
@@ -155,7 +159,7 @@ if not_fields := RECIPE_FIELDS - {f.name for f in fields(ModelConfig)}:
 
 LATER_FIELDS: dict[str, Any] = {"session_cooccurrence": False, "encoder": "graph", "hidden_dropout": 0.2,
                                 "sequence_epochs": 0, "sequence_train_seconds": 0.0,
-                                "lowpass_mix": 0.0, "lowpass_clicks": 10}
+                                "lowpass_mix": 0.0, "lowpass_clicks": 10, "head_stage_encoder_lr": 1.0}
 """ModelConfig fields added after checkpoint format v2, with the value a checkpoint without them was trained with."""
 
 CONTEXTGNN_KNN = KnnParams(window=3, backward_weight=0.5, max_neighbours=100, half_life_clicks=0.0,

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -194,7 +195,8 @@ def _optimise(
 ) -> tuple[dict[str, Tensor], dict[str, float]]:
     """Epoch loop with early stopping; returns (best state dict, its validation metrics). `initial`: the
     weights the model starts from and their metrics, kept unless an epoch beats them."""
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.Adam(_parameter_groups(model, config, head_stage=initial is not None), lr=config.lr,
+                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.lr_decay_every, gamma=config.lr_decay)
     sampler = _NegativeSampler(model.item_counts, config.sampled_negatives) if config.sampled_negatives else None
     best_metrics: dict[str, float]
@@ -218,6 +220,16 @@ def _optimise(
             break
     assert best_state is not None
     return best_state, best_metrics
+
+
+def _parameter_groups(model: SessionRecommender, config: ModelConfig, head_stage: bool) -> list[dict[str, Any]]:
+    """Adam's parameter groups: in the head stage the encoder (trained already) at `head_stage_encoder_lr` * lr (0:
+    it stays as it is), the rest at `lr`; otherwise every parameter at `lr`."""
+    if not head_stage or config.head_stage_encoder_lr == 1.0:
+        return [{"params": list(model.parameters())}]
+    encoder = list(model.encoder.parameters())
+    rest = [p for p in model.parameters() if all(p is not q for q in encoder)]
+    return [{"params": rest}, {"params": encoder, "lr": config.lr * config.head_stage_encoder_lr}]
 
 
 def _train_epoch(

@@ -83,3 +83,28 @@ def test_ties_count_against_the_target_in_validation() -> None:
     metrics = evaluate(model, encode_examples(ItemVocabulary(split.items), split.test), batch_size=8)
     assert model.num_items > 20  # every target ties with more than 20 items
     assert metrics["HR@20"] == 0.0 and metrics["MRR@20"] == 0.0
+
+
+@pytest.mark.parametrize("encoder_lr", [0.0, 0.1, 1.0])
+def test_the_head_stage_moves_the_trained_encoder_at_its_own_rate(encoder_lr: float) -> None:
+    """head_stage_encoder_lr scales only the encoder's learning rate in the head stage; 0 leaves it as trained."""
+    from streamrec.models.presets import preset
+    from streamrec.models.recommender import SessionRecommender
+    from streamrec.models.train import _parameter_groups
+
+    torch.manual_seed(0)
+    config = preset("sasrec-contextgnn", dim=16, window=6, lr=0.01, head_stage_encoder_lr=encoder_lr)
+    model = SessionRecommender(config, num_items=12)
+    groups = _parameter_groups(model, config, head_stage=True)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    optimiser = torch.optim.Adam(groups, lr=config.lr)
+    encoder_before = [p.detach().clone() for p in model.encoder.parameters()]
+    inputs = model.encode([([1, 2, 3], []), ([4, 5], [])])
+    torch.nn.functional.cross_entropy(model(inputs), torch.tensor([4, 6])).backward()
+    optimiser.step()
+    moved = [not torch.equal(b, p) for b, p in zip(encoder_before, model.encoder.parameters())]
+    assert any(moved) == (encoder_lr > 0)
+    first = next(model.encoder.parameters())
+    encoder_group = [g for g in optimiser.param_groups if any(p is first for p in g["params"])]
+    assert encoder_group[0]["lr"] == pytest.approx(config.lr * encoder_lr)
+    assert _parameter_groups(model, config, head_stage=False)[0].get("lr") is None  # before: one group at lr
