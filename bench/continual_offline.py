@@ -26,7 +26,6 @@ bootstrap interval over sessions (state/paired.py).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from dataclasses import asdict, fields, replace
@@ -149,13 +148,11 @@ def _session_table(flag: str | None) -> bool | None:
 def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float,
                      seed: int, head_knn: KnnParams, session_table: bool | None = None,
                      preset_name: str = "default") -> Checkpoint:
-    """The warm-up model of `preset_name`, cached by its whole config (so a changed preset retrains), training cap,
-    seed, head kNN parameters and session table (None: the preset's)."""
+    """The warm-up model of `preset_name` with the head kNN parameters, training cap and session table (None: the
+    preset's), cached by seed and the whole config's digest (so a changed preset retrains)."""
     session_table = preset(preset_name).session_cooccurrence if session_table is None else session_table
-    tables = "session" if session_table else "nosession"
-    config = preset(preset_name, knn=head_knn, session_cooccurrence=session_table)
-    digest = hashlib.sha256(repr(config.identity()).encode()).hexdigest()[:10]
-    path = REPORTS / f"warm-{preset_name}-{digest}-{max_train_seconds:.0f}s-seed{seed}-knn{head_knn.digest}-{tables}.pt"
+    config = preset(preset_name, knn=head_knn, session_cooccurrence=session_table, max_train_seconds=max_train_seconds)
+    path = REPORTS / f"warm-{preset_name}-{config.digest}-seed{seed}.pt"
     if path.exists():
         return Checkpoint.load(path)
     from streamrec.models.train import train_checkpoint

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import torch
 from ablation import parse_row
+from continual_offline import DATA
 
 from streamrec.models.presets import preset
 from streamrec.models.sequence_training import train_sequences
 from streamrec.models.train import _initial_model, _seed_everything, encode_examples, evaluate
 from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.vocab import ItemVocabulary
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def main() -> None:

@@ -125,13 +125,13 @@ def build_model(
         return scorer, None
     from streamrec.models.checkpoint import Checkpoint
     from streamrec.models.serving import NeuralScorer
-    from streamrec.models.train import train_checkpoint
+    from streamrec.models.train import fit
 
     if _is_checkpoint(name):
-        checkpoint = Checkpoint.load(Path(name))
-    else:  # the preset's head kNN parameters (else the settings')
-        checkpoint = train_checkpoint(name, split, device=device, seed=seed)
-    return NeuralScorer(checkpoint, device=device), checkpoint.metrics.get("valid")
+        scorer = NeuralScorer(Checkpoint.load(Path(name)), device=device)
+    else:
+        scorer = fit(name, split, device, seed=seed)  # the preset's head kNN parameters (else the settings')
+    return scorer, scorer.checkpoint.metrics.get("valid")
 
 
 def _is_checkpoint(name: str) -> bool:

@@ -33,6 +33,7 @@ Papers:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -132,6 +133,11 @@ class ModelConfig:
         checkpoint format v2 is left out while it holds the value its absence means (`LATER_FIELDS`), so a
         checkpoint written before the field existed keeps its version stamp when read by newer code."""
         return sorted((k, v) for k, v in self.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k]))
+
+    @property
+    def digest(self) -> str:
+        """10 hex digits naming this config as checkpoints see it (`identity`): equal settings, equal digest."""
+        return hashlib.sha256(repr(self.identity()).encode()).hexdigest()[:10]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
