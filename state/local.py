@@ -9,10 +9,13 @@ current broker does not have. So it records what it belongs to (`StateIdentity`,
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +31,9 @@ def clear_state_dir(directory: Path) -> None:
 IDENTITY_FILE = "streamrec-state.json"
 """What a state directory belongs to, written beside its stores (`StateIdentity`)."""
 
+_LOCK_FILE = ".streamrec-state.lock"
+_PARTIAL_SUFFIX = ".partial"
+
 
 @dataclass(frozen=True)
 class StateIdentity:
@@ -41,8 +47,28 @@ class StateIdentity:
 
 
 def has_state(directory: Path) -> bool:
-    """Whether `directory` holds anything besides its identity file (stores, statistics)."""
-    return directory.is_dir() and any(entry.name != IDENTITY_FILE for entry in directory.iterdir())
+    """Whether `directory` holds anything besides its identity bookkeeping (stores, statistics)."""
+    return directory.is_dir() and any(not _is_identity_bookkeeping(entry.name) for entry in directory.iterdir())
+
+
+def _is_identity_bookkeeping(name: str) -> bool:
+    return name in (IDENTITY_FILE, _LOCK_FILE) or (name.startswith(IDENTITY_FILE) and name.endswith(_PARTIAL_SUFFIX))
+
+
+@contextmanager
+def identity_lock(directory: Path) -> Iterator[None]:
+    """Hold `directory`'s identity lock: one process at a time checks and records what the folder belongs to.
+
+    Processes sharing a state folder (a worker and its shadow scoring stages) start together; without it the
+    second could look while the first has created stores but not yet recorded the identity, and refuse a
+    folder that is in fact this cluster's (an advisory `flock`, released when the holder exits or dies)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / _LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_identity(directory: Path) -> StateIdentity | None:
@@ -61,6 +87,6 @@ def write_identity(directory: Path, identity: StateIdentity) -> None:
     Processes sharing a state folder (a worker and its shadow scoring stages) may record it at the same
     moment: each writes its own partial file, so one's rename never takes the other's away."""
     directory.mkdir(parents=True, exist_ok=True)
-    partial = directory / f"{IDENTITY_FILE}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    partial = directory / f"{IDENTITY_FILE}.{os.getpid()}-{uuid.uuid4().hex[:8]}{_PARTIAL_SUFFIX}"
     partial.write_text(json.dumps(asdict(identity), indent=1))
     os.replace(partial, directory / IDENTITY_FILE)

@@ -34,7 +34,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicP
 from confluent_kafka.admin import NewTopic
 
 from streamrec.config import Settings
-from streamrec.state.local import StateIdentity, has_state, read_identity, write_identity
+from streamrec.state.local import StateIdentity, has_state, identity_lock, read_identity, write_identity
 from streamrec.stream.kafka import build_admin, build_consumer, build_producer, identity_group
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,14 @@ def claim_deployment(settings: Settings) -> str:
 
 
 def check_local_state(settings: Settings) -> None:
-    """Refuse (StaleStateError) a state folder built against another cluster; record the identity of a new one."""
+    """Refuse (StaleStateError) a state folder built against another cluster; record the identity of a new one.
+
+    Under the folder's identity lock, so processes sharing it check one after another."""
+    with identity_lock(settings.state.dir):
+        _check_locked(settings)
+
+
+def _check_locked(settings: Settings) -> None:
     directory = settings.state.dir
     local = read_identity(directory) if has_state(directory) else None
     cluster, cluster_id = read_deployment(settings)

@@ -10,6 +10,7 @@ it starts afresh on B.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -22,8 +23,10 @@ import pytest
 from confluent_kafka import Producer
 
 from streamrec.config import Settings
+from streamrec.state.local import StateIdentity, identity_lock, read_identity, write_identity
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import EmbeddedBroker
+from streamrec.stream.stages.state_identity import StaleStateError, check_local_state, claim_deployment
 from streamrec.stream.topics import ScoringRequest, Topics
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -88,3 +91,28 @@ def test_a_state_folder_from_another_cluster_is_refused_not_reused(make_settings
         seen = sessions_seen(tail_b, {"B-0"})
         assert seen["B-0"] == ["b9"], worker.log()[-3000:]
         assert worker.terminate() == 0
+
+
+def _check_in_child(settings: Settings) -> None:
+    try:
+        check_local_state(settings)
+    except StaleStateError as exc:
+        raise SystemExit(f"refused: {exc}") from None
+
+
+def test_a_process_sharing_the_folder_waits_for_the_first_to_record_it(make_settings: Callable[..., Settings]) -> None:
+    """A worker and its shadow start on one folder. The shadow looked while the worker had created stores but
+    not yet recorded the identity (the cluster already had its id, written by the worker), took the folder for
+    one copied from elsewhere and exited 1 (CI, stop 21). Now it waits on the folder's identity lock."""
+    settings = make_settings()
+    deployment = claim_deployment(settings)
+    child = multiprocessing.get_context("spawn").Process(target=_check_in_child, args=(settings,))
+    with identity_lock(settings.state.dir):  # the first process, midway through its check
+        (settings.state.dir / "stores").mkdir()
+        child.start()
+        child.join(timeout=5)
+        assert child.exitcode is None, "the second process did not wait for the identity lock"
+        write_identity(settings.state.dir, StateIdentity(deployment, None, settings.kafka.topic_prefix))
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert read_identity(settings.state.dir).deployment_id == deployment  # type: ignore[union-attr]
