@@ -1,16 +1,18 @@
 """Continual learning under real drift: DIGINETICA's 17 periods, prequential, every competitor on the same clicks.
 
-    .venv/bin/python bench/continual_periods.py --judge 1-6            # validation: settings are chosen here
-    .venv/bin/python bench/continual_periods.py --judge 7-16           # test: read once, after the choice
-    .venv/bin/python bench/continual_periods.py --judge 1-3 --stop 3   # a short run (streams periods 1-3 only)
+    .venv/bin/python bench/continual_periods.py --judge 1-6    # validation: settings are chosen here
+    .venv/bin/python bench/continual_periods.py --judge 7-16   # test: read once, after the choice
+
+Periods 1-16 are ~970k clicks, hours on a 2-core machine: the stream is saved after every period
+(SnapshotFolder) and a run resumes after the latest saved period. Every click is answered and judged,
+so the two reads are the same stream: `--judge 7-16` continues the validation run, and `--judge`
+only picks the periods reported.
 
 Protocol (../shared/data/README.md, "DIGINETICA periods"): the `default` preset is trained on
 period 0 only (early stopping on period 0's latest 10% of sessions, `--max-train-seconds` cap;
 cached under reports/continual/); then periods 1..`--stop` are streamed in order through the four
 competitors of bench/continual_offline.py (continual, tables-only, frozen twin, online kNN), each
-click answered (top 20 for the session so far) before anyone learns it. Clicks of the periods in
-`--judge` are judged; earlier periods are learned without judging (the test read streams periods
-1-6 too, so the models arrive at period 7 in the state the validation run left them in).
+click answered (top 20 for the session so far) before anyone learns it.
 
 Printed and written (`--out`, default reports/continual-periods/): HR@20 and MRR@20 per period
 and over all judged clicks for every competitor, the paired differences continual - other with
@@ -24,20 +26,26 @@ figures are prequential (each click judged before it is learned), so the two com
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import torch
 from continual_offline import print_outcome, standard_competitors
 
+import streamrec
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.knn import knn_params
 from streamrec.models.online import ContinualLearner, OnlineSettings
-from streamrec.models.online.prequential import Continual, prequential
+from streamrec.models.online.prequential import Competitor, Continual, Prequential, PrequentialResult
 from streamrec.models.registry import build_sknn
 from streamrec.state.clicklog.formats import read_log
 from streamrec.state.clicklog.protocols import recent_split, sessions_of
@@ -62,12 +70,71 @@ def periods_range(spec: str) -> range:
     return range(int(low), int(high or low) + 1)
 
 
+LAST_PERIOD = 16
+VALIDATION_PERIODS = range(1, 7)
+"""Settings are chosen on these (../shared/data/README.md); 7-16 are read once."""
+PROGRESS_CHUNKS = 320
+"""Progress is printed every this many chunks within a period (~10k clicks at the default chunk)."""
+
+
+@dataclass(frozen=True)
+class PeriodSpan:
+    """Where a period lies in the stream (positions first..end-1, the tallies' keys) and how long it took."""
+
+    first: int
+    end: int
+    seconds: float
+
+    @property
+    def keys(self) -> range:
+        return range(self.first, self.end)
+
+
+class SnapshotFolder:
+    """The stream's state after the latest finished period (every competitor, the tallies, the period spans).
+
+    Periods 1-16 take hours on a 2-core machine; a stopped run resumes after its latest finished period.
+    Every click is judged, so one stream serves both reads: the validation periods' figures do not change
+    as later periods stream (no answer is ever re-scored), and `--judge 7-16` reads the same run further on.
+    Only the latest snapshot is kept (each holds every competitor's weights and optimiser, ~100s of MB)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, period: int) -> Path:
+        return self.folder / f"after-period-{period:02d}.pt"
+
+    def latest(self) -> tuple[Prequential, dict[int, PeriodSpan], int] | None:
+        found = sorted(self.folder.glob("after-period-*.pt"))
+        if not found:
+            return None
+        state = torch.load(found[-1], weights_only=False)  # our own pickle, written by save() below
+        return state["run"], state["spans"], state["period"]
+
+    def save(self, period: int, run: Prequential, spans: dict[int, PeriodSpan]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.path(period).with_suffix(".partial")
+        torch.save({"period": period, "run": run, "spans": spans}, partial)
+        os.replace(partial, self.path(period))
+        for older in self.folder.glob("after-period-*.pt"):
+            if older != self.path(period):
+                older.unlink()
+
+
+def _stream_identity(checkpoint: Checkpoint, args: argparse.Namespace) -> str:
+    """What a snapshot's stream depends on: the warm-up model, the learner's and the kNN's settings, chunk, seed."""
+    parts = [checkpoint.version, repr(OnlineSettings()), repr(knn_params(load_settings())), str(args.chunk),
+             str(args.seed), streamrec.__version__]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]
+
+
 def warm_checkpoint(period_zero: list[LoggedClick], max_train_seconds: float, seed: int) -> Checkpoint:
-    """The default preset trained on period 0 (its latest 10% of sessions validate), cached per cap and seed."""
+    """The default preset trained on period 0 (its latest 10% of sessions validate), cached per config, data, cap
+    and seed."""
     from streamrec.models.presets import preset
 
     config = preset("default")
-    path = REPORTS / "continual" / f"warm-periods0-default-{config.encoder}-{max_train_seconds:.0f}s-seed{seed}.pt"
+    path = REPORTS / "continual" / (f"warm-periods0-{len(period_zero)}-default-{config.digest}-{max_train_seconds:.0f}s-seed{seed}.pt")
     if path.exists():
         return Checkpoint.load(path)
     from streamrec.models.train import train_checkpoint
@@ -87,39 +154,74 @@ def main() -> None:
         raise SystemExit(f"no {source}: this bench needs the DIGINETICA periods file (see ../shared/data/README.md)")
     judge = periods_range(args.judge)
     stop = args.stop if args.stop is not None else judge[-1]
+    if judge[0] < 1 or judge[-1] > stop or stop > LAST_PERIOD:
+        raise SystemExit(f"--judge {args.judge} --stop {stop}: judged periods must lie in 1..--stop, and --stop in "
+                         f"1..{LAST_PERIOD}")
     clicks = read_log(source, "yoochoose")  # the same SessionId/ItemId/Time columns
-    by_period = [period_of(c) for c in clicks]
-    checkpoint = warm_checkpoint([c for c, p in zip(clicks, by_period) if p == 0], args.max_train_seconds, args.seed)
-    stream = [(c, p) for c, p in zip(clicks, by_period) if 1 <= p <= stop]
-    judged = [p in judge for _, p in stream]
-    knn = build_sknn(load_settings(), persist=False)
-    knn.fit([s.items for s in sessions_of(c for c, p in zip(clicks, by_period) if p == 0)])
-    settings = OnlineSettings()
-    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed))
-    competitors = standard_competitors(continual, checkpoint, settings, knn, args.seed)
+    by_period: dict[int, list[LoggedClick]] = {}
+    for click in clicks:
+        by_period.setdefault(period_of(click), []).append(click)
+    checkpoint = warm_checkpoint(by_period.get(0, []), args.max_train_seconds, args.seed)
+    snapshots = SnapshotFolder(args.out / f"stream-{_stream_identity(checkpoint, args)}")
+    resumed = snapshots.latest()
+    if resumed is None:
+        run = Prequential(_competitors(checkpoint, by_period.get(0, []), args.seed), args.chunk)
+        spans: dict[int, PeriodSpan] = {}
+        done = 0
+    else:
+        run, spans, done = resumed
+        print(f"resumed after period {done} from {snapshots.path(done)} ({run.result.clicks:,} clicks streamed)")
     started = time.perf_counter()
-    result = prequential((c for c, _ in stream), competitors, args.chunk, judged)
+    for period in range(done + 1, stop + 1):  # none when a snapshot is already past --stop: its figures are final
+        began, first = time.perf_counter(), run.result.clicks
+        _feed_period(run, by_period.get(period, []), period)
+        spans[period] = PeriodSpan(first, run.result.clicks, time.perf_counter() - began)
+        snapshots.save(period, run, spans)
+        figures = _period_figures(run.result, spans[period])
+        print(f"period {period:>2} streamed: {spans[period].end - first:,} clicks in {spans[period].seconds:.0f} s; "
+              + "  ".join(f"{name} {f['HR@20']:.4f}/{f['MRR@20']:.4f}" for name, f in figures.items()), flush=True)
     seconds = time.perf_counter() - started
-    print(f"periods 1-{stop} streamed ({result.clicks:,} clicks), periods {judge[0]}-{judge[-1]} judged "
-          f"({result.metrics['continual'].count:,} clicks), {seconds:.0f} s wall, {continual.steps} steps")
-    report = print_outcome(result, continual, args.chunk)
-    positions: dict[int, list[int]] = {}
-    for position, (_, period) in enumerate(stream):
-        positions.setdefault(period, []).append(position)
-    per_period = {
-        period: {name: tally.restricted(positions.get(period, [])).summary() for name, tally in result.metrics.items()}
-        for period in judge if period <= stop
-    }
-    for period, figures in per_period.items():
-        print(f"period {period:>2}: "
-              + "  ".join(f"{name} {f['HR@20']:.4f}/{f['MRR@20']:.4f}" for name, f in figures.items()))
+    continual = run.competitors["continual"]
+    assert isinstance(continual, Continual)
+    judged_keys = [key for period in judge for key in spans[period].keys]
+    judged = PrequentialResult({name: tally.restricted(judged_keys) for name, tally in run.result.metrics.items()},
+                               clicks=run.result.clicks, answer_seconds=run.result.answer_seconds,
+                               learn_seconds=run.result.learn_seconds)
+    print(f"periods 1-{max(spans)} streamed ({run.result.clicks:,} clicks, {seconds:.0f} s wall in this run, "
+          f"{sum(s.seconds for s in spans.values()):.0f} s in all), periods "
+          f"{judge[0]}-{judge[-1]} judged ({judged.metrics['continual'].count:,} clicks), {continual.steps} steps")
+    report = print_outcome(judged, continual, args.chunk)
+    per_period = {period: _period_figures(run.result, spans[period]) for period in judge}
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"judge{judge[0]}-{judge[-1]}"
-    report.update({"judge": [judge[0], judge[-1]], "stop": stop, "seconds": seconds, "chunk": args.chunk,
-                   "checkpoint": checkpoint.version, "per_period": per_period, "ader_published": ADER_PUBLISHED})
+    report.update({"judge": [judge[0], judge[-1]], "streamed_through": max(spans), "chunk": args.chunk,
+                   "stream_seconds": {p: s.seconds for p, s in spans.items()}, "checkpoint": checkpoint.version,
+                   "per_period": per_period, "ader_published": ADER_PUBLISHED})
     (args.out / f"{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot_periods(per_period, args.out / f"{tag}.png")
+    plot_periods({period: _period_figures(run.result, span) for period, span in spans.items()}, args.out / f"{tag}.png")
     print(f"wrote {args.out / f'{tag}.json'} and {args.out / f'{tag}.png'}")
+
+
+def _competitors(checkpoint: Checkpoint, period_zero: list[LoggedClick], seed: int) -> dict[str, Competitor]:
+    """bench/continual_offline.py's four, the kNN fitted on period 0 (what the warm-up model was trained on)."""
+    knn = build_sknn(load_settings(), persist=False)
+    knn.fit([s.items for s in sessions_of(period_zero)])
+    settings = OnlineSettings()
+    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=seed))
+    return standard_competitors(continual, checkpoint, settings, knn, seed)
+
+
+def _feed_period(run: Prequential, clicks: list[LoggedClick], period: int) -> None:
+    """Feed one period in parts of PROGRESS_CHUNKS chunks (whole chunks, so the parts change nothing), with progress."""
+    part, began = PROGRESS_CHUNKS * run.chunk, time.perf_counter()
+    for start in range(0, len(clicks), part):
+        run.feed(clicks[start: start + part])
+        done = min(start + part, len(clicks))
+        print(f"  period {period}: {done:,}/{len(clicks):,} clicks, {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def _period_figures(result: PrequentialResult, span: PeriodSpan) -> dict[str, dict[str, float]]:
+    return {name: tally.restricted(span.keys).summary() for name, tally in result.metrics.items()}
 
 
 def plot_periods(per_period: dict[int, dict[str, dict[str, float]]], path: Path) -> None:
@@ -131,6 +233,9 @@ def plot_periods(per_period: dict[int, dict[str, dict[str, float]]], path: Path)
         for name in names:
             ax.plot(periods, [per_period[p][name][metric] for p in periods], marker="o", label=name)
         ax.axhline(ADER_PUBLISHED[metric], linestyle=":", color="grey", label="ADER (published, own protocol)")
+        if periods and periods[-1] > VALIDATION_PERIODS[-1]:
+            ax.axvline(VALIDATION_PERIODS[-1] + 0.5, color="black", linewidth=0.8)
+            ax.text(VALIDATION_PERIODS[-1] + 0.6, ax.get_ylim()[1], "test →", va="top", fontsize=8)
         ax.set(xlabel="period (week)", ylabel=metric, title=f"{metric} per period, prequential")
         ax.set_xticks(periods)
         ax.grid(alpha=0.3)

@@ -89,26 +89,49 @@ class PrequentialResult:
     """Wall-clock time each competitor spent answering / learning (this host, this load)."""
 
 
+@dataclass
+class Prequential:
+    """A prequential run fed in parts: what `prequential` does, resumable between feeds.
+
+    Everything it holds (the competitors, the tallies, every session so far) pickles, so a long stream
+    (bench/continual_periods.py: hours of real drift) is saved after each part and resumed from there."""
+
+    competitors: dict[str, Competitor]
+    chunk: int
+    result: PrequentialResult = field(init=False)
+    sessions: dict[str, list[str]] = field(default_factory=dict)
+    """The clicks of every session so far (the query of its next click), across feeds."""
+
+    def __post_init__(self) -> None:
+        self.result = PrequentialResult({name: RankingMetrics() for name in self.competitors})
+
+    def feed(self, clicks: Iterable[LoggedClick], judged: Sequence[bool] | None = None) -> None:
+        """Stream `clicks` (event-time order, after every click fed before); `judged[i]` False: learn click i without
+        judging it. Tallies are keyed by stream position across feeds. The last partial chunk runs too, so
+        nothing is pending between feeds."""
+        batch: list[tuple[StreamExample, bool, int, str]] = []
+        for offset, click in enumerate(clicks):
+            prefix = self.sessions.setdefault(click.session_id, [])
+            judge = judged is None or judged[offset]
+            batch.append((StreamExample(tuple(prefix), click.item_id, click.ts), judge, self.result.clicks,
+                          click.session_id))
+            prefix.append(click.item_id)
+            self.result.clicks += 1
+            if len(batch) >= self.chunk:
+                _run_chunk(batch, self.competitors, self.result)
+                batch = []
+        if batch:
+            _run_chunk(batch, self.competitors, self.result)
+
+
 def prequential(
     clicks: Iterable[LoggedClick], competitors: dict[str, Competitor], chunk: int, judged: Sequence[bool] | None = None
 ) -> PrequentialResult:
     """Stream `clicks` (event-time order) through every competitor; `judged[i]` False: learn click i without judging
     it."""
-    result = PrequentialResult({name: RankingMetrics() for name in competitors})
-    sessions: dict[str, list[str]] = {}
-    batch: list[tuple[StreamExample, bool, int, str]] = []
-    for position, click in enumerate(clicks):
-        prefix = sessions.setdefault(click.session_id, [])
-        judge = judged is None or judged[position]
-        batch.append((StreamExample(tuple(prefix), click.item_id, click.ts), judge, position, click.session_id))
-        prefix.append(click.item_id)
-        result.clicks += 1
-        if len(batch) >= chunk:
-            _run_chunk(batch, competitors, result)
-            batch = []
-    if batch:
-        _run_chunk(batch, competitors, result)
-    return result
+    run = Prequential(competitors, chunk)
+    run.feed(clicks, judged)
+    return run.result
 
 
 def _run_chunk(
