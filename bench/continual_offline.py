@@ -32,8 +32,10 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
+import paths
 import torch
 from knn_tuning import with_spec
+from paths import DATA
 
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
@@ -50,8 +52,7 @@ from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.paired import PairedDifference, paired_differences
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-REPORTS = Path(__file__).resolve().parents[1] / "reports" / "continual"
+REPORTS = paths.REPORTS / "continual"
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from continual_offline import print_outcome, standard_competitors
+from paths import DATA, REPORTS
 
 import streamrec
 from streamrec.config import load_settings
@@ -51,8 +52,6 @@ from streamrec.state.clicklog.formats import read_log
 from streamrec.state.clicklog.protocols import recent_split, sessions_of
 from streamrec.state.clicklog.types import LoggedClick
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
 PERIOD_ZERO_TS = 1_400_000_000.0
 WEEK_S = 7 * 86_400.0
 ADER_PUBLISHED = {"HR@20": 0.5021, "MRR@20": 0.1732}
@@ -134,7 +133,8 @@ def warm_checkpoint(period_zero: list[LoggedClick], max_train_seconds: float, se
     from streamrec.models.presets import preset
 
     config = preset("default")
-    path = REPORTS / "continual" / (f"warm-periods0-{len(period_zero)}-default-{config.digest}-{max_train_seconds:.0f}s-seed{seed}.pt")
+    name = f"warm-periods0-{len(period_zero)}-default-{config.digest}-{max_train_seconds:.0f}s-seed{seed}.pt"
+    path = REPORTS / "continual" / name
     if path.exists():
         return Checkpoint.load(path)
     from streamrec.models.train import train_checkpoint

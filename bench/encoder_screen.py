@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from ablation import parse_row
-from continual_offline import DATA
+from paths import DATA
 
 from streamrec.models.presets import preset
 from streamrec.models.sequence_training import train_sequences

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import continual_offline as offline
+from paths import DATA
 from torch import Tensor
 
 from streamrec.config import load_settings
@@ -70,7 +71,7 @@ def judged_prefixes(stream: Sequence[LoggedClick]) -> list[tuple[list[str], str]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=offline.DATA)
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-train-seconds", type=float, default=180.0)
     parser.add_argument("--session-table", choices=("on", "off"), default=None,

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from paths import DATA
+
 from streamrec.config import load_settings
 from streamrec.models.evaluate import rank_examples
 from streamrec.models.knn import SessionKNN, knn_params, session_knn_from
@@ -36,7 +38,6 @@ from streamrec.state.clicklog.protocols import split_for
 from streamrec.state.clicklog.types import Example, Split
 from streamrec.state.knn_params import KnnParams
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 OBJECTIVE = "NDCG@20"
 GRID: dict[str, Sequence[float]] = {
     "window": [1, 2, 3, 5],

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from paths import DATA, REPO_ROOT
 
 from streamrec.config import Settings, load_settings
 from streamrec.state.clicklog.types import LoggedClick
@@ -49,8 +50,6 @@ from streamrec.stream.harness.replay import DrainPolicy, Pacing, Replayer, load_
 from streamrec.stream.kafka import scoring_group, stateful_group
 from streamrec.stream.topics import Recommendation, Topics
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA = REPO_ROOT.parent / "shared" / "data"
 SCORER = "sknn"
 WARM_CHUNK = 2000
 SESSION_TIMEOUT_MS = 6000
