@@ -24,6 +24,7 @@ def serve(host: str | None = None, port: int | None = None) -> None:
 
     from streamrec.stream.admin import ensure_topics
     from streamrec.stream.api.app import create_app
+    from streamrec.stream.stages.state_identity import StaleStateError, check_local_state
 
     settings = load_settings()
     host = host or settings.api.host
@@ -34,6 +35,10 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     except KafkaException as exc:
         raise SystemExit(f"cannot reach Kafka at {settings.kafka.bootstrap_servers} ({exc.args[0].str()}): start the "
                          "broker or point STREAMREC_KAFKA__BOOTSTRAP_SERVERS at it") from None
+    try:  # the store beside the workers' (state.dir/api-<port>) caches this cluster's recommendations topic
+        check_local_state(settings)
+    except StaleStateError as exc:
+        raise SystemExit(f"streamrec serve: {exc}") from None
     sys.setswitchinterval(_GIL_SWITCH_S)
     try:
         app = create_app(settings, port)

@@ -1,7 +1,8 @@
 """Local state is never reused against another cluster: the worker checks what its state folder belongs to.
 
 A state folder (`state.dir`: the stateful stage's RocksDB stores with the changelog offsets they applied,
-the scoring statistics with their per-partition learned offsets) is a cache of one cluster's topics. Pointed
+the scoring statistics with their per-partition learned offsets, the API's store of the latest answers
+with its consumed offsets) is a cache of one cluster's topics. Pointed
 at another cluster with the same topic names (a new broker, an emptied one, a restored backup), those offsets
 name other records. Quix noticed only when the stored offset was past the new changelog's end
 (`InvalidStoreChangelogOffset`); when the new changelog was longer it resumed from the old state silently
@@ -11,7 +12,7 @@ one's clicks).
 So every cluster carries a *deployment id*: the first record of the compacted topic `<prefix>streamrec.deployment`
 (a random id the first worker writes; concurrent first starts all adopt the first record), and every state
 folder records the id it was built against (state/local.py, `streamrec-state.json`). At start the worker
-compares them (`check_local_state`):
+compares them (`check_local_state`; `streamrec serve` does too, as it keeps its store in the same folder):
 
 - folder empty: it records the cluster's id (claiming one if the cluster has none) and starts;
 - folder and cluster agree: starts;
