@@ -57,7 +57,7 @@ REPORTS = paths.REPORTS / "continual"
 
 def main() -> None:
     args = _arguments()
-    settings = OnlineSettings(**{f.name: getattr(args, f.name) for f in fields(OnlineSettings)})
+    settings = online_settings(args)
     train_clicks = read_log(args.data / "yoochoose-100k.train.tsv", "yoochoose")
     test_clicks = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
     fit_ids, valid_ids = _fit_valid_sessions(train_clicks)
@@ -188,11 +188,21 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--publish-every-steps", type=int, default=0,
                         help="snapshot (new distillation teacher) every N steps")
     parser.add_argument("--resume-on-publish", action="store_true", help="restart the learner from every snapshot")
+    add_online_arguments(parser)
+    return parser.parse_args()
+
+
+def add_online_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per OnlineSettings field (`--lr`, `--distillation-weight`, ...), defaulting to the chosen values."""
     defaults = OnlineSettings()
     for f in fields(OnlineSettings):
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(getattr(defaults, f.name)),
                             default=getattr(defaults, f.name))
-    return parser.parse_args()
+
+
+def online_settings(args: argparse.Namespace) -> OnlineSettings:
+    """The OnlineSettings the flags of `add_online_arguments` name."""
+    return OnlineSettings(**{f.name: getattr(args, f.name) for f in fields(OnlineSettings)})
 
 
 if __name__ == "__main__":

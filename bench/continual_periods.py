@@ -38,14 +38,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from continual_offline import print_outcome, standard_competitors
+from continual_offline import add_online_arguments, online_settings, print_outcome, standard_competitors
 from paths import DATA, REPORTS
 
 import streamrec
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.knn import knn_params
-from streamrec.models.online import ContinualLearner, OnlineSettings
+from streamrec.models.online import ContinualLearner
 from streamrec.models.online.prequential import Competitor, Continual, Prequential, PrequentialResult
 from streamrec.models.registry import build_sknn
 from streamrec.state.clicklog.formats import read_log
@@ -121,9 +121,12 @@ class SnapshotFolder:
 
 
 def _stream_identity(checkpoint: Checkpoint, args: argparse.Namespace) -> str:
-    """What a snapshot's stream depends on: the warm-up model, the learner's and the kNN's settings, chunk, seed."""
-    parts = [checkpoint.version, repr(OnlineSettings()), repr(knn_params(load_settings())), str(args.chunk),
+    """What a snapshot's stream depends on: the warm-up model, the learner's and the kNN's settings, chunk, seed,
+    the teacher's refresh."""
+    parts = [checkpoint.version, repr(online_settings(args)), repr(knn_params(load_settings())), str(args.chunk),
              str(args.seed), streamrec.__version__]
+    if args.publish_every_steps:
+        parts.append(f"publish-every-{args.publish_every_steps}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]
 
 
@@ -165,7 +168,7 @@ def main() -> None:
     snapshots = SnapshotFolder(args.out / f"stream-{_stream_identity(checkpoint, args)}")
     resumed = snapshots.latest()
     if resumed is None:
-        run = Prequential(_competitors(checkpoint, by_period.get(0, []), args.seed), args.chunk)
+        run = Prequential(_competitors(checkpoint, by_period.get(0, []), args), args.chunk)
         spans: dict[int, PeriodSpan] = {}
         done = 0
     else:
@@ -202,13 +205,15 @@ def main() -> None:
     print(f"wrote {args.out / f'{tag}.json'} and {args.out / f'{tag}.png'}")
 
 
-def _competitors(checkpoint: Checkpoint, period_zero: list[LoggedClick], seed: int) -> dict[str, Competitor]:
+def _competitors(checkpoint: Checkpoint, period_zero: list[LoggedClick],
+                 args: argparse.Namespace) -> dict[str, Competitor]:
     """bench/continual_offline.py's four, the kNN fitted on period 0 (what the warm-up model was trained on)."""
     knn = build_sknn(load_settings(), persist=False)
     knn.fit([s.items for s in sessions_of(period_zero)])
-    settings = OnlineSettings()
-    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=seed))
-    return standard_competitors(continual, checkpoint, settings, knn, seed)
+    settings = online_settings(args)
+    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed),
+                          publish_every_steps=args.publish_every_steps)
+    return standard_competitors(continual, checkpoint, settings, knn, args.seed)
 
 
 def _feed_period(run: Prequential, clicks: list[LoggedClick], period: int) -> None:
@@ -254,6 +259,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--max-train-seconds", type=float, default=600.0, help="warm-up training cap on period 0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPORTS / "continual-periods")
+    parser.add_argument("--publish-every-steps", type=int, default=0,
+                        help="snapshot the learner every N steps; each snapshot becomes the distillation teacher, as a "
+                             "published version does for the trainer (0: the warm-up model stays the teacher)")
+    add_online_arguments(parser)
     return parser.parse_args()
 
 
