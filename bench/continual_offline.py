@@ -196,8 +196,18 @@ def add_online_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per OnlineSettings field (`--lr`, `--distillation-weight`, ...), defaulting to the chosen values."""
     defaults = OnlineSettings()
     for f in fields(OnlineSettings):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(getattr(defaults, f.name)),
-                            default=getattr(defaults, f.name))
+        default = getattr(defaults, f.name)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=default,
+                            type=_on_off if isinstance(default, bool) else type(default))
+
+
+def _on_off(text: str) -> bool:
+    """A boolean flag's value (`bool("off")` would be True)."""
+    if text.lower() in ("on", "true", "1", "yes"):
+        return True
+    if text.lower() in ("off", "false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
 
 
 def online_settings(args: argparse.Namespace) -> OnlineSettings:

@@ -57,7 +57,7 @@ class ContinualLearner:
         self.preset = checkpoint.preset
         self.device = resolve_device(device)
         self.vocab = ItemVocabulary.from_list(checkpoint.vocab.to_list())
-        self.model: SessionRecommender = checkpoint.build_model(self.device).train()
+        self.model: SessionRecommender = self._with_frozen_parts(checkpoint.build_model(self.device).train())
         self.model.rankable[len(self.vocab) :] = False
         state = checkpoint.learner_state
         config = self.model.config
@@ -234,10 +234,17 @@ class ContinualLearner:
 
     def _grow(self, capacity: int) -> None:
         old = self.model
-        self.model = catalogue.grow_model(old, capacity)
+        self.model = self._with_frozen_parts(catalogue.grow_model(old, capacity))
         self.optimiser = catalogue.grow_optimiser_state(self.optimiser, old, self.model)
         self.stats.grow(capacity)
         self.last_seen = np.concatenate([self.last_seen, np.full(capacity - self.last_seen.size, NEVER)])
+
+    def _with_frozen_parts(self, model: SessionRecommender) -> SessionRecommender:
+        """`model` with the parts the settings keep fixed taken out of training (no gradient, so Adam skips them)."""
+        if not self.settings.learn_head and model.head is not None:
+            for parameter in model.head.parameters():
+                parameter.requires_grad_(False)
+        return model
 
     def _expire(self) -> None:
         """Items unseen for item_ttl_s (event time) leave the candidate set; their rows become free."""

@@ -22,6 +22,9 @@ class OnlineSettings:
     """False: the "tables-only" ablation. The weights stay the warm-up checkpoint's; the streamed
     co-occurrence tables, item counts and new items' rows are learned exactly as with True, so the
     difference between the two is what the gradient steps add beyond counting."""
+    learn_head: bool = True
+    """False: the ContextGNN head's fusion weights (how pair-wise evidence and the two-tower score mix) stay
+    the warm-up checkpoint's while the encoder and item rows fine-tune; its tables learn either way."""
     replay_buffer_size: int = 20_000
     """Past examples kept in the reservoir (Vitter's algorithm R: a uniform sample of the stream so far)."""
     replay_mix: float = 0.5

@@ -43,6 +43,19 @@ def test_new_items_get_rows_without_a_restart_and_tables_grow(tiny_checkpoint: C
     assert "new1" in learner.recommend([["a", "b"]], 5)[0]  # learned online, served by the live model
 
 
+def test_with_learn_head_off_the_fusion_weights_stay_while_the_encoder_learns(tiny_checkpoint: Checkpoint) -> None:
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4, learn_head=False))
+    assert learner.model.head is not None
+    head_before = [p.detach().clone() for p in learner.model.head.parameters()]
+    encoder_before = [p.detach().clone() for p in learner.model.encoder.parameters()]
+    for n in range(6):  # a new item on the way: the catalogue grows (a new model) mid-run
+        learner.add(_walk(["a", "b", "new1", "c"], T0 + 10 * n))
+    assert _drain(learner) > 0 and learner.model.num_items > len(tiny_checkpoint.vocab)
+    assert all(torch.equal(a, b) for a, b in zip(head_before, learner.model.head.parameters()))
+    encoder_after = list(learner.model.encoder.parameters())
+    assert any(not torch.equal(a, b[: a.size(0)]) for a, b in zip(encoder_before, encoder_after))
+
+
 def test_a_grown_snapshot_saves_loads_and_serves_only_real_items(tiny_checkpoint: Checkpoint, tmp_path: Path) -> None:
     learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=8))
     for n in range(5):
