@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import torch
-from conftest import CHAINS  # tests/models/online/conftest.py
 
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
@@ -16,6 +15,8 @@ from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.types import LoggedClick
 
 T0 = 1_700_000_000.0
+CHAINS = [["a", "b", "c", "d", "e"], ["f", "g", "h", "i", "j"], ["k", "l", "m", "n", "o"]]
+"""The chains the session fixture's checkpoint learned (tests/models/online/conftest.py)."""
 
 
 def _stream() -> list[LoggedClick]:
