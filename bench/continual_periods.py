@@ -44,6 +44,7 @@ from paths import DATA, REPORTS
 import streamrec
 from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
+from streamrec.models.device import MAX_TORCH_THREADS
 from streamrec.models.knn import knn_params
 from streamrec.models.online import ContinualLearner
 from streamrec.models.online.prequential import Competitor, Continual, Prequential, PrequentialResult
@@ -172,6 +173,7 @@ def main() -> None:
         spans: dict[int, PeriodSpan] = {}
         done = 0
     else:
+        torch.set_num_threads(min(MAX_TORCH_THREADS, torch.get_num_threads()))  # as the learner's __init__ does
         run, spans, done = resumed
         print(f"resumed after period {done} from {snapshots.path(done)} ({run.result.clicks:,} clicks streamed)")
     started = time.perf_counter()
