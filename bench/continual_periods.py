@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import matplotlib
@@ -46,7 +46,7 @@ from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.device import MAX_TORCH_THREADS
 from streamrec.models.knn import knn_params
-from streamrec.models.online import ContinualLearner
+from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.online.prequential import Competitor, Continual, Prequential, PrequentialResult
 from streamrec.models.registry import build_sknn
 from streamrec.state.clicklog.formats import read_log
@@ -70,6 +70,9 @@ def periods_range(spec: str) -> range:
     return range(int(low), int(high or low) + 1)
 
 
+STREAM_FORMAT = 1
+"""Part of a saved stream's identity: raise it when a learner default changes behaviour (streams saved under the
+old default must not resume; the identity names only the settings that differ from the defaults)."""
 LAST_PERIOD = 16
 VALIDATION_PERIODS = range(1, 7)
 """Settings are chosen on these (../shared/data/README.md); 7-16 are read once."""
@@ -124,8 +127,11 @@ class SnapshotFolder:
 def _stream_identity(checkpoint: Checkpoint, args: argparse.Namespace) -> str:
     """What a snapshot's stream depends on: the warm-up model, the learner's and the kNN's settings, chunk, seed,
     the teacher's refresh."""
-    parts = [checkpoint.version, repr(online_settings(args)), repr(knn_params(load_settings())), str(args.chunk),
-             str(args.seed), streamrec.__version__]
+    settings, defaults = online_settings(args), OnlineSettings()
+    changed = {f.name: getattr(settings, f.name) for f in fields(OnlineSettings)
+               if getattr(settings, f.name) != getattr(defaults, f.name)}  # a new field leaves old streams valid
+    parts = [checkpoint.version, repr(sorted(changed.items())), repr(knn_params(load_settings())), str(args.chunk),
+             str(args.seed), streamrec.__version__, str(STREAM_FORMAT)]
     if args.publish_every_steps:
         parts.append(f"publish-every-{args.publish_every_steps}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]

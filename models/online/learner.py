@@ -6,8 +6,9 @@ Per step (one micro-batch of new examples):
          + distillation_weight * T^2 * KL(p_prev(. | r) || p(. | r))  over the replayed exemplars r
 
 the ADER recipe (Mi et al., RecSys 2020: cross-entropy on new data plus knowledge distillation
-from the previous model on exemplars), with a reservoir of the stream as the exemplar set and
-the last published snapshot as the previous model. Adam at `OnlineSettings.lr`.
+from the previous model on exemplars), with a reservoir of the stream as the exemplar set. The
+previous model is the checkpoint the learner started from (`OnlineSettings.distill_from` "start",
+an anchor), or each snapshot in turn ("latest", ADER's choice). Adam at `OnlineSettings.lr`.
 
 The ContextGNN head's co-occurrence evidence comes from counts kept fresh click by click
 (cooccurrence.py), written into the head every `table_refresh_every_steps` steps, so the model
@@ -75,6 +76,8 @@ class ContinualLearner:
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         self.replay: Reservoir[StreamExample] = Reservoir(settings.replay_buffer_size, seed)
         self.teacher = self._frozen_copy() if settings.distillation_weight > 0 and settings.learn_weights else None
+        self.recycled_since_teacher: set[int] = set()
+        """Rows given to another item since the teacher was taken: it knows them as their old items."""
         self.pending: collections.deque[StreamExample] = collections.deque()
         self.cluster_chunks: list[list[int]] = []
         self.steps = int(state.get("steps", 0))
@@ -162,9 +165,15 @@ class ContinualLearner:
         idf = self.model.head.knn.idf if self.model.head else 0.0
         return self.stats.write_tables(self.model.head, self.model.item_counts, idf)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (a bench's saved stream, bench/continual_periods.py): state pickled before a field existed
+        gets its initial value."""
+        state.setdefault("recycled_since_teacher", set())
+        self.__dict__.update(state)
+
     def snapshot(self, metrics: dict[str, Any]) -> Checkpoint:
         """A servable Checkpoint of the current weights, vocabulary and tables, with `metrics`
-        (e.g. trained-through offsets) recorded; it becomes the distillation teacher."""
+        (e.g. trained-through offsets) recorded; with `distill_from` "latest" it becomes the distillation teacher."""
         self.refresh_tables()
         self.model.eval()
         checkpoint = Checkpoint.from_model(
@@ -178,8 +187,10 @@ class ContinualLearner:
             "trained_through_ts": self.trained_through_ts,
             "settings": self.settings.to_dict(),
         }
-        if self.settings.distillation_weight > 0 and self.settings.learn_weights:
+        settings = self.settings
+        if settings.distillation_weight > 0 and settings.learn_weights and settings.distill_from == "latest":
             self.teacher = self._frozen_copy()
+            self.recycled_since_teacher.clear()
         self.model.train()
         return checkpoint
 
@@ -222,6 +233,7 @@ class ContinualLearner:
             row = min(self.free_rows)
             self.free_rows.discard(row)
             self.vocab.reassign(row, item)
+            self.recycled_since_teacher.add(row)
             self.stats.forget(row)
             catalogue.reset_optimiser_row(self.optimiser, self.model.encoder.items.weight, row)
             self.last_seen[row] = NEVER
@@ -279,13 +291,18 @@ class ContinualLearner:
     def _distillation(self, student: Tensor, contexts: list[Context]) -> Tensor:
         """T^2 KL(teacher || student) over the rows both may rank (Hinton et al. 2015).
 
-        Items added after the teacher was published are unknown clicks to it (left out of its
-        contexts, as serving leaves out unknown clicks); exemplars it knows nothing of are skipped.
+        Items added after the teacher was taken, and rows recycled for other items since, are unknown
+        clicks to it (left out of its contexts, as serving leaves out unknown clicks) and get no target
+        mass from it; exemplars it knows nothing of are skipped.
         """
         assert self.teacher is not None
         temperature = self.settings.distillation_temperature
-        rows = self.teacher.num_items
-        known = [([i for i in s if i < rows], [i for i in h if i < rows]) for s, h in contexts]
+        rows, recycled = self.teacher.num_items, self.recycled_since_teacher
+
+        def knows(i: int) -> bool:
+            return i < rows and i not in recycled
+
+        known = [([i for i in s if knows(i)], [i for i in h if knows(i)]) for s, h in contexts]
         keep = [n for n, (session, _) in enumerate(known) if session]
         if not keep:
             return student.new_zeros(())
@@ -295,6 +312,8 @@ class ContinualLearner:
         if teacher.size(1) < student.size(1):
             teacher = F.pad(teacher, (0, student.size(1) - teacher.size(1)), value=MASKED_LOGIT)
         teacher = teacher.masked_fill(student <= MASKED_LOGIT, MASKED_LOGIT)
+        if recycled:
+            teacher[:, sorted(recycled)] = MASKED_LOGIT
         log_p = F.log_softmax(teacher / temperature, dim=1)
         log_q = F.log_softmax(student / temperature, dim=1)
         return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * temperature**2

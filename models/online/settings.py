@@ -36,6 +36,11 @@ class OnlineSettings:
     """Weight of the distillation loss on the replayed exemplars, KL(previous version || current)
     (ADER, Mi et al. 2020: CE on new data + KD on exemplars); 0 turns it off (no teacher kept)."""
     distillation_temperature: float = 1.0
+    distill_from: str = "start"
+    """The teacher: "start", the checkpoint the learner started from (the batch-trained model, or the version a
+    restarted trainer resumed from), kept as an anchor; "latest", every snapshot in turn (each published
+    version). Chosen on validation: anchoring kept more ranking quality on YooChoose and on DIGINETICA
+    (docs/benchmarks.md, "DIGINETICA periods")."""
     max_pending_examples: int = 2_048
     """When the optimiser falls behind, older pending examples beyond this many skip the gradient
     step (they still update the co-occurrence statistics and enter the replay reservoir)."""
@@ -59,6 +64,8 @@ class OnlineSettings:
             raise ValueError(f"replay_mix must be in [0, 1), got {self.replay_mix}")
         if self.item_capacity_spare <= 0:
             raise ValueError(f"item_capacity_spare must be > 0, got {self.item_capacity_spare}")
+        if self.distill_from not in ("start", "latest"):
+            raise ValueError(f"distill_from must be 'start' or 'latest', got {self.distill_from!r}")
         if self.table_refresh_every_steps < 1 or self.cluster_refresh_every_steps < 1:
             raise ValueError("refresh intervals must be >= 1 step")
 

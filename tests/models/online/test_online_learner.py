@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from streamrec.models.checkpoint import Checkpoint
@@ -102,8 +103,8 @@ def test_items_unseen_for_the_ttl_leave_the_ranking_and_their_rows_are_recycled(
 
 
 def test_replay_and_distillation_take_part_in_steps(tiny_checkpoint: Checkpoint) -> None:
-    learner = ContinualLearner(tiny_checkpoint,
-                               OnlineSettings(micro_batch_size=4, replay_mix=0.5, distillation_weight=1.0))
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4, replay_mix=0.5,
+                                                               distillation_weight=1.0, distill_from="latest"))
     learner.add(_walk(["a", "b", "c", "d", "e"], T0))
     first = learner.step()
     assert first is not None and first.replayed_examples == 0  # nothing to replay yet
@@ -114,6 +115,41 @@ def test_replay_and_distillation_take_part_in_steps(tiny_checkpoint: Checkpoint)
     assert any(r.replayed_examples > 0 for r in reports)
     assert all(torch.isfinite(torch.tensor(r.loss)) for r in reports)
     assert any(r.distillation >= 0 and r.replayed_examples for r in reports)
+
+
+def test_the_teacher_is_the_starting_checkpoint_unless_it_follows_every_snapshot(tiny_checkpoint: Checkpoint) -> None:
+    anchored = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4))
+    following = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=4, distill_from="latest"))
+    for learner in (anchored, following):
+        learner.add(_walk(["a", "b", "c", "d", "e"], T0))
+        _drain(learner)
+        learner.snapshot({})
+    start = tiny_checkpoint.build_model().state_dict()
+    assert anchored.teacher is not None and following.teacher is not None
+    assert all(torch.equal(start[k], v) for k, v in anchored.teacher.state_dict().items() if k in start)
+    assert all(torch.equal(following.model.state_dict()[k], v) for k, v in following.teacher.state_dict().items())
+    with pytest.raises(ValueError, match="distill_from"):
+        OnlineSettings(distill_from="newest")
+
+
+def test_a_row_recycled_since_the_teacher_gets_no_target_mass_from_it(tiny_checkpoint: Checkpoint) -> None:
+    """The teacher knows a recycled row as its old item: that row must not be distilled towards it."""
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, item_ttl_s=100.0))
+    learner.add(_walk(["a", "b", "c"], T0))
+    learner.add(_walk(["f", "g"], T0 + 500))  # everything but f, g expires
+    _drain(learner)
+    learner.add(_walk(["g", "newcomer"], T0 + 510))
+    row = learner.vocab.index("newcomer")
+    assert row < learner.teacher.num_items and learner.recycled_since_teacher == {row}  # type: ignore[union-attr]
+    f, g = learner.vocab.index("f"), learner.vocab.index("g")
+    student = torch.zeros(1, learner.model.num_items)
+    student[0, row] = 5.0  # the student puts its mass on the recycled row; the teacher may not pull it away
+    with_row = learner._distillation(student, [([f, g], [])])
+    student[0, row] = -5.0
+    without_row = learner._distillation(student, [([f, g], [])])
+    assert torch.isfinite(with_row) and torch.isfinite(without_row)
+    learner.recycled_since_teacher.clear()  # as if the teacher knew the row: now its old item's logit counts
+    assert not torch.allclose(learner._distillation(student, [([f, g], [])]), without_row)
 
 
 def test_a_learner_behind_skips_gradient_steps_but_keeps_the_statistics(tiny_checkpoint: Checkpoint) -> None:
