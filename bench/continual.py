@@ -276,7 +276,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             updates={"learn_tables": not args.no_learn_tables},
             training={"checkpoint_dir": str(Path(tmp) / "store"), "device": "cpu", "start_from": "latest",
                       "publish_every_s": args.publish_every_s, "publish_every_steps": args.publish_every_steps,
-                      "learner": {"max_pending_examples": max(OnlineSettings().max_pending_examples, len(warm))}},
+                      "learner": {"max_pending_examples": max(OnlineSettings().max_pending_examples, len(warm)),
+                                  "distill_from": args.distill_from}},
         )
         ensure_topics(settings)
         group = settings.kafka.consumer_group
@@ -405,6 +406,8 @@ def main() -> None:
     parser.add_argument("--no-learn-tables", action="store_true",
                         help="ablation: the continual stage's tables change only with each version "
                              "(updates.learn_tables off)")
+    parser.add_argument("--distill-from", choices=("start", "latest"), default=OnlineSettings().distill_from,
+                        help="the trainer's distillation teacher (OnlineSettings.distill_from)")
     parser.add_argument("--out", default="reports/continual")
     import sys
 
