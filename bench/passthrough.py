@@ -10,7 +10,6 @@ internal hop, scoring). Settings come from STREAMREC_* variables like a worker's
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 
@@ -19,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from streamrec.config import Settings, load_settings
 from streamrec.stream.kafka import consumer_config, producer_config
+from streamrec.stream.lifecycle import stop_on_signals
 from streamrec.stream.topics import Topics
 
 SCORER_NAME = "passthrough"
@@ -81,8 +81,7 @@ def run_passthrough(settings: Settings, stop: threading.Event) -> None:
 
 def main() -> None:
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     run_passthrough(load_settings(), stop)
 
 

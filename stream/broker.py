@@ -25,7 +25,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from streamrec.stream.kafka import build_admin
-from streamrec.stream.lifecycle import die_with_parent
+from streamrec.stream.lifecycle import die_with_parent, stop_on_signals
 
 _START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = 5.0
@@ -149,8 +149,7 @@ class EmbeddedBroker:
 def serve_forever(port: int) -> None:
     """`streamrec broker`: run the embedded broker until SIGINT/SIGTERM, printing its address."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     with EmbeddedBroker(port=port) as broker:
         print(f"streamrec broker ready: bootstrap_servers={broker.bootstrap_servers}", flush=True)
         while not stop.wait(timeout=1.0):

@@ -29,7 +29,7 @@ from prometheus_client import REGISTRY
 from streamrec.config import Settings, load_settings
 from streamrec.stream.admin import ensure_topics
 from streamrec.stream.broker import free_port
-from streamrec.stream.lifecycle import die_with_parent
+from streamrec.stream.lifecycle import die_with_parent, stop_on_signals
 from streamrec.stream.observability.exposition import serve_child_metrics, serve_metrics
 from streamrec.stream.observability.health import (
     EXIT_BROKER_LOST,
@@ -58,11 +58,6 @@ def stateful_runner(engine: str) -> StageRunner:
     return get_engine(engine).run
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-
-
 def _report_rate(stop: threading.Event) -> None:
     """Log the stateful stage's throughput every few seconds (long work shows progress)."""
     last = 0.0
@@ -75,7 +70,7 @@ def _report_rate(stop: threading.Event) -> None:
 def run_stateful(settings: Settings, engine: str, stop: threading.Event) -> None:
     """The stateful stage on a thread until `stop` (set by this process's signal handlers); re-raises its failure.
 
-    The main thread only waits, so SIGTERM is handled by `_stop_on_signals` (and the shutdown
+    The main thread only waits, so SIGTERM is handled by `stop_on_signals` (and the shutdown
     deadline), never by the engine's own handlers, which a blocked commit could keep from returning.
     """
     threading.Thread(target=_report_rate, args=(stop,), name="rate", daemon=True).start()
@@ -107,7 +102,7 @@ def _stateful_child(settings: Settings, engine: str, metrics_port: int, parent_p
         os._exit(1)
     _configure_logging()
     stop = threading.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop)
     deadline = ShutdownDeadline(stop, settings.health.shutdown_timeout_s)
     serve_child_metrics(metrics_port)
     run_stateful(settings, engine, stop)
@@ -199,7 +194,7 @@ def run_worker(role: str = "all", engine: str | None = None) -> None:
         check_scorer(settings)
     _configure_logging()
     stop = threading.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop)
     monitor = HealthMonitor(settings, stop)
     deadline = ShutdownDeadline(stop, settings.health.shutdown_timeout_s,
                                 status=lambda: EXIT_BROKER_LOST if monitor.failed else None)
