@@ -63,10 +63,10 @@ from streamrec.models.train import train_checkpoint
 from streamrec.state.clicklog.protocols import (
     TEST_FRACTION,
     VALID_FRACTION,
-    _tail_count,
     recent_split,
     session_split,
     sessions_of,
+    split_by_end,
 )
 from streamrec.state.clicklog.synthetic import SyntheticSpec, generate
 from streamrec.state.clicklog.types import LoggedClick
@@ -137,10 +137,10 @@ def learned_split(warm: Sequence[LoggedClick], fmt: str) -> tuple[list[LoggedCli
     of sessions by end time validate (synthetic: after the latest TEST_FRACTION were set aside), the
     rest fit. The rest is a stream the continual model has not learned yet, as in bench/continual_offline.py.
     """
-    by_end = sorted(sessions_of(warm), key=lambda s: s.end_ts)
+    sessions = sessions_of(warm)
     if fmt != "yoochoose":
-        by_end = by_end[: len(by_end) - _tail_count(len(by_end), TEST_FRACTION)]
-    fit = {s.session_id for s in by_end[: len(by_end) - _tail_count(len(by_end), VALID_FRACTION)]}
+        sessions, _ = split_by_end(sessions, TEST_FRACTION)
+    fit = {s.session_id for s in split_by_end(sessions, VALID_FRACTION)[0]}
     return [c for c in warm if c.session_id in fit], [c for c in warm if c.session_id not in fit]
 
 

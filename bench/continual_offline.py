@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,9 @@ from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.online.prequential import Competitor, Continual, Frozen, Observing, PrequentialResult, prequential
 from streamrec.models.presets import preset
 from streamrec.models.registry import build_sknn
-from streamrec.models.scorer import Scorer
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.formats import read_log
-from streamrec.state.clicklog.protocols import VALID_FRACTION, _tail_count, session_split, sessions_of
+from streamrec.state.clicklog.protocols import VALID_FRACTION, LoggedSession, session_split, sessions_of, split_by_end
 from streamrec.state.clicklog.types import LoggedClick
 from streamrec.state.knn_params import KnnParams
 from streamrec.state.paired import PairedDifference, paired_differences
@@ -60,21 +60,19 @@ def main() -> None:
     settings = online_settings(args)
     train_clicks = read_log(args.data / "yoochoose-100k.train.tsv", "yoochoose")
     test_clicks = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
-    fit_ids, valid_ids = _fit_valid_sessions(train_clicks)
-    head_knn = _head_knn(args.head_knn)
-    checkpoint = _warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed, head_knn,
-                                  session_table=_session_table(args.session_table), preset_name=args.preset)
+    fit_sessions, valid_ids = fit_and_validation(train_clicks)
+    checkpoint = warm_checkpoint(train_clicks, test_clicks, args.max_train_seconds, args.seed, head_knn(args.head_knn),
+                                 session_table=session_table_flag(args.session_table), preset_name=args.preset)
     valid_stream = [c for c in train_clicks if c.session_id in valid_ids]
     if args.phase == "valid":
         stream, judged = valid_stream, [True] * len(valid_stream)
     else:
         stream = valid_stream + test_clicks
         judged = [False] * len(valid_stream) + [i >= args.skip_test_clicks for i in range(len(test_clicks))]
-    knn = build_sknn(load_settings(), persist=False)  # the online kNN with the settings' parameters, in memory
-    knn.fit([s.items for s in sessions_of(train_clicks) if s.session_id in fit_ids])
-    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed),
-                          args.publish_every_steps, args.resume_on_publish)
-    competitors = standard_competitors(continual, checkpoint, settings, knn, args.seed)
+    competitors = standard_competitors(checkpoint, fit_sessions, settings, args.seed, args.publish_every_steps,
+                                       args.resume_on_publish)
+    continual = competitors["continual"]
+    assert isinstance(continual, Continual)
     started = time.perf_counter()
     result = prequential(stream, competitors, args.chunk, judged)
     seconds = time.perf_counter() - started
@@ -90,9 +88,17 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
-def standard_competitors(continual: Continual, checkpoint: Checkpoint, settings: OnlineSettings, knn: Scorer,
-                         seed: int) -> dict[str, Competitor]:
-    """The four competitors of every continual bench, in report order: continual, tables-only, frozen, sknn."""
+def standard_competitors(checkpoint: Checkpoint, fit_sessions: Sequence[LoggedSession], settings: OnlineSettings,
+                         seed: int, publish_every_steps: int = 0,
+                         resume_on_publish: bool = False) -> dict[str, Competitor]:
+    """The four competitors of every continual bench, in report order: continual, tables-only, frozen, sknn.
+
+    All start from `checkpoint`; the online kNN (the settings' parameters, in memory) is fitted on
+    `fit_sessions`, the sessions the warm-up model was trained on."""
+    knn = build_sknn(load_settings(), persist=False)
+    knn.fit([s.items for s in fit_sessions])
+    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=seed), publish_every_steps,
+                          resume_on_publish)
     tables_only = ContinualLearner(checkpoint, replace(settings, learn_weights=False), device="cpu", seed=seed)
     return {
         "continual": continual,
@@ -126,40 +132,41 @@ def print_outcome(result: PrequentialResult, continual: Continual, chunk: int) -
             "paired": [p.to_dict() for p in paired]}
 
 
-def _fit_valid_sessions(train_clicks: list[LoggedClick]) -> tuple[set[str], set[str]]:
-    """The protocol's split of the train file: latest VALID_FRACTION of sessions by end time validate."""
-    by_end = sorted(sessions_of(train_clicks), key=lambda s: s.end_ts)
-    n_valid = _tail_count(len(by_end), VALID_FRACTION)
-    return ({s.session_id for s in by_end[: len(by_end) - n_valid]},
-            {s.session_id for s in by_end[len(by_end) - n_valid :]})
+def fit_and_validation(train_clicks: list[LoggedClick]) -> tuple[list[LoggedSession], set[str]]:
+    """The protocol's cut of the train file (its latest VALID_FRACTION of sessions validate): the sessions the
+    warm-up model fits, in stream order (the order the kNN is fed them), and the validation sessions' ids."""
+    sessions = sessions_of(train_clicks)
+    _, valid = split_by_end(sessions, VALID_FRACTION)
+    valid_ids = {s.session_id for s in valid}
+    return [s for s in sessions if s.session_id not in valid_ids], valid_ids
 
 
-def _head_knn(spec: str) -> KnnParams:
+def head_knn(spec: str) -> KnnParams:
     """`--head-knn` in bench/knn_tuning.py's --start spelling, else the preset's (presets.CONTEXTGNN_KNN), else
     the settings'."""
     default = preset("default").knn or knn_params(load_settings())
     return with_spec(default, spec) if spec else default
 
 
-def _session_table(flag: str | None) -> bool | None:
+def session_table_flag(flag: str | None) -> bool | None:
     """`--session-table on|off`, None when not given (the preset decides)."""
     return None if flag is None else flag == "on"
 
 
-def _warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float,
-                     seed: int, head_knn: KnnParams, session_table: bool | None = None,
+def warm_checkpoint(train_clicks: list[LoggedClick], test_clicks: list[LoggedClick], max_train_seconds: float,
+                     seed: int, knn: KnnParams, session_table: bool | None = None,
                      preset_name: str = "default") -> Checkpoint:
     """The warm-up model of `preset_name` with the head kNN parameters, training cap and session table (None: the
     preset's), cached by seed and the whole config's digest (so a changed preset retrains)."""
     session_table = preset(preset_name).session_cooccurrence if session_table is None else session_table
-    config = preset(preset_name, knn=head_knn, session_cooccurrence=session_table, max_train_seconds=max_train_seconds)
+    config = preset(preset_name, knn=knn, session_cooccurrence=session_table, max_train_seconds=max_train_seconds)
     path = REPORTS / f"warm-{preset_name}-{config.digest}-seed{seed}.pt"
     if path.exists():
         return Checkpoint.load(path)
     from streamrec.models.train import train_checkpoint
 
     split = session_split(train_clicks, test_clicks)
-    checkpoint = train_checkpoint(preset_name, split, device="cpu", seed=seed, knn=head_knn,
+    checkpoint = train_checkpoint(preset_name, split, device="cpu", seed=seed, knn=knn,
                                   max_train_seconds=max_train_seconds, session_cooccurrence=session_table)
     print(f"warm-up model: kNN parameters {checkpoint.config.knn}, {checkpoint.metrics}", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -46,9 +46,8 @@ from streamrec.config import load_settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.device import MAX_TORCH_THREADS
 from streamrec.models.knn import knn_params
-from streamrec.models.online import ContinualLearner, OnlineSettings
-from streamrec.models.online.prequential import Competitor, Continual, Prequential, PrequentialResult
-from streamrec.models.registry import build_sknn
+from streamrec.models.online import OnlineSettings
+from streamrec.models.online.prequential import Continual, Prequential, PrequentialResult
 from streamrec.state.clicklog.formats import read_log
 from streamrec.state.clicklog.protocols import recent_split, sessions_of
 from streamrec.state.clicklog.types import LoggedClick
@@ -175,7 +174,9 @@ def main() -> None:
     snapshots = SnapshotFolder(args.out / f"stream-{_stream_identity(checkpoint, args)}")
     resumed = snapshots.latest()
     if resumed is None:
-        run = Prequential(_competitors(checkpoint, by_period.get(0, []), args), args.chunk)
+        competitors = standard_competitors(checkpoint, sessions_of(by_period.get(0, [])), online_settings(args),
+                                           args.seed, args.publish_every_steps)  # the kNN fits period 0, as the model
+        run = Prequential(competitors, args.chunk)
         spans: dict[int, PeriodSpan] = {}
         done = 0
     else:
@@ -211,17 +212,6 @@ def main() -> None:
     (args.out / f"{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_periods({period: _period_figures(run.result, span) for period, span in spans.items()}, args.out / f"{tag}.png")
     print(f"wrote {args.out / f'{tag}.json'} and {args.out / f'{tag}.png'}")
-
-
-def _competitors(checkpoint: Checkpoint, period_zero: list[LoggedClick],
-                 args: argparse.Namespace) -> dict[str, Competitor]:
-    """bench/continual_offline.py's four, the kNN fitted on period 0 (what the warm-up model was trained on)."""
-    knn = build_sknn(load_settings(), persist=False)
-    knn.fit([s.items for s in sessions_of(period_zero)])
-    settings = online_settings(args)
-    continual = Continual(ContinualLearner(checkpoint, settings, device="cpu", seed=args.seed),
-                          publish_every_steps=args.publish_every_steps)
-    return standard_competitors(continual, checkpoint, settings, knn, args.seed)
 
 
 def _feed_period(run: Prequential, clicks: list[LoggedClick], period: int) -> None:

@@ -17,20 +17,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
-import continual_offline as offline
 import torch
-from hit_breakdown import judged_prefixes, target_kind
-from paths import DATA
+from hit_breakdown import add_validation_arguments, judged_clicks, target_kind, validation_run
 
-from streamrec.config import load_settings
 from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.online.prequential import Continual, Observing, prequential
 from streamrec.models.online.settings import StreamExample
-from streamrec.models.registry import build_sknn
-from streamrec.state.clicklog.formats import read_log
-from streamrec.state.clicklog.protocols import sessions_of
 from streamrec.state.paired import paired_difference
 from streamrec.state.ranking_metrics import RankingMetrics
 
@@ -76,28 +69,18 @@ def recut(ranked: Sequence[str], local: set[str], slots: int, k: int = 20) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-train-seconds", type=float, default=180.0)
-    parser.add_argument("--preset", default="default")
+    add_validation_arguments(parser)
     parser.add_argument("--slots", default="0,1,2,3,4,6,8")
     args = parser.parse_args()
     slot_counts = [int(s) for s in args.slots.split(",")]
-    train = read_log(args.data / "yoochoose-100k.train.tsv", "yoochoose")
-    test = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
-    fit, valid = offline._fit_valid_sessions(train)
-    checkpoint = offline._warm_checkpoint(train, test, args.max_train_seconds, args.seed, offline._head_knn(""),
-                                          session_table=offline._session_table(None), preset_name=args.preset)
-    stream = [c for c in train if c.session_id in valid]
-    knn = build_sknn(load_settings(), persist=False)
-    knn.fit([s.items for s in sessions_of(train) if s.session_id in fit])
+    run = validation_run(args)
+    checkpoint = run.checkpoint
     probe = LocalAware(ContinualLearner(checkpoint, OnlineSettings(), device="cpu", seed=args.seed))
-    prequential(stream, {"continual": probe, "sknn": Observing(knn)}, 32)  # type: ignore[dict-item]
-    judged = judged_prefixes(stream)
-    session_of = _session_ids(stream)
+    prequential(run.stream, {"continual": probe, "sknn": Observing(run.knn)}, 32)  # type: ignore[dict-item]
+    judged = judged_clicks(run.stream)
     head = checkpoint.build_model().head
     warm_tables = head.tables()[::2] if head is not None else ()
-    kinds = [target_kind(checkpoint, warm_tables, prefix, target) for prefix, target in judged]
+    kinds = [target_kind(checkpoint, warm_tables, click.prefix, click.target) for click in judged]
     tallies: dict[int, RankingMetrics] = {}
     print(f"validation, preset {args.preset}, seed {args.seed}: {len(judged):,} judged clicks "
           f"(non-local by the warm-up tables: {kinds.count('non-local'):,})")
@@ -105,10 +88,10 @@ def main() -> None:
     for slots in slot_counts:
         tally = RankingMetrics()
         nonlocal_hits = 0
-        for position, ((_, target), ranked, local) in enumerate(zip(judged, probe.answers, probe.local)):
+        for position, (click, ranked, local) in enumerate(zip(judged, probe.answers, probe.local)):
             answer = recut(ranked, local, slots)
-            tally.add(answer, target, key=position, group=session_of[position])
-            nonlocal_hits += kinds[position] == "non-local" and target in answer
+            tally.add(answer, click.target, key=position, group=click.session_id)
+            nonlocal_hits += kinds[position] == "non-local" and click.target in answer
         tallies[slots] = tally
         summary = tally.summary()
         line = (f"{slots:>5} {summary['HR@20']:>8.4f} {summary['MRR@20']:>8.4f} "
@@ -118,18 +101,6 @@ def main() -> None:
                      for m in ("HR@20", "MRR@20")]
             line += "  " + ", ".join(f"{d.diff:+.4f} {d.interval_text}" for d in diffs)
         print(line, flush=True)
-
-
-def _session_ids(stream: Sequence[object]) -> list[str]:
-    """The session of every judged click, in the order judged_prefixes lists them."""
-    seen: set[str] = set()
-    out = []
-    for click in stream:
-        session = click.session_id  # type: ignore[attr-defined]
-        if session in seen:
-            out.append(session)
-        seen.add(session)
-    return out
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import continual_offline as offline
 from paths import DATA
@@ -25,8 +27,8 @@ from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.online.prequential import Continual, Observing, prequential
 from streamrec.models.registry import build_sknn
+from streamrec.models.scorer import Scorer
 from streamrec.state.clicklog.formats import read_log
-from streamrec.state.clicklog.protocols import sessions_of
 from streamrec.state.clicklog.types import LoggedClick
 
 KINDS = ("repeat", "local", "non-local")
@@ -57,44 +59,72 @@ def target_kind(checkpoint: Checkpoint, tables: Sequence[Tensor], prefix: Sequen
     return "local" if checkpoint.vocab.index(target) in local else "non-local"
 
 
-def judged_prefixes(stream: Sequence[LoggedClick]) -> list[tuple[list[str], str]]:
-    """(session so far, clicked item) for every click with an earlier click in its session, in stream order."""
+class JudgedClick(NamedTuple):
+    """A click the prequential loop judges: its session, the session so far, and the clicked item."""
+
+    session_id: str
+    prefix: list[str]
+    target: str
+
+
+def judged_clicks(stream: Sequence[LoggedClick]) -> list[JudgedClick]:
+    """Every click with an earlier click in its session, in stream order (the order competitors answer them)."""
     sessions: dict[str, list[str]] = {}
     judged = []
     for click in stream:
         prefix = sessions.setdefault(click.session_id, [])
         if prefix:
-            judged.append((list(prefix), click.item_id))
+            judged.append(JudgedClick(click.session_id, list(prefix), click.item_id))
         prefix.append(click.item_id)
     return judged
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+@dataclass(frozen=True)
+class ValidationRun:
+    """bench/continual_offline.py's validation phase: the warm-up model, the stream it has not learned (the train
+    file's latest sessions), and the online kNN fitted on what the model was trained on."""
+
+    checkpoint: Checkpoint
+    stream: list[LoggedClick]
+    knn: Scorer
+
+
+def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-train-seconds", type=float, default=180.0)
+    parser.add_argument("--preset", default="default", help="the warm-up model's preset (default: `default`)")
     parser.add_argument("--session-table", choices=("on", "off"), default=None,
                         help="the warm-up model with or without the head's session table (default: the preset's)")
-    parser.add_argument("--preset", default="default", help="the warm-up model's preset (default: `default`)")
-    args = parser.parse_args()
+
+
+def validation_run(args: argparse.Namespace) -> ValidationRun:
+    """The run `add_validation_arguments`' flags name (the warm-up model is cached, see continual_offline)."""
     train = read_log(args.data / "yoochoose-100k.train.tsv", "yoochoose")
     test = read_log(args.data / "yoochoose-100k.test.tsv", "yoochoose")
-    fit, valid = offline._fit_valid_sessions(train)
-    checkpoint = offline._warm_checkpoint(train, test, args.max_train_seconds, args.seed, offline._head_knn(""),
-                                          session_table=offline._session_table(args.session_table),
-                                          preset_name=args.preset)
-    stream = [c for c in train if c.session_id in valid]
+    fit, valid_ids = offline.fit_and_validation(train)
+    checkpoint = offline.warm_checkpoint(train, test, args.max_train_seconds, args.seed, offline.head_knn(""),
+                                         session_table=offline.session_table_flag(args.session_table),
+                                         preset_name=args.preset)
     knn = build_sknn(load_settings(), persist=False)
-    knn.fit([s.items for s in sessions_of(train) if s.session_id in fit])
+    knn.fit([s.items for s in fit])
+    return ValidationRun(checkpoint, [c for c in train if c.session_id in valid_ids], knn)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_validation_arguments(parser)
+    args = parser.parse_args()
+    run = validation_run(args)
+    checkpoint = run.checkpoint
     learner = ContinualLearner(checkpoint, OnlineSettings(), device="cpu", seed=args.seed)
-    competitors = {"continual": Recorded(Continual(learner)), "sknn": Recorded(Observing(knn))}
-    prequential(stream, competitors, 32)  # type: ignore[arg-type]
-    judged = judged_prefixes(stream)
+    competitors = {"continual": Recorded(Continual(learner)), "sknn": Recorded(Observing(run.knn))}
+    prequential(run.stream, competitors, 32)  # type: ignore[arg-type]
+    judged = judged_clicks(run.stream)
     head = checkpoint.build_model().head
     tables = head.tables()[::2] if head is not None else ()
     counts: Counter[tuple[str, str]] = Counter()
-    for position, (prefix, target) in enumerate(judged):
+    for position, (_, prefix, target) in enumerate(judged):
         kind = target_kind(checkpoint, tables, prefix, target)
         counts[kind, "clicks"] += 1
         for name, competitor in competitors.items():
@@ -106,7 +136,7 @@ def main() -> None:
         n = counts[kind, "clicks"]
         print(f"{kind:<10} {n:>7,} {n / len(judged):>6.1%} {counts[kind, 'continual'] / max(n, 1):>16.4f} "
               f"{counts[kind, 'sknn'] / max(n, 1):>11.4f}")
-    hits = {name: [target in answers[:20] for (_, target), answers in zip(judged, c.answers)]
+    hits = {name: [target in answers[:20] for (_, _, target), answers in zip(judged, c.answers)]
             for name, c in competitors.items()}
     both = list(zip(hits["continual"], hits["sknn"]))
     print(f"hits only the continual model has: {sum(c and not k for c, k in both)}; "

@@ -137,18 +137,16 @@ def recent_split(
     clicks: Sequence[LoggedClick], test_fraction: float = TEST_FRACTION, valid_fraction: float = VALID_FRACTION
 ) -> Split:
     """Time split for logs without a published one: the latest `test_fraction` of sessions test."""
-    sessions = sorted(sessions_of(clicks), key=lambda s: s.end_ts)
-    n_test = _tail_count(len(sessions), test_fraction)
-    return split_sessions(sessions[: len(sessions) - n_test], sessions[len(sessions) - n_test :], valid_fraction)
+    older, latest = split_by_end(sessions_of(clicks), test_fraction)
+    return split_sessions(older, latest, valid_fraction)
 
 
 def split_sessions(
     train_sessions: Sequence[LoggedSession], test_sessions: Sequence[LoggedSession], valid_fraction: float
 ) -> Split:
     """The shared core of every session protocol (see the module docstring)."""
-    by_end = sorted(train_sessions, key=lambda s: s.end_ts)
-    n_valid = _tail_count(len(by_end), valid_fraction)
-    fit_sessions, valid_sessions = by_end[: len(by_end) - n_valid], by_end[len(by_end) - n_valid :]
+    fit_sessions, valid_sessions = split_by_end(train_sessions, valid_fraction)
+    by_end = [*fit_sessions, *valid_sessions]
     catalogue = _first_seen(item for s in by_end for item in s.items)
     known, fit_known = set(catalogue), {item for s in fit_sessions for item in s.items}
     valid_kept = _known_sessions(valid_sessions, fit_known)
@@ -160,10 +158,17 @@ def split_sessions(
     return Split("session-split", train, valid, test, catalogue)
 
 
-def _tail_count(total: int, fraction: float) -> int:
+def split_by_end(
+    sessions: Iterable[LoggedSession], fraction: float
+) -> tuple[list[LoggedSession], list[LoggedSession]]:
+    """(older, latest): sessions by end time, the latest `fraction` of them (rounded up; none of a single session)
+    in the second part. The one cut every protocol and bench makes, so a bench's fit/validation sessions are
+    exactly those of the split a model was trained on."""
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"fraction must be in [0, 1), got {fraction}")
-    return math.ceil(total * fraction) if total > 1 else 0
+    by_end = sorted(sessions, key=lambda s: s.end_ts)
+    latest = math.ceil(len(by_end) * fraction) if len(by_end) > 1 else 0
+    return by_end[: len(by_end) - latest], by_end[len(by_end) - latest :]
 
 
 def _keep_items(session: LoggedSession, keep: Callable[[str], bool]) -> LoggedSession:

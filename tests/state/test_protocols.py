@@ -14,7 +14,7 @@ from streamrec.state.clicklog import (
     session_split,
     split_for,
 )
-from streamrec.state.clicklog.protocols import DAY_S
+from streamrec.state.clicklog.protocols import DAY_S, sessions_of, split_by_end
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -94,6 +94,17 @@ def test_recent_split_tests_the_latest_sessions() -> None:
     clicks = [c for n in range(10) for c in session(f"s{n}", "a b c", n * 100)]
     split = recent_split(clicks, test_fraction=0.2, valid_fraction=0.0)
     assert len(split.train) == 8 and len(split.test) == 2 * 2
+
+
+def test_split_by_end_cuts_the_latest_sessions_by_end_time_rounding_up() -> None:
+    # s0 starts first but ends last: end time, not start time, decides
+    clicks = session("s0", "a b c d e f", 0, gap=100) + [c for n in range(1, 10) for c in session(f"s{n}", "a b", n)]
+    older, latest = split_by_end(sessions_of(clicks), 0.15)  # 1.5 sessions: 2
+    assert [s.session_id for s in latest] == ["s9", "s0"]
+    assert [s.session_id for s in older] == [f"s{n}" for n in range(1, 9)]
+    assert split_by_end(sessions_of(session("x", "a b", 0)), 0.5) == (sessions_of(session("x", "a b", 0)), [])
+    with pytest.raises(ValueError, match="fraction"):
+        split_by_end([], 1.0)
 
 
 # --- Diginetica (SR-GNN preprocessing) -------------------------------------------------------
