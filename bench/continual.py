@@ -271,6 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         # the trainer starts at the stream's end once the warm log's fit sessions (what the warm-up model
         # learned) are replayed, so it learns the rest of the warm log and every judged click, each once; it
         # skips no gradient step when the warm tail arrives flat out (the offline bench skips none either)
+        if args.session_gap_s is not None:  # a log whose times are synthetic (DIGINETICA periods): see --help
+            overrides["session"] = {"inactivity_gap_s": args.session_gap_s}
         settings = load_settings(
             **overrides, scoring={"checkpoint_path": str(out / "base.pt"), "device": "cpu"},
             updates={"learn_tables": not args.no_learn_tables},
@@ -400,6 +402,11 @@ def main() -> None:
     parser.add_argument("--ab-margin-s", type=float, default=1.0,
                         help="latency A/B: clicks sent this close to a switch count for neither arm")
     parser.add_argument("--limit", type=int, default=0, help="judge at most this many clicks (0: all)")
+    parser.add_argument("--session-gap-s", type=float, default=None,
+                        help="session.inactivity_gap_s for the run (default: the settings'). A log with synthetic "
+                             "times needs one no real session gap reaches: DIGINETICA periods spread each week's "
+                             "clicks evenly, so 82%% of within-session gaps exceed the default 30 minutes and the "
+                             "stateful stage would split its sessions (604800, one period, keeps them whole)")
     parser.add_argument("--train-seconds", type=float, default=180.0, help="max_train_seconds of the warm-up model")
     parser.add_argument("--publish-every-s", type=float, default=10.0)
     parser.add_argument("--publish-every-steps", type=int, default=200)
