@@ -25,7 +25,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from streamrec.config import Settings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.online.learner import ContinualLearner
-from streamrec.models.online.settings import StepReport, StreamExample
+from streamrec.models.online.settings import OnlineSettings, StepReport, StreamExample
 from streamrec.stream.clients.gaps import GapGuard
 from streamrec.stream.kafka import build_consumer, consumer_config, trainer_group
 from streamrec.stream.topics import Topics
@@ -57,8 +57,10 @@ class Trainer:
         })
         online, device = online_settings(settings), settings.training.device
         latest = self.publisher.latest()
+        base = settings.training.base_checkpoint or settings.scoring.checkpoint_path
         if latest is not None:
-            self.learner = ContinualLearner.resume(Checkpoint.load(latest.path), online, device=device)
+            self.learner = ContinualLearner.resume(Checkpoint.load(latest.path), online, device=device,
+                                                   start=self._start_checkpoint(base, online))
             self.positions = {int(p): int(o) for p, o in latest.manifest["trained_through"].items()}
             self.reader.last_click_ts = latest.manifest.get("last_click_ts")
             self.learner.pending.extend(_decode_pending(latest.manifest.get("pending", [])))
@@ -67,7 +69,6 @@ class Trainer:
             # in case the crash came before the announcement
             self.publisher.announce(stored_update(latest, time.time()))
         else:
-            base = settings.training.base_checkpoint or settings.scoring.checkpoint_path
             if base is None or not Path(base).is_file():
                 raise SystemExit(f"the trainer needs a checkpoint to start from: {base or 'none set'} is not a file; "
                                  "set training.base_checkpoint (or scoring.checkpoint_path) to one `streamrec train` "
@@ -84,6 +85,17 @@ class Trainer:
         self._last_publish = time.monotonic()
         self._last_report = (time.monotonic(), self.learner.examples)
         self._last_loss: float | None = None
+
+    @staticmethod
+    def _start_checkpoint(base: Path | str | None, online: OnlineSettings) -> Checkpoint | None:
+        """The distillation teacher of a resumed trainer (`distill_from` "start"): the checkpoint it started from."""
+        if online.distill_from != "start" or online.distillation_weight <= 0:
+            return None
+        if base is None or not Path(base).is_file():
+            log.warning("resuming without the checkpoint the trainer started from (%s): the distillation teacher is "
+                        "the resumed version, not the start", base or "none set")
+            return None
+        return Checkpoint.load(Path(base))
 
     def _start_offsets(self) -> dict[int, int]:
         metadata = self._consumer.list_topics(self.topic, timeout=_TOPIC_TIMEOUT_S).topics[self.topic]

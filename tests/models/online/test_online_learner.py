@@ -216,3 +216,32 @@ def test_tables_only_learns_the_counts_and_new_items_but_never_moves_a_weight(ti
     for mine, theirs in zip(tables_only.model.head.tables(), trained.model.head.tables()):
         assert torch.equal(mine, theirs)  # the head reads the same streamed tables
     assert tables_only.vocab.to_list() == trained.vocab.to_list()  # and the same grown catalogue
+
+
+def test_a_resumed_learner_keeps_distilling_towards_the_checkpoint_it_started_from(
+    tiny_checkpoint: Checkpoint,
+) -> None:
+    """A trainer restart must not move the anchor: with `start`, the teacher is the start, not the snapshot."""
+    settings = OnlineSettings(micro_batch_size=2, item_ttl_s=100.0)
+    learner = ContinualLearner(tiny_checkpoint, settings)
+    learner.add(_walk(["a", "b", "c"], T0))
+    learner.add(_walk(["f", "g"], T0 + 500))  # everything but f, g expires
+    learner.add(_walk(["g", "newcomer"], T0 + 510))  # ... and newcomer takes a recycled row
+    _drain(learner)
+    snapshot = learner.snapshot({})
+    anchored = ContinualLearner.resume(snapshot, settings, start=tiny_checkpoint)
+    unanchored = ContinualLearner.resume(snapshot, settings)
+    start, moved = tiny_checkpoint.build_model().state_dict(), snapshot.build_model().state_dict()
+    assert anchored.teacher is not None and unanchored.teacher is not None
+    assert all(torch.equal(start[k], v) for k, v in anchored.teacher.state_dict().items() if k in start)
+    assert not all(torch.equal(moved[k], v) for k, v in anchored.teacher.state_dict().items() if k in moved)
+    assert all(torch.equal(moved[k], v) for k, v in unanchored.teacher.state_dict().items() if k in moved)
+    unknown_to_start = {anchored.vocab.index(i) for i in anchored.vocab.to_list() if i not in tiny_checkpoint.vocab}
+    assert anchored.vocab.index("newcomer") in unknown_to_start
+    assert {r for r in unknown_to_start if r < anchored.teacher.num_items} <= anchored.recycled_since_teacher
+    assert all(r in unknown_to_start or tiny_checkpoint.vocab.item(r) != anchored.vocab.item(r)
+               for r in anchored.recycled_since_teacher)  # nothing the start knows as the same item
+    assert unanchored.recycled_since_teacher == set()
+    following = ContinualLearner.resume(snapshot, OnlineSettings(distill_from="latest"), start=tiny_checkpoint)
+    assert following.teacher is not None
+    assert all(torch.equal(moved[k], v) for k, v in following.teacher.state_dict().items() if k in moved)
