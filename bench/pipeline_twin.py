@@ -10,12 +10,19 @@ fitted on the sessions the model was fitted on; the warm log's rest (its validat
 streaming bench's trainer learns before the judged stream) is streamed unjudged, then the judged
 log's first `--limit` clicks, the first `--skip` unjudged (the streaming bench's latency A/B).
 Prequential in 32-click chunks; paired 95% intervals over sessions.
+
+`--resume-after-warm` adds two copies of the continual learner that restart once, from their own
+snapshot, when the warm log's rest is learned (as the streaming bench's trainer does between its warm
+phase and the judged stream): `resumed` distils towards the warm-up model afterwards, as a resumed
+trainer does (`ContinualLearner.resume(start=...)`); `resumed-unanchored` towards the snapshot, as it
+did before that fix.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -24,10 +31,26 @@ from continual_offline import print_outcome, standard_competitors
 
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.device import MAX_TORCH_THREADS
-from streamrec.models.online import OnlineSettings
+from streamrec.models.online import ContinualLearner, OnlineSettings
 from streamrec.models.online.prequential import Continual, prequential
+from streamrec.models.online.settings import StreamExample
 from streamrec.state.clicklog.formats import read_log
 from streamrec.state.clicklog.protocols import sessions_of
+
+
+class ResumedOnce(Continual):
+    """The continual learner, restarted from its own snapshot after `after` examples."""
+
+    def __init__(self, learner: ContinualLearner, after: int, start: Checkpoint | None) -> None:
+        super().__init__(learner)
+        self.after, self.start, self.seen = after, start, 0
+
+    def learn(self, examples: Sequence[StreamExample]) -> None:
+        super().learn(examples)
+        before, self.seen = self.seen, self.seen + len(examples)
+        if before < self.after <= self.seen:
+            self.learner = ContinualLearner.resume(self.learner.snapshot({}), self.learner.settings,
+                                                   device=str(self.learner.device), start=self.start)
 
 
 def main() -> None:
@@ -40,6 +63,8 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=0, help="of those, the first N are learned, not judged")
     parser.add_argument("--chunk", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume-after-warm", action="store_true",
+                        help="add the learner restarted once after the warm log's rest, anchored and not")
     args = parser.parse_args()
     torch.set_num_threads(min(MAX_TORCH_THREADS, torch.get_num_threads()))
     warm = read_log(args.warm, args.format)
@@ -48,6 +73,10 @@ def main() -> None:
     fit, rest = learned_split(warm, args.format)
     checkpoint = Checkpoint.load(args.run / "base.pt")
     competitors = standard_competitors(checkpoint, sessions_of(fit), OnlineSettings(), args.seed)
+    if args.resume_after_warm:
+        for name, start in (("resumed", checkpoint), ("resumed-unanchored", None)):
+            learner = ContinualLearner(checkpoint, OnlineSettings(), device="cpu", seed=args.seed)
+            competitors[name] = ResumedOnce(learner, len(rest), start)
     stream = rest + main_log
     judged = [False] * len(rest) + [i >= args.skip for i in range(len(main_log))]
     started = time.perf_counter()
