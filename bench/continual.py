@@ -405,8 +405,9 @@ def main() -> None:
     parser.add_argument("--session-gap-s", type=float, default=None,
                         help="session.inactivity_gap_s for the run (default: the settings'). A log with synthetic "
                              "times needs one no real session gap reaches: DIGINETICA periods spread each week's "
-                             "clicks evenly, so 82%% of within-session gaps exceed the default 30 minutes and the "
-                             "stateful stage would split its sessions (604800, one period, keeps them whole)")
+                             "clicks evenly, so most within-session gaps exceed the default 30 minutes and the "
+                             "stateful stage would split its sessions (604800, one period, keeps them whole; "
+                             "docs/benchmarks.md, \"DIGINETICA periods\")")
     parser.add_argument("--train-seconds", type=float, default=180.0, help="max_train_seconds of the warm-up model")
     parser.add_argument("--publish-every-s", type=float, default=10.0)
     parser.add_argument("--publish-every-steps", type=int, default=200)

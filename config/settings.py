@@ -283,8 +283,8 @@ class TrainingSettings(_Group):
     keep_versions: int = Field(5, ge=2, description="Versions kept in the store (older files are deleted); the "
                                "model-updates topic keeps as many announcements.")
     learner: dict[str, bool | int | float | str] = Field(default_factory=dict, description="Overrides of the "
-                                                         "continual learner's "
-                                      "OnlineSettings (models/online/settings.py holds the defaults and their "
+                                      "continual learner's OnlineSettings (models/online/settings.py holds the "
+                                      "defaults and their "
                                       "meaning), e.g. {\"lr\": 1e-4, \"max_pending_examples\": 2048}. When the stream "
                                       "is faster than training, examples beyond max_pending_examples skip the gradient "
                                       "step (counted), so the trainer never falls unboundedly behind.")

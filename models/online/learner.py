@@ -58,8 +58,7 @@ class ContinualLearner:
         self.preset = checkpoint.preset
         self.device = resolve_device(device)
         self.vocab = ItemVocabulary.from_list(checkpoint.vocab.to_list())
-        self.model: SessionRecommender = self._with_frozen_parts(checkpoint.build_model(self.device).train())
-        self.model.rankable[len(self.vocab) :] = False
+        self.model: SessionRecommender = self._with_frozen_parts(_built(checkpoint, self.device).train())
         state = checkpoint.learner_state
         config = self.model.config
         self.stats = StreamingCooccurrence.from_tables(
@@ -75,7 +74,7 @@ class ContinualLearner:
         """Rows of expired items, recyclable for new items."""
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         self.replay: Reservoir[StreamExample] = Reservoir(settings.replay_buffer_size, seed)
-        self.teacher = self._frozen_copy() if settings.distillation_weight > 0 and settings.learn_weights else None
+        self.teacher = self._frozen_copy() if settings.distils else None
         self.recycled_since_teacher: set[int] = set()
         """Rows given to another item since the teacher was taken: it knows them as their old items."""
         self.pending: collections.deque[StreamExample] = collections.deque()
@@ -94,8 +93,8 @@ class ContinualLearner:
 
         The constructor, which accepts any checkpoint (a batch-trained one has no learner_state), plus the
         teacher: with `distill_from` "start" it must stay the checkpoint the learning started from, `start`,
-        not the snapshot resumed from. A restart that anchored to its latest version instead cost MRR@20 0.010
-        on DIGINETICA (docs/benchmarks.md, "DIGINETICA periods"). Without `start` the snapshot is the teacher.
+        not the snapshot resumed from (what a restart costs otherwise: docs/benchmarks.md, "DIGINETICA
+        periods"). Without `start` the snapshot is the teacher.
         """
         learner = cls(checkpoint, settings, device=device, seed=seed)
         if start is not None and learner.teacher is not None and settings.distill_from == "start":
@@ -105,12 +104,7 @@ class ContinualLearner:
     def anchor_teacher(self, start: Checkpoint) -> None:
         """Distil towards `start` (a checkpoint this learner descends from); rows holding an item it did not
         hold (recycled for another item, or added after it within its capacity) are unknown to it."""
-        teacher = start.build_model(self.device)
-        teacher.rankable[len(start.vocab) :] = False
-        teacher.eval()
-        for parameter in teacher.parameters():
-            parameter.requires_grad_(False)
-        self.teacher = teacher
+        self.teacher = teacher = _frozen(_built(start, self.device))
         known = len(start.vocab)
         self.recycled_since_teacher = {r for r in range(1, min(teacher.num_items, len(self.vocab)))
                                        if r >= known or start.vocab.item(r) != self.vocab.item(r)}
@@ -185,12 +179,6 @@ class ContinualLearner:
         idf = self.model.head.knn.idf if self.model.head else 0.0
         return self.stats.write_tables(self.model.head, self.model.item_counts, idf)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickling (a bench's saved stream, bench/continual_periods.py): state pickled before a field existed
-        gets its initial value."""
-        state.setdefault("recycled_since_teacher", set())
-        self.__dict__.update(state)
-
     def snapshot(self, metrics: dict[str, Any]) -> Checkpoint:
         """A servable Checkpoint of the current weights, vocabulary and tables, with `metrics`
         (e.g. trained-through offsets) recorded; with `distill_from` "latest" it becomes the distillation teacher."""
@@ -207,8 +195,7 @@ class ContinualLearner:
             "trained_through_ts": self.trained_through_ts,
             "settings": self.settings.to_dict(),
         }
-        settings = self.settings
-        if settings.distillation_weight > 0 and settings.learn_weights and settings.distill_from == "latest":
+        if self.settings.distils and self.settings.distill_from == "latest":
             self.teacher = self._frozen_copy()
             self.recycled_since_teacher.clear()
         self.model.train()
@@ -339,10 +326,7 @@ class ContinualLearner:
         return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * temperature**2
 
     def _frozen_copy(self) -> SessionRecommender:
-        teacher = copy.deepcopy(self.model).eval()
-        for parameter in teacher.parameters():
-            parameter.requires_grad_(False)
-        return teacher
+        return _frozen(copy.deepcopy(self.model))
 
     def _update_clusters(self, new: Sequence[StreamExample]) -> None:
         """GLAD presets with clusters: mini-batch k-means on the history chunks seen since the last update."""
@@ -359,3 +343,18 @@ class ContinualLearner:
             unique = list(dict.fromkeys(tuple(c) for c in self.cluster_chunks if c))
             memory.clusters.partial_fit(Chunks.from_lists(unique), self.model.encoder.item_table().detach())
             self.cluster_chunks = []
+
+
+def _built(checkpoint: Checkpoint, device: torch.device) -> SessionRecommender:
+    """The checkpoint's model; its spare rows (capacity beyond the vocabulary) are not rankable."""
+    model = checkpoint.build_model(device)
+    model.rankable[len(checkpoint.vocab) :] = False
+    return model
+
+
+def _frozen(model: SessionRecommender) -> SessionRecommender:
+    """`model` as a teacher: evaluation mode, no gradients."""
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model

@@ -69,6 +69,11 @@ class OnlineSettings:
         if self.table_refresh_every_steps < 1 or self.cluster_refresh_every_steps < 1:
             raise ValueError("refresh intervals must be >= 1 step")
 
+    @property
+    def distils(self) -> bool:
+        """Whether a teacher is kept: distillation on, and weights learning (tables-only has nothing to anchor)."""
+        return self.distillation_weight > 0 and self.learn_weights
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -89,7 +89,7 @@ class Trainer:
     @staticmethod
     def _start_checkpoint(base: Path | str | None, online: OnlineSettings) -> Checkpoint | None:
         """The distillation teacher of a resumed trainer (`distill_from` "start"): the checkpoint it started from."""
-        if online.distill_from != "start" or online.distillation_weight <= 0:
+        if not online.distils or online.distill_from != "start":
             return None
         if base is None or not Path(base).is_file():
             log.warning("resuming without the checkpoint the trainer started from (%s): the distillation teacher is "
