@@ -75,6 +75,8 @@ class ContinualLearner:
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         self.replay: Reservoir[StreamExample] = Reservoir(settings.replay_buffer_size, seed)
         self.teacher = self._frozen_copy() if settings.distils else None
+        self.teacher_rows = len(self.vocab)
+        """Rows holding an item when the teacher was taken; rows beyond were spare capacity, unknown to it."""
         self.recycled_since_teacher: set[int] = set()
         """Rows given to another item since the teacher was taken: it knows them as their old items."""
         self.pending: collections.deque[StreamExample] = collections.deque()
@@ -104,10 +106,10 @@ class ContinualLearner:
     def anchor_teacher(self, start: Checkpoint) -> None:
         """Distil towards `start` (a checkpoint this learner descends from); rows holding an item it did not
         hold (recycled for another item, or added after it within its capacity) are unknown to it."""
-        self.teacher = teacher = _frozen(_built(start, self.device))
-        known = len(start.vocab)
-        self.recycled_since_teacher = {r for r in range(1, min(teacher.num_items, len(self.vocab)))
-                                       if r >= known or start.vocab.item(r) != self.vocab.item(r)}
+        self.teacher = _frozen(_built(start, self.device))
+        self.teacher_rows = len(start.vocab)
+        self.recycled_since_teacher = {r for r in range(1, min(self.teacher_rows, len(self.vocab)))
+                                       if start.vocab.item(r) != self.vocab.item(r)}
 
     # ---- learning ------------------------------------------------------------------
 
@@ -197,6 +199,7 @@ class ContinualLearner:
         }
         if self.settings.distils and self.settings.distill_from == "latest":
             self.teacher = self._frozen_copy()
+            self.teacher_rows = len(self.vocab)
             self.recycled_since_teacher.clear()
         self.model.train()
         return checkpoint
@@ -298,13 +301,13 @@ class ContinualLearner:
     def _distillation(self, student: Tensor, contexts: list[Context]) -> Tensor:
         """T^2 KL(teacher || student) over the rows both may rank (Hinton et al. 2015).
 
-        Items added after the teacher was taken, and rows recycled for other items since, are unknown
-        clicks to it (left out of its contexts, as serving leaves out unknown clicks) and get no target
-        mass from it; exemplars it knows nothing of are skipped.
+        Items added after the teacher was taken (appended, even within its spare capacity, or given a
+        recycled row) are unknown clicks to it (left out of its contexts, as serving leaves out unknown
+        clicks) and get no target mass from it; exemplars it knows nothing of are skipped.
         """
         assert self.teacher is not None
         temperature = self.settings.distillation_temperature
-        rows, recycled = self.teacher.num_items, self.recycled_since_teacher
+        rows, recycled = self.teacher_rows, self.recycled_since_teacher
 
         def knows(i: int) -> bool:
             return i < rows and i not in recycled
@@ -319,6 +322,7 @@ class ContinualLearner:
         if teacher.size(1) < student.size(1):
             teacher = F.pad(teacher, (0, student.size(1) - teacher.size(1)), value=MASKED_LOGIT)
         teacher = teacher.masked_fill(student <= MASKED_LOGIT, MASKED_LOGIT)
+        teacher[:, rows:] = MASKED_LOGIT
         if recycled:
             teacher[:, sorted(recycled)] = MASKED_LOGIT
         log_p = F.log_softmax(teacher / temperature, dim=1)

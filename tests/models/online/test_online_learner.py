@@ -152,6 +152,23 @@ def test_a_row_recycled_since_the_teacher_gets_no_target_mass_from_it(tiny_check
     assert not torch.allclose(learner._distillation(student, [([f, g], [])]), without_row)
 
 
+def test_an_item_added_in_the_teachers_spare_capacity_is_unknown_to_it(tiny_checkpoint: Checkpoint) -> None:
+    """Capacity beyond the vocabulary holds no item the teacher knows: a click there is no context for it."""
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, distill_from="latest"))
+    learner.add(_walk(["a", "first"], T0))  # grows the capacity
+    learner.snapshot({})  # the teacher now has spare rows
+    learner.add(_walk(["b", "late"], T0 + 10))  # appended within the teacher's capacity
+    assert learner.teacher is not None
+    late, a = learner.vocab.index("late"), learner.vocab.index("a")
+    assert learner.teacher_rows <= late < learner.teacher.num_items
+    student = torch.randn(1, learner.model.num_items)
+    assert float(learner._distillation(student, [([late], [])])) == 0.0  # nothing it knows: skipped
+    with_late = learner._distillation(student, [([a, late], [])])
+    assert torch.allclose(with_late, learner._distillation(student, [([a], [])]))  # the click it cannot read drops
+    student[0, late] = 50.0  # the student ranks the new row first; the teacher puts no mass there to pull it
+    assert torch.isfinite(learner._distillation(student, [([a], [])]))
+
+
 def test_a_learner_behind_skips_gradient_steps_but_keeps_the_statistics(tiny_checkpoint: Checkpoint) -> None:
     learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, max_pending_examples=3))
     learner.add(_walk(["a", "b", "c", "d", "e", "x1", "x2"], T0))
@@ -238,7 +255,7 @@ def test_a_resumed_learner_keeps_distilling_towards_the_checkpoint_it_started_fr
     assert all(torch.equal(moved[k], v) for k, v in unanchored.teacher.state_dict().items() if k in moved)
     unknown_to_start = {anchored.vocab.index(i) for i in anchored.vocab.to_list() if i not in tiny_checkpoint.vocab}
     assert anchored.vocab.index("newcomer") in unknown_to_start
-    assert {r for r in unknown_to_start if r < anchored.teacher.num_items} <= anchored.recycled_since_teacher
+    assert all(r >= anchored.teacher_rows or r in anchored.recycled_since_teacher for r in unknown_to_start)
     assert all(r in unknown_to_start or tiny_checkpoint.vocab.item(r) != anchored.vocab.item(r)
                for r in anchored.recycled_since_teacher)  # nothing the start knows as the same item
     assert unanchored.recycled_since_teacher == set()
