@@ -27,9 +27,10 @@ from streamrec.models.candidates import CandidateConfig, CandidateIndex, Candida
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.device import resolve_device
 from streamrec.models.online.serving_tables import ServingTables
-from streamrec.models.recommender import Context
+from streamrec.models.recommender import Context, SessionRecommender
 from streamrec.models.scorer import Query, Ranked, Scorer, close_scorer, learning_ledger, persist_scorer
 from streamrec.state.learned import LearnedLedger
+from streamrec.state.vocab import ItemVocabulary
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,12 @@ class NeuralScorer:
         prebuilt index of this checkpoint (built here when the catalogue needs one and none is given)."""
         self.name = checkpoint.preset
         self.checkpoint = checkpoint
-        self.vocab = checkpoint.vocab
+        self._vocab = checkpoint.vocab
         self.device = resolve_device(device)
-        self.model = checkpoint.build_model(self.device)
+        self._model = checkpoint.build_model(self.device)
+        self.tables: ServingTables | None = None
+        """Set by `learn_tables` (a stage following model-updates): the head's co-occurrence tables
+        learn every observed click between versions. None: the tables stay the checkpoint's (a frozen twin)."""
         self.fallback = fallback
         self.fallback_max_length = fallback_max_length
         self.batch_size = batch_size
@@ -65,13 +69,19 @@ class NeuralScorer:
         """The candidate index in use (None: full-catalogue scoring)."""
         if self.uses_candidates:
             self.swap_index(index if index is not None else self._build_index())
-        self.tables: ServingTables | None = None
-        """Set by `learn_tables` (a stage following model-updates): the head's co-occurrence tables
-        learn every observed click between versions. None: the tables stay the checkpoint's (a frozen twin)."""
         self.trained_through: dict[int, int] | None = None
         """Per scoring-requests partition, the next offset the trainer had not read when it published this
         version (set by the model-updates follower from the announcement); stamped on every answer
         (`provenance`) so a replay can check the prequential guard. None: not trained on the stream."""
+
+    @property
+    def model(self) -> SessionRecommender:
+        """The network served: the checkpoint's, or with `learn_tables` the tables' (rows added for new items)."""
+        return self.tables.model if self.tables is not None else self._model
+
+    @property
+    def vocab(self) -> ItemVocabulary:
+        return self.tables.vocab if self.tables is not None else self._vocab
 
     @property
     def uses_candidates(self) -> bool:
@@ -104,9 +114,13 @@ class NeuralScorer:
     def version(self) -> str:
         return self._version
 
-    def learn_tables(self, row_entries_cap: int, buffer_clicks: int) -> None:
-        """From now on count every observed click into the head's tables (models/online/serving_tables.py)."""
-        self.tables = ServingTables(self.model, self.vocab, row_entries_cap, buffer_clicks)
+    def learn_tables(self, row_entries_cap: int, buffer_clicks: int, item_capacity_spare: float = 1.0) -> None:
+        """From now on count every observed click into the head's tables, giving new items rows
+        (models/online/serving_tables.py); the vocabulary is copied first (the checkpoint's stays as loaded).
+        On the candidate path the catalogue does not grow: the index covers the version's rows only."""
+        vocab = ItemVocabulary.from_list(self._vocab.to_list())
+        self.tables = ServingTables(self._model, vocab, row_entries_cap, buffer_clicks, item_capacity_spare,
+                                    may_grow=not self.uses_candidates)
 
     def observe(self, sessions: Sequence[Sequence[str]]) -> None:
         """The network is frozen between checkpoints; the fallback keeps learning online (and the tables, see

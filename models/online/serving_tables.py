@@ -14,11 +14,20 @@ into them the clicks this stage observed at or after those offsets (a bounded bu
 `buffer_clicks` clicks with their partition/offset), so the tables after a swap hold everything
 they held before, by the new version's counting.
 
-Bounded approximations: an item the serving version does not know (a new item the trainer has
-not published yet) is left out of the prefix and a click on it counts nothing here; after a
-restart the counts start again from the version's tables (clicks since then wait for the next
-version, which learned them). The buffer keeps each click's window, not its whole session, so a
-re-count after a swap pairs a click in the session table only with the clicks of that window.
+New items: a click on an item the serving version does not know (the trainer has not
+published it yet) gives it a row at once, as the learner does (models/online/catalogue.py): its
+embedding starts as the mean of the items clicked before it in the session, it becomes rankable,
+and its counts start. Without this a new item stayed out of every prefix and answer until the
+next version reached the stage, which the prequential guard and queueing can delay by tens of
+seconds; a re-click of the session's last item, the commonest next click, was then unrankable.
+The spare rows of the version are used first; when none is left the tables grow
+(`item_capacity_spare`), except on the candidate path, whose index covers the version's rows
+only: there an item beyond the spare rows waits for the next version (`items_left_out`).
+
+Bounded approximations: after a restart the counts start again from the version's tables
+(clicks since then wait for the next version, which learned them). The buffer keeps each
+click's window, not its whole session, so a re-count after a swap pairs a click in the session
+table only with the clicks of that window.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
+from streamrec.models.online.catalogue import grow_model, grown_capacity, init_row
 from streamrec.models.online.cooccurrence import StreamingCooccurrence
 from streamrec.models.recommender import SessionRecommender
 from streamrec.state.vocab import PAD_INDEX, ItemVocabulary
@@ -35,13 +45,22 @@ Position = tuple[int, int]
 
 
 class ServingTables:
-    """Streaming counts behind one serving model's head; `observe` counts clicks and rewrites touched rows."""
+    """Streaming counts behind one serving model's head; `observe` counts clicks (new items get rows) and rewrites
+    touched rows. `model` and `vocab` are the serving ones: rows are added to them in place, and a growth
+    replaces `model` (the scorer serves `tables.model`)."""
 
     def __init__(
-        self, model: SessionRecommender, vocab: ItemVocabulary, row_entries_cap: int, buffer_clicks: int
+        self, model: SessionRecommender, vocab: ItemVocabulary, row_entries_cap: int, buffer_clicks: int,
+        item_capacity_spare: float = 1.0, may_grow: bool = True,
     ) -> None:
         self.model = model
         self.vocab = vocab
+        self.item_capacity_spare = item_capacity_spare
+        self.may_grow = may_grow
+        self.items_added = 0
+        """Items first seen here that got a row."""
+        self.items_left_out = 0
+        """Clicks on items that found no row (no spare row, growth off): they wait for the next version."""
         self.stats = StreamingCooccurrence.from_tables(model.head, model.item_counts, model.config.knn, row_entries_cap)
         self.window = max(self.stats.window, 0)
         self.recent: collections.deque[tuple[Position, tuple[str, ...]]] = collections.deque(maxlen=buffer_clicks)
@@ -75,13 +94,30 @@ class ServingTables:
         head = self.model.head
         return self.stats.write_tables(head, self.model.item_counts, head.knn.idf if head is not None else 0.0)
 
-    def _count(self, tail: Sequence[str]) -> None:
-        target = self.vocab.index(tail[-1])
-        if target == PAD_INDEX or target >= self.stats.capacity:
+    def _count(self, clicks: Sequence[str]) -> None:
+        """Count the last click after the earlier ones; an item first seen gets a row first (`_admit`)."""
+        rows: list[int] = []
+        for item in clicks:
+            row = self.vocab.index(item)
+            rows.append(row if row != PAD_INDEX else self._admit(item, rows))
+        *prefix, target = rows
+        if target == PAD_INDEX:
             return
-        prefix = [
-            row for row in (self.vocab.index(item) for item in tail[:-1])
-            if row != PAD_INDEX and row < self.stats.capacity
-        ]
-        self.stats.observe(prefix, target)
+        self.stats.observe([row for row in prefix if row != PAD_INDEX], target)
         self.clicks_counted += 1
+
+    def _admit(self, item: str, co_clicked: Sequence[int]) -> int:
+        """A row for `item` (a spare one, else after growing), started from the items clicked before it; PAD_INDEX
+        when there is none."""
+        if len(self.vocab) >= self.model.num_items:
+            if not self.may_grow:
+                self.items_left_out += 1
+                return PAD_INDEX
+            capacity = grown_capacity(self.model.num_items, len(self.vocab) + 1, self.item_capacity_spare)
+            self.model = grow_model(self.model, capacity)
+            self.stats.grow(capacity)
+        row = self.vocab.add(item)
+        init_row(self.model, row, [r for r in co_clicked if r != PAD_INDEX])
+        self.model.rankable[row] = True
+        self.items_added += 1
+        return row

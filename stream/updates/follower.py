@@ -76,7 +76,7 @@ class ModelUpdates:
         self.model = serving.checkpoint.preset
         self._serving = serving
         self._serving_sequence = 0
-        self._row_entries_cap = online_settings(settings).row_entries_cap
+        self._online = online_settings(settings)
         self._announced: dict[int, ModelUpdate] = {}
         self._tried: set[int] = set()
         self._staged: list[tuple[ModelUpdate, NeuralScorer]] = []
@@ -143,7 +143,8 @@ class ModelUpdates:
                 continue
             candidate.trained_through = dict(update.trained_through)
             if serving.tables is not None:  # built here, off the scoring loop; filled at install
-                candidate.learn_tables(self._row_entries_cap, self.settings.updates.table_buffer_clicks)
+                candidate.learn_tables(self._online.row_entries_cap, self.settings.updates.table_buffer_clicks,
+                                       self._online.item_capacity_spare)
             with self._lock:
                 self._staged = sorted([*self._staged, (update, candidate)], key=lambda entry: entry[0].sequence)
             log.info("model version %s (#%d) verified; installs once answered past %s",
@@ -216,9 +217,14 @@ def follow_updates(settings: Settings, scorer: Scorer) -> ModelUpdates | FrozenM
     if not settings.updates.follow:
         if settings.updates.frozen_learn_tables and scorer.model.head is not None:
             scorer.name = scorer.name + TABLES_SUFFIX
-            scorer.learn_tables(online_settings(settings).row_entries_cap, settings.updates.table_buffer_clicks)
+            _learn_tables(scorer, settings)
         return FrozenModel()
     scorer.name = scorer.name + ONLINE_SUFFIX
     if settings.updates.learn_tables and scorer.model.head is not None:
-        scorer.learn_tables(online_settings(settings).row_entries_cap, settings.updates.table_buffer_clicks)
+        _learn_tables(scorer, settings)
     return ModelUpdates(settings, scorer)
+
+
+def _learn_tables(scorer: NeuralScorer, settings: Settings) -> None:
+    online = online_settings(settings)
+    scorer.learn_tables(online.row_entries_cap, settings.updates.table_buffer_clicks, online.item_capacity_spare)

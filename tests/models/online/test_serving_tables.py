@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from streamrec.config import load_settings
+from streamrec.models.candidates import CandidateConfig
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.scorer import Query
 from streamrec.models.serving import NeuralScorer
@@ -78,3 +79,38 @@ def test_a_swap_recounts_exactly_the_clicks_the_new_version_did_not_train_on(tin
         assert torch.allclose(getattr(head, name).float(), getattr(reference, name).float()), name
     assert torch.equal(candidate.model.item_counts, expected.model.item_counts)
     assert candidate.tables.recent is serving.tables.recent  # type: ignore[union-attr]  # the next swap re-counts from it too
+
+
+def test_a_new_item_gets_a_row_at_its_first_click_and_can_be_recommended(tiny_checkpoint: Checkpoint) -> None:
+    """The serving version does not know "fresh": it must not wait for the next version to rank it."""
+    scorer = _following(tiny_checkpoint)
+    capacity = scorer.model.num_items
+    assert "fresh" not in scorer.vocab and len(scorer.vocab) == capacity  # no spare row: the catalogue grows
+    scorer.observe_at([["a", "b", "fresh"]] * 10, [(0, offset) for offset in range(10)])
+    assert "fresh" in scorer.vocab and scorer.model.num_items > capacity
+    row = scorer.vocab.index("fresh")
+    assert bool(scorer.model.rankable[row]) and not scorer.model.rankable[len(scorer.vocab):].any()
+    assert scorer.tables is not None and scorer.tables.items_added == 1
+    assert "fresh" in [item for item, _ in scorer.recommend([Query(["a", "b"])], 5)[0]]  # its counts rank it
+    assert "fresh" in [item for item, _ in scorer.recommend([Query(["b", "fresh"])], 20)[0]]  # a repeat is rankable
+    assert "fresh" not in tiny_checkpoint.vocab  # the checkpoint's vocabulary stays as loaded
+
+
+def test_a_swap_gives_rows_again_to_new_items_the_version_lacks(tiny_checkpoint: Checkpoint) -> None:
+    serving = _following(tiny_checkpoint)
+    serving.observe_at([["a", "fresh"]] * 3, [(0, offset) for offset in range(3)])
+    candidate = _following(tiny_checkpoint)  # a version trained on none of them
+    candidate.tables.take_over(serving.tables, {0: 0})  # type: ignore[union-attr]
+    assert "fresh" in candidate.vocab and bool(candidate.model.rankable[candidate.vocab.index("fresh")])
+
+
+def test_on_the_candidate_path_an_item_beyond_the_spare_rows_waits_for_the_next_version(
+    tiny_checkpoint: Checkpoint,
+) -> None:
+    scorer = NeuralScorer(tiny_checkpoint, device="cpu", candidates=CandidateConfig(candidates_min_catalogue_items=1))
+    scorer.learn_tables(row_entries_cap=300, buffer_clicks=1000)
+    capacity = scorer.model.num_items
+    scorer.observe_at([["a", "fresh"]], [(0, 0)])
+    assert "fresh" not in scorer.vocab and scorer.model.num_items == capacity
+    assert scorer.tables is not None and scorer.tables.items_left_out == 1
+    assert scorer.recommend([Query(["a", "fresh"])], 5)[0]  # answered from the clicks it knows
