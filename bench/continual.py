@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import gzip
 import json
 import re
 import statistics
@@ -57,6 +58,7 @@ from latency_ab import TrainerToggle, arm_latencies, summary
 from rich.console import Console
 
 from streamrec.config import Settings, load_settings
+from streamrec.config.settings import TrainingSettings
 from streamrec.models.checkpoint import Checkpoint
 from streamrec.models.online.settings import OnlineSettings
 from streamrec.models.train import train_checkpoint
@@ -119,6 +121,14 @@ class Recorder:
         self._stop.set()
         self._thread.join()
         self._consumer.close()
+
+
+def write_answers(recorder: Recorder, path: Path) -> None:
+    """Every recorded answer, one JSON line each (event id, scorer, model version, items), for a per-click
+    comparison with bench/pipeline_twin.py --answers (the judged phase's event ids end in -m4-<index>)."""
+    with gzip.open(path, "wt") as lines:
+        for _, event_id, scorer, version, items in recorder.answers:
+            lines.write(json.dumps({"event_id": event_id, "scorer": scorer, "version": version, "items": items}) + "\n")
 
 
 def base_checkpoint(warm: Sequence[LoggedClick], main: Sequence[LoggedClick], fmt: str, seconds: float,
@@ -257,9 +267,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         main = learned_split(warm, args.format)[1]
     if args.limit:
         main = main[: args.limit]
-    console.print(f"warm log {len(warm):,} clicks, judged log {len(main):,} clicks; training the warm-up checkpoint")
+    logs = f"warm log {len(warm):,} clicks, judged log {len(main):,} clicks"
     started = time.perf_counter()
-    base = base_checkpoint(warm, main, args.format, args.train_seconds, out / "base.pt")
+    if args.base:  # a previous run's warm-up model: a rerun then differs from it only in the pipeline
+        console.print(f"{logs}; warm-up checkpoint {args.base}")
+        base = Checkpoint.load(Path(args.base))
+        if Path(args.base).resolve() != (out / "base.pt").resolve():
+            base.save(out / "base.pt")
+    else:
+        console.print(f"{logs}; training the warm-up checkpoint")
+        base = base_checkpoint(warm, main, args.format, args.train_seconds, out / "base.pt")
     train_s = time.perf_counter() - started
     known = set(base.vocab.items)
     n_before = min(args.latency_clicks, len(main) // 4)
@@ -276,7 +293,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         settings = load_settings(
             **overrides, scoring={"checkpoint_path": str(out / "base.pt"), "device": "cpu"},
             updates={"learn_tables": not args.no_learn_tables},
-            training={"checkpoint_dir": str(Path(tmp) / "store"), "device": "cpu", "start_from": "latest",
+            training={"checkpoint_dir": str((out if args.keep_store else Path(tmp)) / "store"), "device": "cpu",
+                      "keep_versions": 1000 if args.keep_store else TrainingSettings().keep_versions,
+                      "start_from": "latest",
                       "publish_every_s": args.publish_every_s, "publish_every_steps": args.publish_every_steps,
                       "learner": {"max_pending_examples": max(OnlineSettings().max_pending_examples, len(warm)),
                                   "distill_from": args.distill_from}},
@@ -336,6 +355,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 recorder.close()
             trainer_log = trainer.log_path.read_text(errors="replace")
     write_report(report, out)
+    if args.answers:
+        write_answers(recorder, out / "answers.jsonl.gz")
     return figures(report, latency_ab, recorder, main[n_before:], known, train_s, trainer_log, args)
 
 
@@ -409,6 +430,11 @@ def main() -> None:
                              "stateful stage would split its sessions (604800, one period, keeps them whole; "
                              "docs/benchmarks.md, \"DIGINETICA periods\")")
     parser.add_argument("--train-seconds", type=float, default=180.0, help="max_train_seconds of the warm-up model")
+    parser.add_argument("--answers", action="store_true", help="also write every answer to answers.jsonl.gz")
+    parser.add_argument("--keep-store", action="store_true",
+                        help="keep every version the trainer publishes under <out>/store (~70 MB each on DIGINETICA)")
+    parser.add_argument("--base", help="serve this warm-up checkpoint instead of training one (a previous run's "
+                        "base.pt on the same warm log: a rerun then differs only in the pipeline)")
     parser.add_argument("--publish-every-s", type=float, default=10.0)
     parser.add_argument("--publish-every-steps", type=int, default=200)
     parser.add_argument("--no-learn-tables", action="store_true",
