@@ -37,6 +37,7 @@ from streamrec.models.scorer import Query
 from streamrec.models.serving import NeuralScorer
 from streamrec.state.clicklog.formats import read_log
 from streamrec.state.clicklog.types import LoggedClick
+from streamrec.state.ranking_metrics import metric_of_rank
 
 PAIRS = [("default+online", "continual-served"), ("default+online", "continual"), ("default", "frozen"),
          ("default+tables", "tables-served"), ("sknn", "sknn")]
@@ -45,7 +46,8 @@ JUDGED_PHASE = "4"
 
 
 def reciprocal_rank(items: Sequence[str], target: str) -> float:
-    return 1.0 / (list(items).index(target) + 1) if target in items[:20] else 0.0
+    """MRR@20 of one answer, by the project's one metric implementation."""
+    return metric_of_rank("MRR@20", list(items).index(target) + 1 if target in items else None)
 
 
 def stage_answers(run: Path) -> dict[str, dict[int, tuple[list[str], str]]]:
