@@ -14,8 +14,12 @@ The ContextGNN head's co-occurrence evidence comes from counts kept fresh click 
 (cooccurrence.py), written into the head every `table_refresh_every_steps` steps, so the model
 serves the online kNN's evidence plus its own scores. A step trains on its new examples
 before their clicks reach the tables it reads (their own transition is not yet in the table,
-as at serving time: the stacking argument of ContextGNNHead.set_fold_tables); replayed examples
-are in the tables, which is why the replay share is kept modest.
+as at serving time: the stacking argument of ContextGNNHead.set_fold_tables), however many
+examples wait: a waiting example is counted once a step has trained on it, or when a snapshot
+is taken. Counting a backlog on arrival (a trainer catching up) let most of its steps read
+tables that held their own targets, and taught the model to trust the tables over the session
+(docs/benchmarks.md, "The real pipeline"). Replayed examples are in the tables, which is why the
+replay share is kept modest.
 
 The catalogue grows on the stream (catalogue.py); GLAD memory presets update their chunk
 clusters with mini-batch k-means (ClusterIndex.partial_fit).
@@ -80,6 +84,9 @@ class ContinualLearner:
         self.recycled_since_teacher: set[int] = set()
         """Rows given to another item since the teacher was taken: it knows them as their old items."""
         self.pending: collections.deque[StreamExample] = collections.deque()
+        self.uncounted = 0
+        """The newest waiting examples not counted in `stats` yet: a step counts its examples after training on
+        them, so the tables it reads never hold the transitions it learns (however far behind it is)."""
         self.cluster_chunks: list[list[int]] = []
         self.steps = int(state.get("steps", 0))
         self.examples = int(state.get("examples", 0))
@@ -114,8 +121,8 @@ class ContinualLearner:
     # ---- learning ------------------------------------------------------------------
 
     def add(self, examples: Sequence[StreamExample]) -> None:
-        """Learn the clicks' statistics now (rows for new items, co-occurrence counts, last-seen
-        times) and queue the examples for the next steps (an empty prefix only counts the click)."""
+        """Give new items rows and mark items seen now; queue the examples for the next steps, which count
+        their co-occurrences after training on them (an empty prefix only counts the click, now)."""
         for example in examples:
             if self._unstamped:  # items of a batch-trained checkpoint count as seen at the first click
                 known = self.last_seen[: len(self.vocab)]
@@ -126,12 +133,16 @@ class ContinualLearner:
             for item in example.session_items:
                 prefix.append(self._row_for(item, prefix, example.ts))
             target = self._row_for(example.target, prefix, example.ts)
-            self.stats.observe(prefix, target)
             self.examples += 1
             if prefix:
                 self.pending.append(example)
+                self.uncounted += 1
+            else:
+                self.stats.observe(prefix, target)
         while len(self.pending) > self.settings.max_pending_examples:  # behind: oldest skip the gradient
-            self.replay.offer(self.pending.popleft())
+            (skipped,), uncounted = self._take_pending(1)
+            self._count(uncounted)
+            self.replay.offer(skipped)
             self.skipped += 1
 
     def step(self) -> StepReport | None:
@@ -140,7 +151,7 @@ class ContinualLearner:
         if not self.pending:
             return None
         self._expire()
-        new = [self.pending.popleft() for _ in range(min(self.settings.micro_batch_size, len(self.pending)))]
+        new, uncounted = self._take_pending(min(self.settings.micro_batch_size, len(self.pending)))
         mix = self.settings.replay_mix
         replayed = self.replay.sample(round(len(new) * mix / (1.0 - mix))) if mix > 0 else []
         new_batch, replay_batch = self._encode(new), self._encode(replayed)
@@ -160,6 +171,7 @@ class ContinualLearner:
             loss_value = float(loss.detach())
         for example in new:
             self.replay.offer(example)
+        self._count(uncounted)  # after the step: it trained on them as serving sees them, before their counts
         self.steps += 1
         if self.steps % self.settings.table_refresh_every_steps == 0:
             self.refresh_tables()
@@ -183,7 +195,12 @@ class ContinualLearner:
 
     def snapshot(self, metrics: dict[str, Any]) -> Checkpoint:
         """A servable Checkpoint of the current weights, vocabulary and tables, with `metrics`
-        (e.g. trained-through offsets) recorded; with `distill_from` "latest" it becomes the distillation teacher."""
+        (e.g. trained-through offsets) recorded; with `distill_from` "latest" it becomes the distillation teacher.
+
+        Its tables count every example added, the waiting ones too (they are counted now): a snapshot holds
+        every click up to the offsets it is published with."""
+        self._count(list(self.pending)[len(self.pending) - self.uncounted :])
+        self.uncounted = 0
         self.refresh_tables()
         self.model.eval()
         checkpoint = Checkpoint.from_model(
@@ -267,6 +284,21 @@ class ContinualLearner:
             for parameter in model.head.parameters():
                 parameter.requires_grad_(False)
         return model
+
+    def _take_pending(self, n: int) -> tuple[list[StreamExample], list[StreamExample]]:
+        """The `n` oldest waiting examples, and those of them not counted yet (the last ones: counting is FIFO)."""
+        counted = len(self.pending) - self.uncounted
+        taken = [self.pending.popleft() for _ in range(n)]
+        uncounted = max(0, n - counted)
+        self.uncounted -= uncounted
+        return taken, taken[n - uncounted :]
+
+    def _count(self, examples: Sequence[StreamExample]) -> None:
+        """Count the examples' clicks into the co-occurrence statistics (their rows were given by `add`)."""
+        for example in examples:
+            target = self.vocab.index(example.target)
+            if target != PAD_INDEX:
+                self.stats.observe([r for r in map(self.vocab.index, example.session_items) if r != PAD_INDEX], target)
 
     def _expire(self) -> None:
         """Items unseen for item_ttl_s (event time) leave the candidate set; their rows become free."""

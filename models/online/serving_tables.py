@@ -24,10 +24,10 @@ The spare rows of the version are used first; when none is left the tables grow
 (`item_capacity_spare`), except on the candidate path, whose index covers the version's rows
 only: there an item beyond the spare rows waits for the next version (`items_left_out`).
 
-Bounded approximations: after a restart the counts start again from the version's tables
-(clicks since then wait for the next version, which learned them). The buffer keeps each
-click's window, not its whole session, so a re-count after a swap pairs a click in the session
-table only with the clicks of that window.
+Bounded approximation: after a restart the counts start again from the version's tables
+(clicks since then wait for the next version, which learned them). The buffer keeps each click
+as it was counted (its window, or its whole session when the head has a session table), so a
+re-count pairs it as the first count did.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class ServingTables:
         self.stats = StreamingCooccurrence.from_tables(model.head, model.item_counts, model.config.knn, row_entries_cap)
         self.window = max(self.stats.window, 0)
         self.recent: collections.deque[tuple[Position, tuple[str, ...]]] = collections.deque(maxlen=buffer_clicks)
-        """The latest observed clicks (last `window` earlier clicks + the click), for `take_over`."""
+        """The latest observed clicks as they were counted (the click after the earlier ones it was paired with),
+        for `take_over`."""
         self.clicks_counted = 0
 
     def observe(self, sessions: Sequence[Sequence[str]], positions: Sequence[Position | None]) -> int:
@@ -72,11 +73,11 @@ class ServingTables:
         for session, position in zip(sessions, positions):
             if not session:
                 continue
-            tail = tuple(session[-(self.window + 1) :])
+            # the session table pairs the whole session, the others the window before the click
+            counted = tuple(session if self.stats.sessions is not None else session[-(self.window + 1) :])
             if position is not None:
-                self.recent.append((position, tail))
-            # the session table pairs the whole session
-            self._count(session if self.stats.sessions is not None else tail)
+                self.recent.append((position, counted))
+            self._count(counted)
         return self.write()
 
     def take_over(self, previous: ServingTables, trained_through: dict[int, int]) -> int:
@@ -84,9 +85,9 @@ class ServingTables:
 
         `trained_through[p]`: the next offset of partition p the trainer had not read when it published.
         """
-        for (partition, offset), tail in previous.recent:
+        for (partition, offset), counted in previous.recent:
             if offset >= trained_through.get(partition, 0):
-                self._count(tail)
+                self._count(counted)
         self.recent = previous.recent
         return self.write()
 

@@ -1,10 +1,11 @@
 """The scoring stage: scoring requests in, recommendations out, at least once end to end.
 
 One loop: take a batch (up to `scoring.batch_max_size` records, waiting at most
-`batch_max_wait_ms` once the first arrived), decode it, rank (`recommend`), let the
-scorer learn the new clicks (`observe`: after answering, so no answer has seen the click
-it is judged on), produce one Recommendation per request keyed by session_id, wait until
-the broker acknowledged every record, and only then (at the next checkpoint, every
+`batch_max_wait_ms` once the first arrived), decode it, let the scorer learn its clicks
+(`observe`: each answer sees its own click; a later click of a session with an earlier
+request in the batch, the click that request is judged on, is learned only after answering:
+stream/learning/ledger_gate.py), rank (`recommend`), produce one Recommendation per request
+keyed by session_id, wait until the broker acknowledged every record, and only then (at the next checkpoint, every
 `scoring.commit_interval_ms`) commit the batch's offsets. A crash anywhere before the commit
 replays the batch; nothing is lost, a recommendation may be emitted twice (consumers dedupe
 by event_id).
@@ -39,7 +40,7 @@ from streamrec.stream.kafka import (
     scoring_group,
 )
 from streamrec.stream.learning.catch_up import catch_up, relearn
-from streamrec.stream.learning.ledger_gate import LedgerGate
+from streamrec.stream.learning.ledger_gate import LedgerGate, learned_after_answering
 from streamrec.stream.learning.whole_stream import WholeStreamReader
 from streamrec.stream.observability.lag import lag_config
 from streamrec.stream.observability.scorer_info import describe_scorer, observe_latencies
@@ -111,8 +112,8 @@ def decode_batch(batch: Sequence[Message], now: float, dlq: str, limits: DeadLet
 
 
 def version_stamps(scorers: Sequence[Scorer]) -> dict[int, tuple[str, str]]:
-    """(name, version) of each scorer by identity, read once per batch: right after answering and
-    before learning, so every answer is stamped with the statistics that made it."""
+    """(name, version) of each scorer by identity, read once per batch: right after answering, before the
+    batch's held-back clicks are learned, so every answer is stamped with the statistics that made it."""
     return {id(scorer): (scorer.name, scorer.version) for scorer in scorers}
 
 
@@ -264,22 +265,25 @@ class ScoringStage:
         queries = [Query(session_items=r.session_items, history_items=r.history_items, user_id=r.user_id)
                    for r in requests]
         metrics.SCORING_BATCH_SIZE.observe(len(queries))
-        with metrics.SCORING_BATCH_LATENCY.time():
+        scorers = (self.scorer, self.fallback)
+        began = time.perf_counter()
+
+        def answer() -> tuple[list[tuple[Scorer, Ranked] | None], float, dict[int, tuple[str, str]]]:
             answers = self._recommend(queries)
-        emitted_at = time.time()
-        stamps = version_stamps((self.scorer, self.fallback))
+            metrics.SCORING_BATCH_LATENCY.observe(time.perf_counter() - began)  # the batch's own clicks learned too
+            return answers, time.time(), version_stamps(scorers)  # the statistics that answered
+
+        _, (answers, emitted_at, stamps) = self._gate.learn_around(
+            scorers, requests, decoded.sources, learned_after_answering(requests), answer)
         observe_latencies(requests, emitted_at)
-        # Learn only after answering: a batch can hold clicks t and t+1 of one session, and the
-        # answer to t must not have seen the pair it will be judged on (prequential honesty).
-        self._gate.learn((self.scorer, self.fallback), requests, decoded.sources)
         outputs = []
-        for request, answer, source in zip(requests, answers, decoded.sources):
-            if answer is None:
+        for request, answered, source in zip(requests, answers, decoded.sources):
+            if answered is None:
                 detail = f"{self.scorer.name} and {self.fallback.name} both raised"
                 outputs.append(
                     dead_letter(source, UNANSWERABLE, detail, emitted_at, self.topics.dlq, self._dead_letter_limits))
                 continue
-            scorer, ranked = answer
+            scorer, ranked = answered
             if scorer is self.fallback:
                 metrics.FALLBACK_ANSWERS.inc()
             record = encode_recommendation(request, ranked, *stamps[id(scorer)], emitted_at, provenance(scorer, source))

@@ -171,10 +171,31 @@ def test_an_item_added_in_the_teachers_spare_capacity_is_unknown_to_it(tiny_chec
 
 def test_a_learner_behind_skips_gradient_steps_but_keeps_the_statistics(tiny_checkpoint: Checkpoint) -> None:
     learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2, max_pending_examples=3))
-    learner.add(_walk(["a", "b", "c", "d", "e", "x1", "x2"], T0))
+    learner.add(_walk(["a", "b", "n1", "n2", "n3", "x1", "x2"], T0))
     assert len(learner.pending) == 3 and learner.skipped == 3
-    assert learner.stats.freq[learner.vocab.index("x2")] == 1.0
+    assert learner.stats.freq[learner.vocab.index("n1")] == 1.0  # a skipped example is counted at once
+    assert learner.stats.freq[learner.vocab.index("x2")] == 0.0  # a waiting one when a step trains on it
     assert len(learner.replay) == 3  # skipped examples still enter the replay buffer
+    learner.snapshot({})
+    assert learner.stats.freq[learner.vocab.index("x2")] == 1.0  # a snapshot counts the waiting ones
+
+
+def test_a_step_never_reads_counts_of_the_examples_it_trains_on_however_far_behind(
+    tiny_checkpoint: Checkpoint,
+) -> None:
+    """A backlog (a trainer catching up) is learned as a stream is: each micro-batch before its clicks reach
+    the tables. Counting the backlog first taught the model to trust tables that held its targets."""
+    learner = ContinualLearner(tiny_checkpoint, OnlineSettings(micro_batch_size=2))
+    learner.add(_walk(["a", "b", "fresh1", "fresh2", "fresh3"], T0))  # 4 waiting examples: 2 steps
+    fresh = [learner.vocab.index(f"fresh{n}") for n in (1, 2, 3)]
+    assert all(learner.stats.freq[row] == 0.0 for row in fresh)
+    learner.step()
+    assert learner.stats.freq[fresh[0]] == 1.0 and learner.stats.freq[fresh[1]] == 0.0  # b -> fresh1 counted
+    learner.step()
+    assert [learner.stats.freq[row] for row in fresh] == [1.0, 1.0, 1.0]
+    assert learner.step() is None and learner.uncounted == 0
+    learner.snapshot({})
+    assert [learner.stats.freq[row] for row in fresh] == [1.0, 1.0, 1.0]  # nothing counted twice
 
 
 def test_checkpoints_from_before_the_rankable_mask_still_load(tiny_checkpoint: Checkpoint) -> None:

@@ -81,6 +81,21 @@ def test_a_swap_recounts_exactly_the_clicks_the_new_version_did_not_train_on(tin
     assert candidate.tables.recent is serving.tables.recent  # type: ignore[union-attr]  # the next swap re-counts from it too
 
 
+def test_a_swap_recounts_a_long_session_as_it_was_first_counted(tiny_checkpoint: Checkpoint) -> None:
+    """The session table pairs a click with its whole session, beyond the kNN window: a re-count does too."""
+    serving = _following(tiny_checkpoint)
+    assert serving.tables is not None and serving.tables.stats.sessions is not None
+    long = ["a", "f", "k", "b", "g", "l", "c", "h", "m", "d", "i", "n"]
+    assert len(long) > serving.tables.window + 2
+    serving.observe_at([long[: t + 1] for t in range(len(long))], [(0, t) for t in range(len(long))])
+    candidate = _following(tiny_checkpoint)
+    candidate.tables.take_over(serving.tables, {0: 0})  # type: ignore[union-attr]  # trained on none of them
+    head, reference = candidate.model.head, serving.model.head
+    assert head is not None and reference is not None
+    for mine, theirs in zip(head.tables(), reference.tables(), strict=True):
+        assert torch.allclose(mine.float(), theirs.float())
+
+
 def test_a_new_item_gets_a_row_at_its_first_click_and_can_be_recommended(tiny_checkpoint: Checkpoint) -> None:
     """The serving version does not know "fresh": it must not wait for the next version to rank it."""
     scorer = _following(tiny_checkpoint)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from streamrec.config import load_settings
 from streamrec.models.popularity import popularity
 from streamrec.models.registry import build_sknn
-from streamrec.stream.learning.ledger_gate import LedgerGate
+from streamrec.stream.learning.ledger_gate import LedgerGate, learned_after_answering
 from streamrec.stream.topics import ScoringRequest
 
 
@@ -29,8 +29,8 @@ class _Source:
         return self.offset_
 
 
-def _request(event_id: str, items: Sequence[str]) -> ScoringRequest:
-    return ScoringRequest(event_id=event_id, session_id="s", user_id=None, item_id=items[-1], ts_event=1.7e9,
+def _request(event_id: str, items: Sequence[str], session: str = "s") -> ScoringRequest:
+    return ScoringRequest(event_id=event_id, session_id=session, user_id=None, item_id=items[-1], ts_event=1.7e9,
                           ts_received=1.7e9, session_items=list(items), session_ts=[1.7e9] * len(items))
 
 
@@ -71,3 +71,22 @@ def test_a_scorer_that_fails_to_learn_does_not_mark_the_clicks() -> None:
     gate = LedgerGate(ids_kept=100)
     gate.learn((failing, pop), [_request("e1", ["a"])], [_Source(0, 0)])
     assert pop.stats.clicks == 1 and not gate.ledger(failing).seen("e1")
+
+
+def test_a_batch_learned_around_its_answer_learns_every_click_once_and_in_two_parts() -> None:
+    """A session's later clicks wait until the batch is answered; the others are learned first. The later
+    offsets learned first must not make the waiting clicks look learned (the ledger's watermark)."""
+    knn, counting = build_sknn(load_settings(), persist=False), _Counting()
+    gate = LedgerGate(ids_kept=100)
+    batch = [_request("a1", ["x"], "a"), _request("b1", ["y"], "b"), _request("a2", ["x", "z"], "a"),
+             _request("c1", ["w"], "c"), _request("a3", ["x", "z", "v"], "a")]
+    after = learned_after_answering(batch)
+    assert after == [False, False, True, False, True]
+    seen_by_answer: list[str] = []
+    learned, result = gate.learn_around((knn, counting), batch, [_Source(0, n) for n in range(5)], after,
+                                        lambda: seen_by_answer.extend(counting.learned) or "answered")
+    assert result == "answered" and learned == 5
+    assert seen_by_answer == ["x", "y", "w"]  # the answer saw each session's first click of the batch only
+    assert counting.learned == ["x", "y", "w", "z", "v"] and knn.stats.clicks == 5
+    assert knn.learned.watermark("requests:0") == 5
+    assert gate.learn((knn, counting), batch, [_Source(0, n) for n in range(5)]) == 0  # a re-read learns nothing
